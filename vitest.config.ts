@@ -1,0 +1,35 @@
+import { defaultServerConditions } from "vite";
+import { defineConfig } from "vitest/config";
+
+// Workspace packages resolve to their TypeScript sources through the `nimbus-source`
+// export condition, so tests never need a build.
+const conditions = ["nimbus-source", ...defaultServerConditions];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ["nimbus-source"] } },
+  test: {
+    projects: [
+      { extends: true, test: { name: "core", include: ["packages/core/src/**/*.test.ts"] } },
+      { extends: true, test: { name: "runtime", include: ["packages/runtime/src/**/*.test.ts"] } },
+      {
+        extends: true,
+        test: {
+          name: "types",
+          include: [],
+          typecheck: {
+            enabled: true,
+            only: true,
+            include: ["packages/*/src/**/*.test-d.ts", "test/**/*.test-d.ts"],
+            tsconfig: "./tsconfig.json",
+          },
+        },
+      },
+      { extends: true, test: { name: "cli", include: ["packages/cli/src/**/*.test.ts"] } },
+      { extends: true, test: { name: "emulator", include: ["emulator/src/**/*.test.ts"] } },
+      { extends: true, test: { name: "deploy-docker", include: ["packages/deploy-docker/src/**/*.test.ts"] } },
+      { extends: true, test: { name: "e2e", include: ["test/**/*.test.ts"], testTimeout: 60_000 } },
+      { extends: true, test: { name: "scripts", include: ["scripts/**/*.test.ts"] } },
+    ],
+  },
+});
