@@ -1,1 +1,1 @@
-export {};
+export { appFileNames, findAppFile, type LoadedApp, loadApp } from "./loader/load-app.ts";

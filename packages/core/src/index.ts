@@ -1,1 +1,54 @@
-export {};
+export { App } from "./app/app.ts";
+export { Construct } from "./app/construct.ts";
+export { Bucket } from "./bucket/bucket.ts";
+export {
+  type BucketEvent,
+  type BucketNotificationSpec,
+  type BucketProps,
+  type BucketSpec,
+  bucketEvents,
+  type NotifyOptions,
+} from "./bucket/spec.ts";
+export { Bus, type BusProps, type EventMap, type EventSchemas } from "./bus/bus.ts";
+export type { BusSpec } from "./bus/spec.ts";
+export { formatIssue, GraphError, type GraphIssue } from "./errors/graph-error.ts";
+export { type ErrorKind, NimbusError } from "./errors/nimbus-error.ts";
+export {
+  type ConfigMap,
+  type ConfigValue,
+  type FunctionProps,
+  FunctionResource,
+  type Linkable,
+  type LinkMap,
+} from "./function/function.ts";
+export { formatRoute, parseRoute, type Route, routeShape, routesClash } from "./function/routes.ts";
+export {
+  type FunctionSpec,
+  functionDefaults,
+  type HttpMethod,
+  type LinkSpec,
+  type RouteSpec,
+} from "./function/spec.ts";
+export { edgesOf } from "./graph/edges.ts";
+export {
+  type Edge,
+  type EdgeKind,
+  type Graph,
+  graphSchema,
+  graphVersion,
+  type Resource,
+  type ResourceOf,
+  resourceSchema,
+} from "./graph/schema.ts";
+export { serializeGraph, validateGraph } from "./graph/validate.ts";
+export * from "./pattern/index.ts";
+export { Queue, type QueueProps, type SubscribeOptions } from "./queue/queue.ts";
+export { type QueueConsumerSpec, type QueueSpec, queueDefaults } from "./queue/spec.ts";
+export { Rule, type RuleProps, type Target } from "./rule/rule.ts";
+export type { RuleSpec } from "./rule/spec.ts";
+export * from "./schedule/index.ts";
+export { Schedule, type ScheduleProps } from "./schedule/schedule.ts";
+export type { ScheduleSpec } from "./schedule/spec.ts";
+export { describeResource, type ResourceKind, type ResourceRef, resourceId, resourceKinds } from "./spec/ref.ts";
+export { type Duration, formatDuration, parseDuration } from "./units/duration.ts";
+export { formatSize, parseSize, type Size } from "./units/size.ts";

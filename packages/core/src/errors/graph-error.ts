@@ -27,7 +27,9 @@ export class GraphError extends NimbusError {
   }
 
   static isGraphError(value: unknown): value is GraphError {
-    return NimbusError.is(value) && value.code === "NIMBUS_GRAPH_INVALID" && Array.isArray((value as GraphError).issues);
+    return (
+      NimbusError.is(value) && value.code === "NIMBUS_GRAPH_INVALID" && Array.isArray((value as GraphError).issues)
+    );
   }
 }
 

@@ -1,0 +1,23 @@
+/**
+ * `pnpm bench`: every figure an issue names, each beside its baseline where one exists.
+ * `pnpm bench --smoke` is CI's short pass: every benchmark runs, on small inputs.
+ */
+import { parseArgs } from "node:util";
+import { benchGraph } from "./graph.ts";
+import { benchPatterns } from "./patterns.ts";
+
+const { values } = parseArgs({
+  options: { smoke: { type: "boolean", default: false }, only: { type: "string" } },
+});
+const smoke = values.smoke ?? false;
+const benches: Record<string, (options: { smoke: boolean }) => Promise<void>> = {
+  graph: benchGraph,
+  patterns: benchPatterns,
+};
+
+console.log(`Nimbus benchmarks${smoke ? " (smoke pass: small inputs, figures not meaningful)" : ""}`);
+console.log(`node ${process.version}, ${process.platform}/${process.arch}`);
+for (const [name, bench] of Object.entries(benches)) {
+  if (values.only && values.only !== name) continue;
+  await bench({ smoke });
+}

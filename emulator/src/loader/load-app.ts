@@ -1,0 +1,102 @@
+import { existsSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { App, type Graph, type GraphIssue, NimbusError, type Resource } from "@nimbus/core";
+import { build } from "esbuild";
+
+export const appFileNames = ["nimbus.app.ts", "nimbus.app.mts", "nimbus.app.js", "nimbus.app.mjs"] as const;
+
+export interface LoadedApp {
+  /** Absolute path of the app folder. */
+  dir: string;
+  /** Absolute path of the app file. */
+  file: string;
+  graph: Graph;
+  /** Every local file the app file was built from: what hot reload watches. */
+  inputs: string[];
+}
+
+/** The app file in `dir`, or a user error saying how to make one. */
+export function findAppFile(dir: string): string {
+  const folder = resolve(dir);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    throw new NimbusError(
+      "NIMBUS_APP_DIR_MISSING",
+      `No folder at ${folder}. Pass the folder that holds nimbus.app.ts.`,
+    );
+  }
+  for (const name of appFileNames) {
+    const file = join(folder, name);
+    if (existsSync(file)) return file;
+  }
+  throw new NimbusError(
+    "NIMBUS_APP_MISSING",
+    `No nimbus.app.ts in ${folder}. Create one that does \`export default new App("my-app")\`, or pass the folder that holds it.`,
+  );
+}
+
+/**
+ * Builds the app file with esbuild (so it may import local TypeScript the way handlers
+ * do), runs it, and returns its validated graph. Handler files that do not exist are
+ * reported in the same `GraphError` as every other problem.
+ */
+export async function loadApp(dir: string): Promise<LoadedApp> {
+  const file = findAppFile(dir);
+  const folder = resolve(dir);
+  // Written inside the app folder so the bundle resolves @nimbus/core from the app's own dependencies.
+  const outDir = join(folder, ".nimbus", "build");
+  await mkdir(outDir, { recursive: true });
+  const outfile = join(outDir, "app.mjs");
+  let inputs: string[];
+  try {
+    const result = await build({
+      entryPoints: [file],
+      outfile,
+      bundle: true,
+      packages: "external",
+      platform: "node",
+      format: "esm",
+      target: "node22",
+      sourcemap: "inline",
+      metafile: true,
+      logLevel: "silent",
+    });
+    inputs = Object.keys(result.metafile.inputs).map((input) => resolve(input));
+  } catch (error) {
+    const errors = (error as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors;
+    const detail = errors
+      ?.map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ""}${e.text}`)
+      .join("\n  ");
+    throw new NimbusError("NIMBUS_APP_BUILD", `Could not build ${file}:\n  ${detail ?? String(error)}`, {
+      cause: error,
+    });
+  }
+
+  // A query string makes Node load the fresh build instead of its cached module.
+  const module = (await import(`${pathToFileURL(outfile).href}?v=${Date.now()}`)) as { default?: unknown };
+  if (!App.is(module.default)) {
+    throw new NimbusError(
+      "NIMBUS_APP_EXPORT",
+      `${file} must \`export default\` its App (found ${module.default === undefined ? "no default export" : typeof module.default}). Add \`export default app;\` at the end.`,
+    );
+  }
+  const graph = module.default.toGraph({ check: (resources) => missingHandlers(folder, resources) });
+  return { dir: folder, file, graph, inputs };
+}
+
+function missingHandlers(dir: string, resources: readonly Resource[]): GraphIssue[] {
+  const issues: GraphIssue[] = [];
+  for (const resource of resources) {
+    if (resource.kind !== "function") continue;
+    const path = join(dir, resource.spec.handler);
+    if (existsSync(path) && statSync(path).isFile()) continue;
+    issues.push({
+      code: "NIMBUS_HANDLER_MISSING",
+      resource: `function "${resource.name}"`,
+      field: "handler",
+      message: `expected a handler module at ${resource.spec.handler} (relative to the app file); there is no such file. Create it or fix the path`,
+    });
+  }
+  return issues;
+}

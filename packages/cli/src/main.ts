@@ -1,0 +1,60 @@
+import { parseArgs } from "node:util";
+import { NimbusError } from "@nimbus/core";
+import { graphCommand, graphHelp } from "./commands/graph.ts";
+import { type Output, processOutput, reportError } from "./output.ts";
+
+const usage = `nimbus <command> [options]
+
+Commands:
+  graph [dir]    print the app's resource graph as JSON
+
+Run \`nimbus <command> --help\` for a command's options.`;
+
+interface Command {
+  help: string;
+  options: Record<string, { type: "string" | "boolean"; short?: string }>;
+  run(positionals: string[], values: Record<string, unknown>, output: Output): Promise<void>;
+}
+
+const commands: Record<string, Command> = {
+  graph: {
+    help: graphHelp,
+    options: {},
+    run: ([dir = "."], _values, output) => graphCommand({ dir }, output),
+  },
+};
+
+/** Runs the CLI on `argv` (without node and the script); resolves with the exit code. */
+export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    output.out(usage);
+    return name === undefined ? 1 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    output.err(`✖ Unknown command "${name}".\n\n${usage}`);
+    return 1;
+  }
+  try {
+    const { positionals, values } = parseArgs({
+      args: [...rest],
+      options: { ...command.options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (values.help) {
+      output.out(command.help);
+      return 0;
+    }
+    await command.run(positionals, values, output);
+    return 0;
+  } catch (error) {
+    if ((error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      reportError(new NimbusError("NIMBUS_CLI_ARGS", `${(error as Error).message}\n\n${command.help}`), output);
+    } else {
+      reportError(error, output);
+    }
+    return 1;
+  }
+}

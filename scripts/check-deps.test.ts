@@ -1,0 +1,56 @@
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { checkImport, checkRepo, importsOf, type Workspace } from "./check-deps.ts";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const workspace = (dir: string, name: string, mayImport: string[] = []): Workspace => ({
+  dir,
+  name,
+  mayImport,
+  publicOnly: true,
+  declared: new Set(["zod"]),
+});
+
+describe("check-deps", () => {
+  it("importsOf: finds static, type-only, re-exported, side-effect and dynamic imports", () => {
+    const source = `import { a } from "a";
+import type { B } from "b";
+export { c } from "c";
+import "d";
+const e = await import("e");
+import {
+  f,
+} from "f";
+// import { g } from "g";`;
+    expect(importsOf(source)).toEqual(["a", "b", "c", "d", "f", "e"]);
+  });
+
+  it("checkImport: core may import nothing of ours and no Node built-in", () => {
+    const core = workspace("packages/core", "@nimbus/core");
+    expect(checkImport(core, "packages/core/src/x.ts", "@nimbus/runtime", root)).toMatch(
+      /may not import @nimbus\/runtime/,
+    );
+    expect(checkImport(core, "packages/core/src/x.ts", "node:fs", root)).toMatch(/platform-neutral/);
+    expect(checkImport(core, "packages/core/src/x.ts", "zod", root)).toBeUndefined();
+  });
+
+  it("checkImport: the emulator may not import a deploy target", () => {
+    const emulator = workspace("emulator", "@nimbus/emulator", ["@nimbus/core", "@nimbus/runtime"]);
+    expect(checkImport(emulator, "emulator/src/x.ts", "@nimbus/deploy-docker", root)).toMatch(/may not import/);
+  });
+
+  it("checkImport: refuses deep imports, relative paths into other packages and undeclared packages", () => {
+    const example = workspace("examples/shop", "@nimbus-examples/shop", ["@nimbus/core"]);
+    expect(checkImport(example, "examples/shop/a.ts", "@nimbus/core/src/app/app.ts", root)).toMatch(/public entry/);
+    expect(checkImport(example, "examples/shop/a.ts", "../../packages/core/src/index.ts", root)).toMatch(
+      /leaves examples\/shop/,
+    );
+    expect(checkImport(example, "examples/shop/src/a.ts", "../nimbus.app", root)).toBeUndefined();
+    expect(checkImport(example, "examples/shop/a.ts", "left-pad", root)).toMatch(/left-pad is not declared/);
+  });
+
+  it("checkRepo: the repository itself has no wrong arrow", () => {
+    expect(checkRepo(root)).toEqual([]);
+  });
+});

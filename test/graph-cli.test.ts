@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { validateGraph } from "@nimbus/core";
+import { describe, expect, it } from "vitest";
+import { repoRoot, runCli } from "./support/cli.ts";
+
+describe("nimbus graph", () => {
+  it("graph: prints the shop example's graph as valid JSON and exits 0", () => {
+    const result = runCli(["graph", "examples/shop"]);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    const graph = validateGraph(JSON.parse(result.stdout));
+    expect(graph.app).toBe("shop");
+    expect(graph.resources.map((r) => `${r.kind}:${r.name}`)).toContain("rule:orders/paid");
+  });
+
+  it("graph: prints byte-identical output on every run", () => {
+    const first = runCli(["graph", "examples/shop"]).stdout;
+    const second = runCli(["graph", join(repoRoot, "examples/shop")]).stdout;
+    expect(first.length).toBeGreaterThan(0);
+    expect(second).toBe(first);
+  });
+
+  it("graph: the app file exactly as the foundation issue writes it graphs cleanly", () => {
+    const result = runCli(["graph", "test/fixtures/as-written"]);
+    expect(result.status).toBe(0);
+    const shop = JSON.parse(runCli(["graph", "examples/shop"]).stdout);
+    // The example only adds types, so both graphs are the same.
+    expect(JSON.parse(result.stdout)).toEqual(shop);
+  });
+
+  it("graph: prints each problem without a stack and exits 1", () => {
+    const result = runCli(["graph", "test/fixtures/broken"]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/^✖ 3 problems in the app:\n/);
+    expect(result.stderr).toContain(
+      '  • queue "jobs", visibilityTimeout: expected a duration between 1s and 12h such as "30s" or "5 minutes"; found "30 secs" [NIMBUS_QUEUE_PROPS]',
+    );
+    expect(result.stderr).toContain('function "api", handler: expected a handler module at src/missing.ts');
+    expect(result.stderr).toContain('function "api", routes[0]: expected "<METHOD> /path"');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("graph: says how to fix a folder without an app file and exits 1", () => {
+    const result = runCli(["graph", "docs"]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^✖ No nimbus.app.ts in .*docs. Create one/);
+  });
+
+  it("nimbus: an unknown command or option prints usage and exits 1", () => {
+    const unknown = runCli(["grpah"]);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/Unknown command "grpah"/);
+    const option = runCli(["graph", "--colour"]);
+    expect(option.status).toBe(1);
+    expect(option.stderr).toMatch(/Unknown option '--colour'/);
+  });
+
+  it("README: the quick start shows exactly two commands", () => {
+    const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+    const section = /## Quick start\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
+    const commands = section.split("\n").filter((line) => line.trim() && !line.trim().startsWith("#"));
+    expect(commands).toEqual(["./pnpm install && ./pnpm nimbus graph examples/shop", "./pnpm install && ./pnpm test"]);
+  });
+});
