@@ -1,14 +1,7 @@
 import { parseArgs } from "node:util";
 import { NimbusError } from "@nimbus/core";
-import { graphCommand, graphHelp } from "./commands/graph.ts";
+import { graphHelp, scheduleHelp, usage } from "./help.ts";
 import { type Output, processOutput, reportError } from "./output.ts";
-
-const usage = `nimbus <command> [options]
-
-Commands:
-  graph [dir]    print the app's resource graph as JSON
-
-Run \`nimbus <command> --help\` for a command's options.`;
 
 interface Command {
   help: string;
@@ -20,7 +13,23 @@ const commands: Record<string, Command> = {
   graph: {
     help: graphHelp,
     options: {},
-    run: ([dir = "."], _values, output) => graphCommand({ dir }, output),
+    run: async ([dir = "."], _values, output) => {
+      const { graphCommand } = await import("./commands/graph.ts");
+      await graphCommand({ dir }, output);
+    },
+  },
+  schedule: {
+    help: scheduleHelp,
+    options: { count: { type: "string" }, from: { type: "string" } },
+    run: async (positionals, values, output) => {
+      const [action, ...rest] = positionals;
+      if (action !== "next" || rest.length === 0 || rest.length > 2) {
+        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus schedule next [dir] <name>\`.\n\n${scheduleHelp}`);
+      }
+      const [dir, name] = rest.length === 2 ? [rest[0]!, rest[1]!] : [".", rest[0]!];
+      const { parseScheduleOptions, scheduleNextCommand } = await import("./commands/schedule.ts");
+      await scheduleNextCommand({ dir, name, ...parseScheduleOptions(values) }, output);
+    },
   },
 };
 

@@ -48,7 +48,7 @@ export { Rule, type RuleProps, type Target } from "./rule/rule.ts";
 export type { RuleSpec } from "./rule/spec.ts";
 export * from "./schedule/index.ts";
 export { Schedule, type ScheduleProps } from "./schedule/schedule.ts";
-export type { ScheduleSpec } from "./schedule/spec.ts";
+export { type ScheduleSpec, scheduleExpressionOf } from "./schedule/spec.ts";
 export { describeResource, type ResourceKind, type ResourceRef, resourceId, resourceKinds } from "./spec/ref.ts";
 export { type Duration, formatDuration, parseDuration } from "./units/duration.ts";
 export { formatSize, parseSize, type Size } from "./units/size.ts";

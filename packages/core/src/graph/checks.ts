@@ -1,7 +1,9 @@
 import type { GraphIssue } from "../errors/graph-error.ts";
-import { formatRoute, routesClash } from "../function/routes.ts";
+import { formatRoute, routeShape, routesClash } from "../function/routes.ts";
+import type { RouteSpec } from "../function/spec.ts";
 import { patternProblems } from "../pattern/index.ts";
 import { scheduleProblems } from "../schedule/expression.ts";
+import { scheduleExpressionOf } from "../schedule/spec.ts";
 import { dnsNameProblem } from "../spec/fields.ts";
 import { describeResource, type ResourceRef } from "../spec/ref.ts";
 import { formatDuration } from "../units/duration.ts";
@@ -112,9 +114,7 @@ export function graphProblems(
       }
       case "schedule": {
         exists(resource, "target", resource.spec.target);
-        const { cron, rate, every, timezone } = resource.spec;
-        const expression = { cron, rate, every: every === undefined ? undefined : `${every}ms`, timezone };
-        for (const problem of scheduleProblems(expression)) {
+        for (const problem of scheduleProblems(scheduleExpressionOf(resource.spec))) {
           report(resource, "NIMBUS_SCHEDULE_INVALID", problem.field, problem.message);
         }
         break;
@@ -154,9 +154,13 @@ function checkFunction(
 }
 
 function checkRoutes(functions: readonly ResourceOf<"function">[], report: Report) {
-  const claimed: { fn: string; route: ResourceOf<"function">["spec"]["routes"][number] }[] = [];
+  // Routes can only clash within one path shape, so index by it: linear in the number of routes.
+  const claimedByShape = new Map<string, { fn: string; route: RouteSpec }[]>();
   for (const fn of functions) {
-    fn.spec.routes.forEach((route, index) => {
+    for (const [index, route] of fn.spec.routes.entries()) {
+      const shape = routeShape(route);
+      const claimed = claimedByShape.get(shape) ?? [];
+      claimedByShape.set(shape, claimed);
       const clash = claimed.find((c) => routesClash(c.route, route));
       if (clash) {
         report(
@@ -167,7 +171,7 @@ function checkRoutes(functions: readonly ResourceOf<"function">[], report: Repor
         );
       }
       claimed.push({ fn: fn.name, route });
-    });
+    }
   }
 }
 
