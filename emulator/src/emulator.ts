@@ -1,0 +1,310 @@
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createAdaptorServer } from "@hono/node-server";
+import {
+  type FunctionSpec,
+  formatIssue,
+  type Graph,
+  GraphError,
+  type LinkSpec,
+  NimbusError,
+  type ResourceOf,
+} from "@nimbus/core";
+import type { Hono } from "hono";
+import { controlApi } from "./gateway/control.ts";
+import { routeParams } from "./gateway/route-params.ts";
+import { buildRouter } from "./gateway/router.ts";
+import { loadApp } from "./loader/load-app.ts";
+import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
+import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
+import { Reloader } from "./reload/reloader.ts";
+import { readDotEnv } from "./state/dotenv.ts";
+
+export interface EmulatorOptions {
+  /** The folder holding nimbus.app.ts. */
+  root: string;
+  /**
+   * Port on 127.0.0.1; 0 picks a free one.
+   * @default 0
+   */
+  port?: number;
+  /**
+   * Address to bind. Anything but loopback exposes the app to the network.
+   * @default "127.0.0.1"
+   */
+  host?: string;
+  /**
+   * Folder for durable state. Without it, a fresh temporary folder is used and removed
+   * on close, so parallel tests never share state; `nimbus dev` passes `<root>/.nimbus`.
+   */
+  state?: string;
+  /**
+   * `"manual"`: nothing time-driven happens until the test advances the clock.
+   * @default "real"
+   */
+  clock?: "real" | "manual";
+  /**
+   * Console output: `pretty` (coloured on a TTY), `json` lines, or `silent`.
+   * @default "silent"
+   */
+  logFormat?: LogFormat;
+  /**
+   * Rebuild and swap on file changes.
+   * @default true
+   */
+  watch?: boolean;
+}
+
+/** A running emulator: the app's routes on `url`, its state under `state`. */
+export interface Emulator extends AsyncDisposable {
+  readonly url: string;
+  readonly root: string;
+  readonly state: string;
+  readonly clock: "real" | "manual";
+  readonly graph: Graph;
+  /** Every log line so far: handlers' console output, requests, and the emulator's own. */
+  readonly logs: readonly LogEntry[];
+  /** A request to the app, by path (`"/orders/1"`) or full URL. */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** Calls a function's `fetch` directly, routes or not. */
+  invoke(fn: string, input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** Reads the app file again and applies what changed. */
+  reload(): Promise<void>;
+  /** Empties all state. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the emulator for the app in `options.root`: builds every function, serves the
+ * routes over HTTP on 127.0.0.1 and watches the sources.
+ */
+export async function createEmulator(options: EmulatorOptions): Promise<Emulator> {
+  const emulator = new LocalEmulator(options);
+  try {
+    await emulator.start();
+  } catch (error) {
+    await emulator.close();
+    throw error;
+  }
+  return emulator;
+}
+
+function paramsFor(spec: FunctionSpec, request: Request): Record<string, string> {
+  return routeParams(spec.routes, request.method, new URL(request.url).pathname);
+}
+
+class LocalEmulator implements Emulator {
+  readonly root: string;
+  readonly clock: "real" | "manual";
+  state = "";
+  url = "";
+  graph!: Graph;
+  readonly #options: EmulatorOptions;
+  readonly #logger: Logger;
+  readonly #functions = new Map<string, RunningFunction>();
+  #router: Hono | undefined;
+  #control: Hono;
+  #server: ReturnType<typeof createAdaptorServer> | undefined;
+  #reloader: Reloader | undefined;
+  #temporaryState = false;
+  #appInputs: string[] = [];
+  #closed: Promise<void> | undefined;
+
+  constructor(options: EmulatorOptions) {
+    this.#options = options;
+    this.root = resolve(options.root);
+    this.clock = options.clock ?? "real";
+    this.#logger = new Logger({ format: options.logFormat ?? "silent", color: process.stdout.isTTY });
+    this.#control = controlApi({
+      graph: () => this.graph,
+      invoke: (fn, request) => this.#invokeFunction(fn, request),
+    });
+  }
+
+  get logs(): readonly LogEntry[] {
+    return this.#logger.entries;
+  }
+
+  async start(): Promise<void> {
+    if (this.#options.state) {
+      this.state = resolve(this.#options.state);
+      await mkdir(this.state, { recursive: true });
+    } else {
+      this.state = await mkdtemp(join(tmpdir(), "nimbus-emulator-"));
+      this.#temporaryState = true;
+    }
+    const loaded = await loadApp(this.root);
+    this.graph = loaded.graph;
+    this.#appInputs = loaded.inputs;
+    const secrets = await readDotEnv(join(this.root, ".env"));
+    await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets)));
+    this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
+    await this.#listen();
+    if (this.#options.watch ?? true) {
+      this.#reloader = new Reloader({
+        logger: this.#logger,
+        appInputs: () => this.#appInputs,
+        functions: () => this.#functions.values(),
+        reloadApp: () => this.reload(),
+        reloadFunction: (fn) => functionPlugin.reload(fn),
+      });
+      await this.#reloader.start();
+    }
+  }
+
+  async #listen(): Promise<void> {
+    const hostname = this.#options.host ?? "127.0.0.1";
+    const port = this.#options.port ?? 0;
+    const server = createAdaptorServer({
+      fetch: (request: Request) => this.#handle(request),
+      hostname,
+    });
+    this.#server = server;
+    await new Promise<void>((resolveListen, reject) => {
+      server.once("error", (error: NodeJS.ErrnoException) => {
+        reject(
+          error.code === "EADDRINUSE"
+            ? new NimbusError(
+                "NIMBUS_EMULATOR_PORT_IN_USE",
+                `Port ${port} on ${hostname} is in use (another nimbus dev?). Stop that process or pass --port <another>.`,
+              )
+            : error,
+        );
+      });
+      server.listen(port, hostname, () => resolveListen());
+    });
+    const address = server.address() as AddressInfo;
+    const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    this.url = `http://${shownHost}:${address.port}`;
+  }
+
+  #handle(request: Request): Response | Promise<Response> {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/_nimbus" || pathname.startsWith("/_nimbus/")) return this.#control.fetch(request);
+    return this.#router!.fetch(request);
+  }
+
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const target = input instanceof Request ? input : new Request(new URL(String(input), this.url), init);
+    return fetch(target, input instanceof Request ? init : undefined);
+  }
+
+  invoke(fn: string, input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const path = input instanceof Request ? new URL(input.url).pathname : String(input);
+    return this.fetch(`/_nimbus/invoke/${encodeURIComponent(fn)}${path.startsWith("/") ? "" : "/"}${path}`, init);
+  }
+
+  async #invokeFunction(fn: string, request: Request): Promise<Response> {
+    const running = this.#functions.get(fn);
+    if (!running) {
+      const known = [...this.#functions.keys()].map((name) => `"${name}"`).join(", ") || "none";
+      throw new NimbusError(
+        "NIMBUS_EMULATOR_UNKNOWN_FUNCTION",
+        `App "${this.graph.app}" has no function "${fn}" (its functions: ${known}).`,
+      );
+    }
+    return running.host.fetch(request, paramsFor(running.spec, request));
+  }
+
+  async #callLink(from: string, link: LinkSpec, method: string, request: Request): Promise<Response> {
+    if (link.kind === "function" && method === "fetch") {
+      const target = this.#functions.get(link.resource);
+      if (!target) return new Response(`function "${link.resource}" is not running\n`, { status: 503 });
+      return target.host.fetch(request, paramsFor(target.spec, request));
+    }
+    throw new NimbusError(
+      "NIMBUS_EMULATOR_UNSUPPORTED",
+      `function "${from}" called ${method} on ${link.kind} "${link.resource}", which the emulator does not serve yet`,
+    );
+  }
+
+  async #startFunction(resource: ResourceOf<"function">, secrets: Record<string, string>): Promise<void> {
+    const running = await functionPlugin.start(resource, {
+      root: this.root,
+      stateDir: this.state,
+      logger: this.#logger,
+      secrets,
+      callLink: (from, link, method, request) => this.#callLink(from, link, method, request),
+    });
+    this.#functions.set(resource.name, running);
+  }
+
+  #functionResources(graph: Graph): ResourceOf<"function">[] {
+    return graph.resources.filter((r): r is ResourceOf<"function"> => r.kind === "function");
+  }
+
+  async reload(): Promise<void> {
+    let next: Awaited<ReturnType<typeof loadApp>>;
+    try {
+      next = await loadApp(this.root);
+    } catch (error) {
+      this.#logger.error(
+        `the app file has problems; still serving the last good version:\n${GraphError.isGraphError(error) ? error.issues.map((i) => `  • ${formatIssue(i)}`).join("\n") : (error as Error).message}`,
+      );
+      throw error;
+    }
+    const secrets = await readDotEnv(join(this.root, ".env"));
+    const wanted = new Map(this.#functionResources(next.graph).map((fn) => [fn.name, fn]));
+    const changes: string[] = [];
+    for (const [name, running] of this.#functions) {
+      const resource = wanted.get(name);
+      if (!resource) {
+        this.#functions.delete(name);
+        await functionPlugin.stop(running);
+        changes.push(`removed ${name}`);
+      } else if (functionPlugin.plan(running.spec, resource.spec) === "restart") {
+        await this.#startFunction(resource, secrets);
+        await functionPlugin.stop(running);
+        changes.push(`restarted ${name}`);
+      }
+    }
+    for (const [name, resource] of wanted) {
+      if (this.#functions.has(name)) continue;
+      await this.#startFunction(resource, secrets);
+      changes.push(`started ${name}`);
+    }
+    this.graph = next.graph;
+    this.#appInputs = next.inputs;
+    this.#router = buildRouter(next.graph, (name) => this.#functions.get(name)?.host);
+    this.#reloader?.refresh();
+    this.#logger.info(`app reloaded${changes.length ? `: ${changes.join(", ")}` : "; no function changed"}`);
+  }
+
+  async reset(): Promise<void> {
+    for (const entry of await readdir(this.state)) {
+      if (entry === "build") continue;
+      await rm(join(this.state, entry), { recursive: true, force: true });
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  async #shutdown(): Promise<void> {
+    await this.#reloader?.stop();
+    const server = this.#server;
+    if (server) {
+      // Stop accepting; requests in flight finish, then idle keep-alive sockets close.
+      const closed = new Promise<void>((done) => server.close(() => done()));
+      (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
+      // Responses still streaming get a moment to finish before their sockets are closed.
+      await Promise.race([closed, new Promise((done) => setTimeout(done, 1_000).unref())]);
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await closed;
+    } else {
+      await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
+    }
+    this.#functions.clear();
+    if (this.#temporaryState && this.state) await rm(this.state, { recursive: true, force: true });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

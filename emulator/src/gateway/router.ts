@@ -1,0 +1,46 @@
+import { formatRoute, type Graph, type ResourceOf } from "@nimbus/core";
+import { Hono } from "hono";
+import type { FunctionHost } from "../plugins/function/host.ts";
+import { limitBody, tooLarge } from "./body-limit.ts";
+
+const allMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/**
+ * The app's routes as a Hono app: each route calls its function's host. Rebuilt from
+ * the graph on every app reload; the server swaps it in one step.
+ */
+export function buildRouter(graph: Graph, hostOf: (fn: string) => FunctionHost | undefined): Hono {
+  const app = new Hono();
+  const functions = graph.resources.filter((r): r is ResourceOf<"function"> => r.kind === "function");
+  const listed: string[] = [];
+  for (const fn of functions) {
+    for (const route of fn.spec.routes) {
+      listed.push(`  ${formatRoute(route).padEnd(32)} → ${fn.name}`);
+      const methods = route.method === "ANY" ? allMethods : [route.method];
+      app.on(methods, route.path, async (c) => {
+        const host = hostOf(fn.name);
+        if (!host) return c.text(`function "${fn.name}" is not running\n`, 503);
+        return serve(host, c.req.raw, c.req.param() as Record<string, string>);
+      });
+    }
+  }
+  app.notFound((c) =>
+    c.text(
+      `No route matches ${c.req.method} ${new URL(c.req.url).pathname}.\n\nRoutes of app "${graph.app}":\n${listed.join("\n") || "  (none)"}\n`,
+      404,
+    ),
+  );
+  return app;
+}
+
+/** Calls a function's `fetch` under its body size limit. */
+export async function serve(host: FunctionHost, request: Request, params: Record<string, string>): Promise<Response> {
+  const limited = limitBody(request, host.spec.maxBodySize);
+  if (limited instanceof Response) return limited;
+  const response = await host.fetch(limited.request, params);
+  if (limited.exceeded()) {
+    await response.body?.cancel().catch(() => {});
+    return tooLarge(host.spec.maxBodySize);
+  }
+  return response;
+}

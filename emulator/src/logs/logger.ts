@@ -1,0 +1,80 @@
+import { styleText } from "node:util";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** One log line: from a handler's console, a request, or the emulator itself (no `fn`). */
+export interface LogEntry {
+  time: Date;
+  /** The function it came from; absent for the emulator's own lines. */
+  fn?: string;
+  invocationId?: string;
+  level: LogLevel;
+  message: string;
+}
+
+export type LogFormat = "pretty" | "json" | "silent";
+
+export interface LoggerOptions {
+  format: LogFormat;
+  /** Where lines are written; defaults to stdout (stderr for warnings and errors). */
+  write?: (line: string, level: LogLevel) => void;
+  /** Colours, for a TTY. */
+  color?: boolean;
+  /** Most entries kept in memory for `emu.logs`. */
+  keep?: number;
+}
+
+const levelStyle: Record<LogLevel, Parameters<typeof styleText>[0]> = {
+  debug: "gray",
+  info: "white",
+  warn: "yellow",
+  error: "red",
+};
+
+/** Collects entries for the programmatic API and prints them, pretty or as JSON lines. */
+export class Logger {
+  readonly entries: LogEntry[] = [];
+  readonly #options: LoggerOptions;
+  readonly #keep: number;
+
+  constructor(options: LoggerOptions) {
+    this.#options = options;
+    this.#keep = options.keep ?? 10_000;
+  }
+
+  log(entry: Omit<LogEntry, "time"> & { time?: Date }): void {
+    const full: LogEntry = { time: entry.time ?? new Date(), ...entry };
+    this.entries.push(full);
+    if (this.entries.length > this.#keep) this.entries.splice(0, this.entries.length - this.#keep);
+    if (this.#options.format === "silent") return;
+    const line = this.#options.format === "json" ? JSON.stringify(full) : this.#pretty(full);
+    const write =
+      this.#options.write ??
+      ((text: string, level: LogLevel) =>
+        (level === "error" || level === "warn" ? process.stderr : process.stdout).write(`${text}\n`));
+    write(line, full.level);
+  }
+
+  /** The emulator's own messages. */
+  info(message: string): void {
+    this.log({ level: "info", message });
+  }
+
+  warn(message: string): void {
+    this.log({ level: "warn", message });
+  }
+
+  error(message: string): void {
+    this.log({ level: "error", message });
+  }
+
+  #pretty(entry: LogEntry): string {
+    const paint = (style: Parameters<typeof styleText>[0], text: string) =>
+      this.#options.color ? styleText(style, text) : text;
+    const time = entry.time.toISOString().slice(11, 23);
+    const who = entry.fn ? `[${entry.fn}${entry.invocationId ? ` ${entry.invocationId}` : ""}]` : "[nimbus]";
+    const message =
+      entry.level === "info" || entry.level === "debug" ? entry.message : paint(levelStyle[entry.level], entry.message);
+    return `${paint("gray", time)} ${paint("cyan", who)} ${message}`;
+  }
+}

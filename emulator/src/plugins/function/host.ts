@@ -1,0 +1,377 @@
+import { randomUUID } from "node:crypto";
+import { type TransferListItem, Worker } from "node:worker_threads";
+import { type FunctionSpec, formatDuration, type LinkSpec, NimbusError } from "@nimbus/core";
+import type { Logger } from "../../logs/logger.ts";
+import { Limiter } from "./limiter.ts";
+import {
+  type Body,
+  type FromWorker,
+  packBody,
+  type RequestBody,
+  type ToWorker,
+  transferables,
+  type WireError,
+  type WireResponse,
+  type WorkerData,
+} from "./protocol.ts";
+
+const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
+const nullBodyStatuses = new Set([101, 204, 205, 304]);
+
+export interface FunctionHostOptions {
+  name: string;
+  spec: FunctionSpec;
+  /** Path of the function's current esbuild bundle. */
+  bundle: string;
+  /** Config values and secrets, put in `env` as they are. */
+  values: Record<string, string | number | boolean>;
+  logger: Logger;
+  /** Serves a call the handler makes on one of its links. */
+  callLink(link: LinkSpec, method: string, request: Request, invocationId: string | undefined): Promise<Response>;
+  /** How long a timed-out invocation may take to stop before its worker is recycled. */
+  graceMs?: number;
+}
+
+interface Invocation {
+  invocationId: string;
+  respond: (response: Response) => void;
+  /** Set once a response (or an error answer) went back to the caller. */
+  answered: boolean;
+  /** Timed out and did not stop in time: its worker is being recycled. */
+  stuck: boolean;
+  finish: () => void;
+}
+
+/** One worker thread running one build of the function. */
+class WorkerHandle {
+  readonly worker: Worker;
+  readonly ready: Promise<void>;
+  readonly invocations = new Map<number, Invocation>();
+  /** No new invocations; terminated once the running ones finish. */
+  retired = false;
+  exited = false;
+
+  constructor(worker: Worker, ready: Promise<void>) {
+    this.worker = worker;
+    this.ready = ready;
+  }
+
+  /** Invocations that can still finish on their own. */
+  get live(): number {
+    let count = 0;
+    for (const invocation of this.invocations.values()) if (!invocation.stuck) count++;
+    return count;
+  }
+}
+
+/**
+ * Runs a function in worker threads, isolated from the emulator and from other
+ * functions: its timeout (504, then the run is cut off), its concurrency (a bounded wait
+ * queue, then 503), crashes (500, a fresh worker), and code swaps that let requests in
+ * flight finish on the old code while new ones reach the new code.
+ */
+export class FunctionHost {
+  readonly name: string;
+  readonly spec: FunctionSpec;
+  #options: FunctionHostOptions;
+  #bundle: string;
+  #current: WorkerHandle | undefined;
+  readonly #limiter: Limiter;
+  readonly #handles = new Set<WorkerHandle>();
+  #nextId = 0;
+  #stopped = false;
+
+  constructor(options: FunctionHostOptions) {
+    this.name = options.name;
+    this.spec = options.spec;
+    this.#options = options;
+    this.#bundle = options.bundle;
+    // Requests beyond the running ones wait, up to four times the concurrency, then get 503.
+    this.#limiter = new Limiter(options.spec.concurrency, options.spec.concurrency * 4);
+  }
+
+  /** Starts the first worker; throws a user error when the bundle does not load. */
+  async start(): Promise<void> {
+    const handle = this.#spawn(this.#bundle);
+    await handle.ready;
+    this.#current = handle;
+  }
+
+  /**
+   * Loads a new build beside the running one; once it is ready, new requests go to it
+   * and the old worker finishes what it is running, then stops. A build that fails to
+   * load is thrown and the old one keeps serving.
+   */
+  async swap(bundle: string): Promise<void> {
+    const handle = this.#spawn(bundle);
+    try {
+      await handle.ready;
+    } catch (error) {
+      this.#retire(handle);
+      throw error;
+    }
+    this.#bundle = bundle;
+    const old = this.#current;
+    this.#current = handle;
+    if (old) this.#retire(old);
+  }
+
+  /** Waits for running invocations (each still bound by its timeout), then stops every worker. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const exits = [...this.#handles].map(
+      (handle) =>
+        new Promise<void>((resolve) => (handle.exited ? resolve() : handle.worker.once("exit", () => resolve()))),
+    );
+    for (const handle of this.#handles) this.#retire(handle);
+    await Promise.all(exits);
+  }
+
+  get stats(): { running: number; waiting: number } {
+    return { running: this.#limiter.active, waiting: this.#limiter.waiting };
+  }
+
+  /** Calls the function's `fetch`. Never rejects: failures become 500, 503 or 504 responses. */
+  async fetch(request: Request, params: Record<string, string> = {}): Promise<Response> {
+    if (this.#stopped) return this.#problem(503, `function "${this.name}" is stopping`);
+    const release = await this.#limiter.acquire();
+    if (!release) {
+      const { limit, queueLimit } = this.#limiter;
+      return this.#problem(
+        503,
+        `function "${this.name}" is at its concurrency limit (${limit} running, ${queueLimit} waiting); retry shortly or raise its concurrency`,
+        { "retry-after": "1" },
+      );
+    }
+    let handle = this.#current;
+    if (!handle || handle.retired || handle.exited) {
+      handle = this.#spawn(this.#bundle);
+      this.#current = handle;
+    }
+    try {
+      await handle.ready;
+    } catch (error) {
+      release();
+      return this.#problem(500, `function "${this.name}" failed to load: ${(error as Error).message}`);
+    }
+    let body: Body;
+    try {
+      body = await packBody(request.body);
+    } catch (error) {
+      release();
+      return this.#problem(400, `could not read the request body: ${(error as Error).message}`);
+    }
+    return this.#invoke(handle, request, body, params, release);
+  }
+
+  #invoke(handle: WorkerHandle, request: Request, body: Body, params: Record<string, string>, release: () => void) {
+    const started = performance.now();
+    const id = this.#nextId++;
+    const invocationId = randomUUID().slice(0, 8);
+    const { promise, resolve } = Promise.withResolvers<Response>();
+    const timeout = this.spec.timeout;
+    let timer: NodeJS.Timeout | undefined;
+    const invocation: Invocation = {
+      invocationId,
+      answered: false,
+      stuck: false,
+      respond: (response) => {
+        if (invocation.answered) return;
+        invocation.answered = true;
+        const ms = Math.round(performance.now() - started);
+        this.#options.logger.log({
+          fn: this.name,
+          invocationId,
+          level: "info",
+          message: `${request.method} ${new URL(request.url).pathname} ${response.status} ${ms}ms`,
+        });
+        resolve(response);
+      },
+      finish: () => {
+        clearTimeout(timer);
+        handle.invocations.delete(id);
+        release();
+        this.#terminateIfIdle(handle);
+      },
+    };
+    handle.invocations.set(id, invocation);
+    timer = setTimeout(() => this.#timeOut(handle, id, invocation), timeout);
+    const message: ToWorker = {
+      type: "fetch",
+      id,
+      invocationId,
+      params,
+      request: { method: request.method, url: request.url, headers: [...request.headers], body },
+    };
+    handle.worker.postMessage(message, transferables(body));
+    return promise;
+  }
+
+  #timeOut(handle: WorkerHandle, id: number, invocation: Invocation) {
+    const limit = formatDuration(this.spec.timeout);
+    this.#options.logger.log({
+      fn: this.name,
+      invocationId: invocation.invocationId,
+      level: "error",
+      message: `timed out after ${limit}; the run was cut off and the function recycled`,
+    });
+    invocation.respond(this.#problem(504, `function "${this.name}" timed out after ${limit}`));
+    if (!handle.exited) handle.worker.postMessage({ type: "abort", id } satisfies ToWorker);
+    // The function is recycled: new requests go to a fresh worker at once, since this one
+    // may be blocked; it finishes what else it runs, then stops.
+    if (this.#current === handle) this.#current = undefined;
+    this.#retire(handle);
+    // A run that ignores its abort signal (or loops forever) no longer keeps its worker alive.
+    setTimeout(() => {
+      if (!handle.invocations.has(id)) return;
+      invocation.stuck = true;
+      this.#options.logger.log({
+        fn: this.name,
+        invocationId: invocation.invocationId,
+        level: "warn",
+        message: "the timed-out run did not stop; recycling its worker",
+      });
+      this.#terminateIfIdle(handle);
+    }, this.#options.graceMs ?? 500).unref();
+  }
+
+  #spawn(bundle: string): WorkerHandle {
+    const data: WorkerData = {
+      fn: this.name,
+      bundle,
+      env: this.#options.values,
+      links: this.spec.links,
+    };
+    const worker = new Worker(workerUrl, {
+      workerData: data,
+      execArgv: ["--enable-source-maps", "--disable-warning=ExperimentalWarning"],
+      resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.round(this.spec.memory / 1_048_576)) },
+    });
+    const { promise: ready, resolve, reject } = Promise.withResolvers<void>();
+    ready.catch(() => {});
+    const handle = new WorkerHandle(worker, ready);
+    this.#handles.add(handle);
+    worker.on("message", (message: FromWorker) => this.#onMessage(handle, message, resolve, reject));
+    worker.on("error", (error) => {
+      this.#options.logger.log({ fn: this.name, level: "error", message: `crashed: ${error.stack ?? error.message}` });
+    });
+    worker.on("exit", (code) => {
+      handle.exited = true;
+      this.#handles.delete(handle);
+      reject(new NimbusError("NIMBUS_FUNCTION_LOAD", `its worker exited with code ${code} before it was ready`));
+      const lost = [...handle.invocations.values()].filter((i) => !i.stuck);
+      for (const invocation of handle.invocations.values()) {
+        invocation.respond(
+          this.#problem(500, `function "${this.name}" exited (code ${code}) while handling this request`),
+        );
+        invocation.finish();
+      }
+      if (!handle.retired && !this.#stopped) {
+        this.#options.logger.log({
+          fn: this.name,
+          level: "error",
+          message: `exited with code ${code}${lost.length ? `, failing ${lost.length} request${lost.length === 1 ? "" : "s"}` : ""}; the next request starts a fresh worker`,
+        });
+        if (this.#current === handle) this.#current = undefined;
+      }
+    });
+    return handle;
+  }
+
+  #onMessage(handle: WorkerHandle, message: FromWorker, ready: () => void, failed: (error: Error) => void) {
+    switch (message.type) {
+      case "ready":
+        ready();
+        return;
+      case "load-error":
+        failed(new NimbusError("NIMBUS_FUNCTION_LOAD", message.error.stack ?? message.error.message));
+        this.#retire(handle);
+        return;
+      case "log":
+        this.#options.logger.log({
+          fn: this.name,
+          invocationId: message.invocationId,
+          level: message.level,
+          message: message.message,
+        });
+        return;
+      case "response":
+        handle.invocations.get(message.id)?.respond(toResponse(message.response));
+        return;
+      case "error": {
+        const invocation = handle.invocations.get(message.id);
+        this.#options.logger.log({
+          fn: this.name,
+          invocationId: invocation?.invocationId,
+          level: "error",
+          message: message.error.stack ?? `${message.error.name}: ${message.error.message}`,
+        });
+        invocation?.respond(this.#problem(500, `function "${this.name}" threw: ${describeError(message.error)}`));
+        return;
+      }
+      case "done":
+        handle.invocations.get(message.id)?.finish();
+        return;
+      case "call":
+        void this.#serveCall(handle, message);
+        return;
+    }
+  }
+
+  async #serveCall(handle: WorkerHandle, message: Extract<FromWorker, { type: "call" }>) {
+    const reply = (answer: { response?: WireResponse; error?: WireError }, transfer: TransferListItem[] = []) => {
+      if (!handle.exited)
+        handle.worker.postMessage({ type: "reply", id: message.id, ...answer } satisfies ToWorker, transfer);
+    };
+    // The link is looked up in the spec, so a forged message cannot reach a resource the function did not link.
+    const link = this.spec.links.find((l) => l.name === message.binding);
+    if (!link || !message.request) {
+      reply({ error: { name: "Error", message: `function "${this.name}" has no link named "${message.binding}"` } });
+      return;
+    }
+    try {
+      const { method, url, headers, body } = message.request;
+      const request = new Request(url, { method, headers, body: body as RequestBody, duplex: "half" } as RequestInit);
+      const response = await this.#options.callLink(link, message.method, request, message.invocationId);
+      const packed = await packBody(response.body);
+      reply(
+        {
+          response: {
+            status: response.status,
+            statusText: response.statusText,
+            headers: [...response.headers],
+            body: packed,
+          },
+        },
+        transferables(packed),
+      );
+    } catch (error) {
+      reply({ error: { name: (error as Error).name ?? "Error", message: (error as Error).message ?? String(error) } });
+    }
+  }
+
+  #retire(handle: WorkerHandle) {
+    handle.retired = true;
+    this.#terminateIfIdle(handle);
+  }
+
+  #terminateIfIdle(handle: WorkerHandle) {
+    if (handle.retired && !handle.exited && handle.live === 0) void handle.worker.terminate();
+  }
+
+  #problem(status: number, message: string, headers: Record<string, string> = {}): Response {
+    return new Response(`${message}\n`, {
+      status,
+      headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+    });
+  }
+}
+
+function toResponse(wire: WireResponse): Response {
+  const body: Body = nullBodyStatuses.has(wire.status) ? null : wire.body;
+  return new Response(body as RequestBody, { status: wire.status, statusText: wire.statusText, headers: wire.headers });
+}
+
+function describeError(error: WireError): string {
+  return error.stack ?? `${error.name}: ${error.message}`;
+}

@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { Limiter } from "./limiter.ts";
+
+describe("Limiter", () => {
+  it("acquire: admits up to the limit, queues up to the queue limit, then refuses", async () => {
+    const limiter = new Limiter(2, 1);
+    const a = await limiter.acquire();
+    const b = await limiter.acquire();
+    let cGranted = false;
+    const c = limiter.acquire().then((release) => {
+      cGranted = true;
+      return release;
+    });
+    expect(await limiter.acquire()).toBeUndefined();
+    expect([limiter.active, limiter.waiting]).toEqual([2, 1]);
+    await Promise.resolve();
+    expect(cGranted).toBe(false);
+    a?.();
+    const releaseC = await c;
+    expect(cGranted).toBe(true);
+    expect([limiter.active, limiter.waiting]).toEqual([2, 0]);
+    b?.();
+    releaseC?.();
+    releaseC?.();
+    expect(limiter.active).toBe(0);
+  });
+});

@@ -1,0 +1,98 @@
+import { join, resolve } from "node:path";
+import type { FunctionSpec, LinkSpec, ResourceOf } from "@nimbus/core";
+import type { Logger } from "../../logs/logger.ts";
+import { FunctionBundler } from "./bundler.ts";
+import { FunctionHost } from "./host.ts";
+
+export interface FunctionPluginContext {
+  root: string;
+  stateDir: string;
+  logger: Logger;
+  /** Values from the app's `.env`, for the secrets functions declare. */
+  secrets: Record<string, string>;
+  callLink(
+    from: string,
+    link: LinkSpec,
+    method: string,
+    request: Request,
+    invocationId: string | undefined,
+  ): Promise<Response>;
+}
+
+export interface RunningFunction {
+  name: string;
+  spec: FunctionSpec;
+  host: FunctionHost;
+  bundler: FunctionBundler;
+  /** The local files its bundle was built from. */
+  inputs: string[];
+}
+
+/** Functions in the emulator: each bundled by esbuild and run in its own worker threads. */
+export const functionPlugin = {
+  async start(resource: ResourceOf<"function">, ctx: FunctionPluginContext): Promise<RunningFunction> {
+    const { name, spec } = resource;
+    const bundler = new FunctionBundler({
+      name,
+      entry: resolve(ctx.root, spec.handler),
+      outDir: join(ctx.stateDir, "build", "functions"),
+    });
+    try {
+      const bundle = await bundler.build();
+      const host = new FunctionHost({
+        name,
+        spec,
+        bundle: bundle.file,
+        values: envValues(name, spec, ctx),
+        logger: ctx.logger,
+        callLink: (link, method, request, invocationId) => ctx.callLink(name, link, method, request, invocationId),
+      });
+      await host.start();
+      return { name, spec, host, bundler, inputs: bundle.inputs };
+    } catch (error) {
+      await bundler.dispose();
+      throw error;
+    }
+  },
+
+  /** Rebuilds after a source change and swaps the new code in; returns the new inputs. */
+  async reload(running: RunningFunction): Promise<void> {
+    const bundle = await running.bundler.build();
+    await running.host.swap(bundle.file);
+    running.inputs = bundle.inputs;
+  },
+
+  /**
+   * What a changed spec needs. Routes belong to the gateway, so a change of routes alone
+   * keeps the running function; anything else restarts it.
+   */
+  plan(current: FunctionSpec, next: FunctionSpec): "keep" | "restart" {
+    const { routes: _a, ...a } = current;
+    const { routes: _b, ...b } = next;
+    return JSON.stringify(a) === JSON.stringify(b) ? "keep" : "restart";
+  },
+
+  async stop(running: RunningFunction): Promise<void> {
+    await running.host.stop();
+    await running.bundler.dispose();
+  },
+};
+
+function envValues(
+  name: string,
+  spec: FunctionSpec,
+  ctx: FunctionPluginContext,
+): Record<string, string | number | boolean> {
+  const values: Record<string, string | number | boolean> = { ...spec.config };
+  for (const secret of spec.secrets) {
+    const value = ctx.secrets[secret];
+    if (value === undefined) {
+      ctx.logger.warn(
+        `secret ${secret} of function "${name}" is not set: add ${secret}=... to .env beside nimbus.app.ts`,
+      );
+    } else {
+      values[secret] = value;
+    }
+  }
+  return values;
+}

@@ -1,0 +1,144 @@
+import type { ReadableStreamReadResult } from "node:stream/web";
+import type { TransferListItem } from "node:worker_threads";
+
+/**
+ * Messages between the emulator and a function's worker thread. Bodies travel as
+ * transferred ReadableStreams, so neither side buffers them whole; small bodies that
+ * are already complete travel as bytes to save the stream round trips.
+ */
+
+export type Body = ReadableStream<Uint8Array> | Uint8Array | null;
+
+/** What `new Request` and `new Response` take as a body. */
+export type RequestBody = ConstructorParameters<typeof Response>[0];
+
+export interface WireRequest {
+  method: string;
+  url: string;
+  headers: [string, string][];
+  body: Body;
+}
+
+export interface WireResponse {
+  status: number;
+  statusText: string;
+  headers: [string, string][];
+  body: Body;
+}
+
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Emulator → worker. */
+export type ToWorker =
+  | { type: "fetch"; id: number; invocationId: string; request: WireRequest; params: Record<string, string> }
+  | { type: "abort"; id: number }
+  | { type: "reply"; id: number; response?: WireResponse; error?: WireError };
+
+/** Worker → emulator. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "load-error"; error: WireError }
+  | { type: "response"; id: number; response: WireResponse }
+  | { type: "error"; id: number; error: WireError }
+  /** The invocation and everything it passed to `waitUntil` have settled. */
+  | { type: "done"; id: number }
+  | { type: "log"; invocationId: string | undefined; level: LogLevel; message: string }
+  /** A binding call from the handler; answered with a `reply` of the same id. */
+  | {
+      type: "call";
+      id: number;
+      invocationId: string | undefined;
+      binding: string;
+      method: string;
+      request?: WireRequest;
+    };
+
+/** What a worker is started with. */
+export interface WorkerData {
+  fn: string;
+  bundle: string;
+  env: Record<string, string | number | boolean>;
+  links: { name: string; kind: string; resource: string }[];
+}
+
+export function toWireError(error: unknown): WireError {
+  if (error instanceof Error) return { name: error.name, message: error.message, stack: error.stack };
+  return { name: "Error", message: String(error) };
+}
+
+const inlineLimit = 64 * 1024;
+const nextTurn = () => new Promise<undefined>((resolve) => setImmediate(resolve, undefined));
+
+/**
+ * A body to send across: bytes when the whole body is already there (a string or JSON
+ * response, a small upload), else a stream that replays what was read and continues.
+ * Never waits for data that is not already available, so streamed responses start at once.
+ */
+export async function packBody(stream: ReadableStream<Uint8Array> | null): Promise<Body> {
+  if (stream === null) return null;
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const read = reader.read();
+    const result = await Promise.race([read, nextTurn()]);
+    if (result === undefined) return replay(chunks, read, reader);
+    if (result.done) return concat(chunks, size);
+    chunks.push(result.value);
+    size += result.value.byteLength;
+    if (size > inlineLimit) return replay(chunks, undefined, reader);
+  }
+}
+
+function replay(
+  chunks: Uint8Array[],
+  pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const buffered = chunks.shift();
+      if (buffered) return controller.enqueue(buffered);
+      const read = pending ?? reader.read();
+      pending = undefined;
+      const { done, value } = await read;
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/** The objects of a body that must be transferred rather than copied. */
+export function transferables(body: Body): TransferListItem[] {
+  if (body instanceof ReadableStream) return [body as unknown as TransferListItem];
+  // Bytes that own their whole buffer move without a copy.
+  if (
+    body &&
+    body.byteOffset === 0 &&
+    body.byteLength === body.buffer.byteLength &&
+    body.buffer instanceof ArrayBuffer
+  ) {
+    return [body.buffer];
+  }
+  return [];
+}

@@ -1,0 +1,192 @@
+/**
+ * Runs inside a function's worker thread: loads the function's bundle, builds its `env`
+ * from what the emulator passed in, and serves invocations. A crash here ends only this
+ * thread; the emulator answers its requests and starts a fresh one.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { pathToFileURL } from "node:url";
+import { format } from "node:util";
+import { parentPort, type TransferListItem, workerData } from "node:worker_threads";
+import {
+  type Body,
+  type FromWorker,
+  type LogLevel,
+  packBody,
+  type RequestBody,
+  type ToWorker,
+  toWireError,
+  transferables,
+  type WireRequest,
+  type WireResponse,
+  type WorkerData,
+} from "./protocol.ts";
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+const invocation = new AsyncLocalStorage<string>();
+
+const post = (message: FromWorker, transfer: TransferListItem[] = []) => port.postMessage(message, transfer);
+
+// Every console line carries the function and the invocation it came from.
+const levels: Record<string, LogLevel> = { debug: "debug", log: "info", info: "info", warn: "warn", error: "error" };
+for (const [method, level] of Object.entries(levels)) {
+  (console as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+    post({ type: "log", invocationId: invocation.getStore(), level, message: format(...args) });
+}
+process.on("unhandledRejection", (reason) => {
+  post({
+    type: "log",
+    invocationId: invocation.getStore(),
+    level: "error",
+    message: `unhandled rejection: ${format(reason)}`,
+  });
+});
+
+// Binding calls go to the emulator, which checks them against the function's links.
+let nextCall = 0;
+const calls = new Map<number, { resolve: (r: WireResponse) => void; reject: (e: Error) => void }>();
+
+async function callBinding(binding: string, method: string, request: Request): Promise<Response> {
+  const id = nextCall++;
+  const wire = await toWireRequest(request);
+  const reply = new Promise<WireResponse>((resolve, reject) => calls.set(id, { resolve, reject }));
+  post(
+    { type: "call", id, invocationId: invocation.getStore(), binding, method, request: wire },
+    transferables(wire.body),
+  );
+  const response = await reply;
+  return new Response(response.body, response);
+}
+
+function buildEnv(): Record<string, unknown> {
+  const env: Record<string, unknown> = { ...data.env };
+  for (const link of data.links) {
+    if (link.kind === "function") {
+      env[link.name] = {
+        fetch: (input: Request | string | URL, init?: RequestInit) =>
+          callBinding(
+            link.name,
+            "fetch",
+            new Request(typeof input === "string" ? new URL(input, "http://function") : input, init),
+          ),
+      };
+    } else {
+      env[link.name] = unavailable(link);
+    }
+  }
+  return Object.freeze(env);
+}
+
+/** Bindings whose emulator service is not built yet say so by name, instead of failing obscurely. */
+function unavailable(link: WorkerData["links"][number]): unknown {
+  return new Proxy(
+    {},
+    {
+      get(_target, property) {
+        if (typeof property !== "string" || property === "then") return undefined;
+        return () => {
+          throw new Error(
+            `env.${link.name}.${property}(): ${link.kind} "${link.resource}" bindings are not served by the emulator yet [NIMBUS_EMULATOR_UNSUPPORTED]`,
+          );
+        };
+      },
+    },
+  );
+}
+
+async function toWireRequest(request: Request): Promise<WireRequest> {
+  return {
+    method: request.method,
+    url: request.url,
+    headers: [...request.headers],
+    body: await packBody(request.body),
+  };
+}
+
+type FetchHandler = (request: Request, env: unknown, ctx: unknown) => Promise<unknown> | unknown;
+let fetchHandler: FetchHandler | undefined;
+const env = buildEnv();
+const running = new Map<number, AbortController>();
+
+async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promise<void> {
+  const controller = new AbortController();
+  running.set(message.id, controller);
+  const pending: Promise<unknown>[] = [];
+  const ctx = {
+    params: message.params,
+    signal: controller.signal,
+    invocationId: message.invocationId,
+    waitUntil: (promise: Promise<unknown>) => {
+      pending.push(
+        Promise.resolve(promise).catch((error: unknown) => console.error("waitUntil promise rejected:", error)),
+      );
+    },
+  };
+  await invocation.run(message.invocationId, async () => {
+    try {
+      if (!fetchHandler) throw new Error(`function "${data.fn}" has no fetch handler in its default export`);
+      const { method, url, headers, body } = message.request;
+      const request = new Request(url, {
+        method,
+        headers,
+        body: body as RequestBody,
+        signal: controller.signal,
+        duplex: "half",
+      } as RequestInit);
+      const response = await fetchHandler(request, env, ctx);
+      if (!(response instanceof Response)) {
+        throw new TypeError(`fetch must return a Response; function "${data.fn}" returned ${describe(response)}`);
+      }
+      const packed: Body = await packBody(response.body);
+      const wire: WireResponse = {
+        status: response.status,
+        statusText: response.statusText,
+        headers: [...response.headers],
+        body: packed,
+      };
+      post({ type: "response", id: message.id, response: wire }, transferables(packed));
+    } catch (error) {
+      post({ type: "error", id: message.id, error: toWireError(error) });
+    }
+    await Promise.all(pending);
+  });
+  running.delete(message.id);
+  post({ type: "done", id: message.id });
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  return typeof value === "object" ? `an object (${value.constructor?.name ?? "Object"})` : typeof value;
+}
+
+port.on("message", (message: ToWorker) => {
+  switch (message.type) {
+    case "fetch":
+      void serveFetch(message);
+      break;
+    case "abort":
+      running.get(message.id)?.abort(new DOMException("The function's timeout was reached", "TimeoutError"));
+      break;
+    case "reply": {
+      const call = calls.get(message.id);
+      calls.delete(message.id);
+      if (message.response) call?.resolve(message.response);
+      else call?.reject(Object.assign(new Error(message.error?.message), { name: message.error?.name ?? "Error" }));
+      break;
+    }
+  }
+});
+
+try {
+  const module = (await import(`${pathToFileURL(data.bundle).href}`)) as { default?: { fetch?: FetchHandler } };
+  const handler = module.default;
+  if (typeof handler !== "object" || handler === null) {
+    throw new TypeError(
+      `the handler module must \`export default defineHandler({ ... })\`; found ${describe(handler)} as its default export`,
+    );
+  }
+  fetchHandler = typeof handler.fetch === "function" ? handler.fetch.bind(handler) : undefined;
+  post({ type: "ready" });
+} catch (error) {
+  post({ type: "load-error", error: toWireError(error) });
+}

@@ -1,0 +1,22 @@
+import { cp, mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { repoRoot } from "./cli.ts";
+
+/**
+ * A writable copy of a fixture app inside `test/` (so `@nimbus/*` resolve as for an
+ * author), for suites that edit files; removed by the returned function.
+ */
+export async function copyFixture(name: string): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(repoRoot, "test", `.tmp-${name}-`));
+  await cp(join(repoRoot, "test", "fixtures", name), dir, { recursive: true });
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Resolves once `check` holds, polling briefly; fails with `what` after `ms`. */
+export async function eventually(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
