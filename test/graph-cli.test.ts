@@ -61,6 +61,6 @@ describe("nimbus graph", () => {
     const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
     const section = /## Quick start\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
     const commands = section.split("\n").filter((line) => line.trim() && !line.trim().startsWith("#"));
-    expect(commands).toEqual(["./pnpm install && ./pnpm nimbus graph examples/shop", "./pnpm install && ./pnpm test"]);
+    expect(commands).toEqual(["./pnpm install && ./pnpm nimbus dev examples/shop", "./pnpm install && ./pnpm test"]);
   });
 });

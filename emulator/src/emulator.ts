@@ -16,7 +16,7 @@ import type { Hono } from "hono";
 import { controlApi } from "./gateway/control.ts";
 import { routeParams } from "./gateway/route-params.ts";
 import { buildRouter } from "./gateway/router.ts";
-import { loadApp } from "./loader/load-app.ts";
+import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
 import { Reloader } from "./reload/reloader.ts";
@@ -129,6 +129,8 @@ class LocalEmulator implements Emulator {
   }
 
   async start(): Promise<void> {
+    // Fail on a wrong folder before creating anything in it.
+    findAppFile(this.root);
     if (this.#options.state) {
       this.state = resolve(this.#options.state);
       await mkdir(this.state, { recursive: true });

@@ -3,6 +3,8 @@
 export const usage = `nimbus <command> [options]
 
 Commands:
+  dev [dir]                     run the app in the emulator on 127.0.0.1:8787
+  invoke [dir] <fn>             call a function's fetch on the running emulator
   graph [dir]                   print the app's resource graph as JSON
   schedule next [dir] <name>    print a schedule's next firings
 
@@ -23,3 +25,25 @@ Prints a schedule's next firings, in its time zone and in UTC.
   name       the schedule's name
   --count    how many firings (default 5)
   --from     start after this instant (default: now), e.g. 2026-03-28T00:00:00Z`;
+
+export const devHelp = `nimbus dev [dir] [--port N] [--host ADDR] [--log-format pretty|json]
+
+Runs the app in the emulator: every function built and served, sources watched and
+reloaded on change, state kept in <dir>/.nimbus. Ctrl+C or SIGTERM stops it after the
+requests in flight finish.
+
+  dir            the folder holding nimbus.app.ts (default: the current folder)
+  --port         port to listen on (default 8787; 0 picks a free one)
+  --host         address to bind (default 127.0.0.1; anything else exposes the app)
+  --log-format   pretty (default, coloured on a terminal) or json (one JSON object a line)`;
+
+export const invokeHelp = `nimbus invoke [dir] <fn> [--method M] [--path P] [--data D] [--url URL]
+
+Calls a function's fetch on the emulator running for dir (found through
+<dir>/.nimbus/emulator.json, or --url), whether or not it has routes, and prints the
+status (on stderr) and the body. Exits 1 on a 4xx or 5xx answer.
+
+  --method   HTTP method (default GET, or POST with --data)
+  --path     request path (default /)
+  --data     request body
+  --url      the emulator's URL, instead of reading it from dir`;

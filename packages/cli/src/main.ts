@@ -1,15 +1,45 @@
 import { parseArgs } from "node:util";
 import { NimbusError } from "@nimbus/core";
-import { graphHelp, scheduleHelp, usage } from "./help.ts";
+import { devHelp, graphHelp, invokeHelp, scheduleHelp, usage } from "./help.ts";
 import { type Output, processOutput, reportError } from "./output.ts";
 
 interface Command {
   help: string;
   options: Record<string, { type: "string" | "boolean"; short?: string }>;
-  run(positionals: string[], values: Record<string, unknown>, output: Output): Promise<void>;
+  /** Resolves with the exit code, or nothing for 0. */
+  run(positionals: string[], values: Record<string, unknown>, output: Output): Promise<number | undefined | void>;
 }
 
 const commands: Record<string, Command> = {
+  dev: {
+    help: devHelp,
+    options: { port: { type: "string" }, host: { type: "string" }, "log-format": { type: "string" } },
+    run: async ([dir = "."], values, output) => {
+      const { devCommand, parseLogFormat, parsePort } = await import("./commands/dev.ts");
+      const port = parsePort(values.port);
+      const logFormat = parseLogFormat(values["log-format"]);
+      await devCommand({ dir, port, host: String(values.host ?? "127.0.0.1"), logFormat }, output);
+    },
+  },
+  invoke: {
+    help: invokeHelp,
+    options: {
+      method: { type: "string" },
+      path: { type: "string" },
+      data: { type: "string" },
+      url: { type: "string" },
+    },
+    run: async (positionals, values, output) => {
+      if (positionals.length === 0 || positionals.length > 2) {
+        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus invoke [dir] <fn>\`.\n\n${invokeHelp}`);
+      }
+      const [dir, fn] = positionals.length === 2 ? [positionals[0]!, positionals[1]!] : [".", positionals[0]!];
+      const data = values.data === undefined ? undefined : String(values.data);
+      const method = String(values.method ?? (data === undefined ? "GET" : "POST")).toUpperCase();
+      const { invokeCommand } = await import("./commands/invoke.ts");
+      return invokeCommand({ dir, fn, method, path: String(values.path ?? "/"), data, url: values.url as string | undefined }, output);
+    },
+  },
   graph: {
     help: graphHelp,
     options: {},
@@ -56,8 +86,7 @@ export async function main(argv: readonly string[], output: Output = processOutp
       output.out(command.help);
       return 0;
     }
-    await command.run(positionals, values, output);
-    return 0;
+    return (await command.run(positionals, values, output)) ?? 0;
   } catch (error) {
     if ((error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       reportError(new NimbusError("NIMBUS_CLI_ARGS", `${(error as Error).message}\n\n${command.help}`), output);

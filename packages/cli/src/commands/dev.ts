@@ -1,0 +1,84 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { formatRoute, type Graph, NimbusError } from "@nimbus/core";
+import { createEmulator, type LogFormat } from "@nimbus/emulator";
+import type { Output } from "../output.ts";
+
+export interface DevArgs {
+  dir: string;
+  port: number;
+  host: string;
+  logFormat: LogFormat;
+}
+
+/** What `nimbus dev` leaves in `.nimbus/emulator.json` for the commands that talk to it. */
+export interface EmulatorInfo {
+  url: string;
+  pid: number;
+  app: string;
+  startedAt: string;
+}
+
+export function emulatorInfoPath(dir: string): string {
+  return join(resolve(dir), ".nimbus", "emulator.json");
+}
+
+/** Runs the emulator until SIGINT or SIGTERM; requests in flight finish before it exits. */
+export async function devCommand(args: DevArgs, output: Output): Promise<void> {
+  if (args.host !== "127.0.0.1" && args.host !== "localhost" && args.host !== "::1") {
+    output.err(`⚠ --host ${args.host}: the emulator will be reachable from other machines on your network.`);
+  }
+  const started = performance.now();
+  const emu = await createEmulator({
+    root: args.dir,
+    port: args.port,
+    host: args.host,
+    state: join(resolve(args.dir), ".nimbus"),
+    logFormat: args.logFormat,
+  });
+  const info: EmulatorInfo = { url: emu.url, pid: process.pid, app: emu.graph.app, startedAt: new Date().toISOString() };
+  await mkdir(join(resolve(args.dir), ".nimbus"), { recursive: true });
+  await writeFile(emulatorInfoPath(args.dir), `${JSON.stringify(info, null, 2)}\n`);
+  if (args.logFormat === "json") {
+    output.out(JSON.stringify({ event: "ready", ...info, ms: Math.round(performance.now() - started) }));
+  } else {
+    output.out(summary(emu.graph, emu.url, performance.now() - started));
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
+    process.once("SIGINT", resolveSignal);
+    process.once("SIGTERM", resolveSignal);
+  });
+  if (args.logFormat !== "json") output.out(`\n${signal}: finishing requests in flight…`);
+  await emu.close();
+  await rm(emulatorInfoPath(args.dir), { force: true });
+}
+
+function summary(graph: Graph, url: string, ms: number): string {
+  const lines = [`nimbus dev: app "${graph.app}" on ${url} (ready in ${Math.round(ms)} ms)`, "", "  Routes"];
+  const routes = graph.resources.flatMap((r) =>
+    r.kind === "function" ? r.spec.routes.map((route) => ({ route: formatRoute(route), fn: r.name })) : [],
+  );
+  for (const { route, fn } of routes) lines.push(`    ${route.padEnd(30)} → ${fn}`);
+  if (routes.length === 0) lines.push("    (none)");
+  lines.push("", "  Resources");
+  for (const r of graph.resources) lines.push(`    ${r.kind.padEnd(9)} ${r.name}`);
+  lines.push("", "  Ctrl+C stops it.");
+  return lines.join("\n");
+}
+
+/** Reads the port option, with an error that says what is expected. */
+export function parsePort(value: unknown): number {
+  if (value === undefined) return 8787;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new NimbusError("NIMBUS_CLI_ARGS", `--port expects a whole number from 0 to 65535; found "${String(value)}".`);
+  }
+  return port;
+}
+
+export function parseLogFormat(value: unknown): LogFormat {
+  if (value === undefined) return "pretty";
+  if (value === "pretty" || value === "json") return value;
+  throw new NimbusError("NIMBUS_CLI_ARGS", `--log-format expects "pretty" or "json"; found "${String(value)}".`);
+}
