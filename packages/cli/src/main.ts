@@ -6,8 +6,8 @@ import { type Output, processOutput, reportError } from "./output.ts";
 interface Command {
   help: string;
   options: Record<string, { type: "string" | "boolean"; short?: string }>;
-  /** Resolves with the exit code, or nothing for 0. */
-  run(positionals: string[], values: Record<string, unknown>, output: Output): Promise<number | undefined | void>;
+  /** Resolves with the exit code; anything but a number means 0. */
+  run(positionals: string[], values: Record<string, unknown>, output: Output): Promise<unknown>;
 }
 
 const commands: Record<string, Command> = {
@@ -37,7 +37,10 @@ const commands: Record<string, Command> = {
       const data = values.data === undefined ? undefined : String(values.data);
       const method = String(values.method ?? (data === undefined ? "GET" : "POST")).toUpperCase();
       const { invokeCommand } = await import("./commands/invoke.ts");
-      return invokeCommand({ dir, fn, method, path: String(values.path ?? "/"), data, url: values.url as string | undefined }, output);
+      return invokeCommand(
+        { dir, fn, method, path: String(values.path ?? "/"), data, url: values.url as string | undefined },
+        output,
+      );
     },
   },
   graph: {
@@ -86,7 +89,8 @@ export async function main(argv: readonly string[], output: Output = processOutp
       output.out(command.help);
       return 0;
     }
-    return (await command.run(positionals, values, output)) ?? 0;
+    const code = await command.run(positionals, values, output);
+    return typeof code === "number" ? code : 0;
   } catch (error) {
     if ((error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       reportError(new NimbusError("NIMBUS_CLI_ARGS", `${(error as Error).message}\n\n${command.help}`), output);
