@@ -303,6 +303,7 @@ class LocalEmulator implements Emulator {
       await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
     }
     this.#functions.clear();
+    this.#logger.flush();
     if (this.#temporaryState && this.state) await rm(this.state, { recursive: true, force: true });
   }
 

@@ -45,14 +45,28 @@ export class Logger {
   log(entry: Omit<LogEntry, "time"> & { time?: Date }): void {
     const full: LogEntry = { time: entry.time ?? new Date(), ...entry };
     this.entries.push(full);
-    if (this.entries.length > this.#keep) this.entries.splice(0, this.entries.length - this.#keep);
+    // Trimmed in steps, not per entry: dropping the oldest of 10,000 on every request would cost more than serving it.
+    if (this.entries.length > this.#keep * 1.25) this.entries.splice(0, this.entries.length - this.#keep);
     if (this.#options.format === "silent") return;
     const line = this.#options.format === "json" ? JSON.stringify(full) : this.#pretty(full);
-    const write =
-      this.#options.write ??
-      ((text: string, level: LogLevel) =>
-        (level === "error" || level === "warn" ? process.stderr : process.stdout).write(`${text}\n`));
-    write(line, full.level);
+    if (this.#options.write) return this.#options.write(line, full.level);
+    // Writes to a pipe are synchronous on Linux: one per request would dominate a busy
+    // emulator, so lines are batched and written once per turn of the event loop.
+    const batch = full.level === "error" || full.level === "warn" ? this.#stderr : this.#stdout;
+    batch.push(line);
+    this.#flushing ??= setImmediate(() => this.flush());
+  }
+
+  readonly #stdout: string[] = [];
+  readonly #stderr: string[] = [];
+  #flushing: NodeJS.Immediate | undefined;
+
+  /** Writes every batched line now. */
+  flush(): void {
+    clearImmediate(this.#flushing);
+    this.#flushing = undefined;
+    if (this.#stdout.length) process.stdout.write(`${this.#stdout.splice(0).join("\n")}\n`);
+    if (this.#stderr.length) process.stderr.write(`${this.#stderr.splice(0).join("\n")}\n`);
   }
 
   /** The emulator's own messages. */

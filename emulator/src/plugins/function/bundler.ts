@@ -1,7 +1,12 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { NimbusError } from "@nimbus/core";
 import { type BuildContext, type BuildFailure, context } from "esbuild";
+
+const workerRuntime = fileURLToPath(
+  new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url),
+);
 
 export interface Bundle {
   /** Path of the built module. Rewritten by each build; a running worker keeps the module it loaded. */
@@ -32,7 +37,17 @@ export class FunctionBundler {
     const started = performance.now();
     this.#context ??= mkdir(dirname(this.#file), { recursive: true }).then(() =>
       context({
-        entryPoints: [this.#entry],
+        // The worker runtime goes first, so console capture is in place before the author's module runs.
+        stdin: {
+          contents: [
+            `import { serve } from ${JSON.stringify(workerRuntime)};`,
+            `import * as handler from ${JSON.stringify(this.#entry)};`,
+            "serve(handler);",
+          ].join("\n"),
+          resolveDir: dirname(this.#entry),
+          sourcefile: `${this.#name}-entry.js`,
+          loader: "js",
+        },
         outfile: this.#file,
         bundle: true,
         platform: "node",
@@ -51,7 +66,7 @@ export class FunctionBundler {
     try {
       const result = await (await this.#context).rebuild();
       const inputs = Object.keys(result.metafile?.inputs ?? {})
-        .filter((input) => !input.includes("node_modules"))
+        .filter((input) => !input.includes("node_modules") && input !== "<stdin>" && resolve(input) !== workerRuntime)
         .map((input) => resolve(input));
       return { file: this.#file, inputs, ms: performance.now() - started };
     } catch (error) {

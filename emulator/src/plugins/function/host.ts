@@ -15,7 +15,6 @@ import {
   type WorkerData,
 } from "./protocol.ts";
 
-const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 const nullBodyStatuses = new Set([101, 204, 205, 304]);
 
 export interface FunctionHostOptions {
@@ -242,7 +241,8 @@ export class FunctionHost {
       env: this.#options.values,
       links: this.spec.links,
     };
-    const worker = new Worker(workerUrl, {
+    // The bundle is plain JavaScript with the worker runtime inside: nothing to type-strip, quick to start.
+    const worker = new Worker(bundle, {
       workerData: data,
       execArgv: ["--enable-source-maps", "--disable-warning=ExperimentalWarning"],
       resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.round(this.spec.memory / 1_048_576)) },
@@ -253,6 +253,8 @@ export class FunctionHost {
     this.#handles.add(handle);
     worker.on("message", (message: FromWorker) => this.#onMessage(handle, message, resolve, reject));
     worker.on("error", (error) => {
+      // Before `ready`, this is the author's module failing to load.
+      reject(new NimbusError("NIMBUS_FUNCTION_LOAD", error.stack ?? error.message));
       this.#options.logger.log({ fn: this.name, level: "error", message: `crashed: ${error.stack ?? error.message}` });
     });
     worker.on("exit", (code) => {
@@ -295,9 +297,12 @@ export class FunctionHost {
           message: message.message,
         });
         return;
-      case "response":
-        handle.invocations.get(message.id)?.respond(toResponse(message.response));
+      case "response": {
+        const invocation = handle.invocations.get(message.id);
+        invocation?.respond(toResponse(message.response));
+        if (message.done) invocation?.finish();
         return;
+      }
       case "error": {
         const invocation = handle.invocations.get(message.id);
         this.#options.logger.log({

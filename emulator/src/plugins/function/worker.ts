@@ -1,10 +1,10 @@
 /**
- * Runs inside a function's worker thread: loads the function's bundle, builds its `env`
- * from what the emulator passed in, and serves invocations. A crash here ends only this
+ * The part of a function's bundle that talks to the emulator: it is bundled in front of
+ * the author's handler, so a worker loads one plain JavaScript file. It builds `env`
+ * from what the emulator passed in and serves invocations. A crash here ends only this
  * thread; the emulator answers its requests and starts a fresh one.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 import { parentPort, type TransferListItem, workerData } from "node:worker_threads";
 import {
@@ -144,14 +144,19 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
         headers: [...response.headers],
         body: packed,
       };
+      if (pending.length === 0) {
+        running.delete(message.id);
+        post({ type: "response", id: message.id, response: wire, done: true }, transferables(packed));
+        return;
+      }
       post({ type: "response", id: message.id, response: wire }, transferables(packed));
     } catch (error) {
       post({ type: "error", id: message.id, error: toWireError(error) });
     }
     await Promise.all(pending);
+    running.delete(message.id);
+    post({ type: "done", id: message.id });
   });
-  running.delete(message.id);
-  post({ type: "done", id: message.id });
 }
 
 function describe(value: unknown): string {
@@ -177,16 +182,20 @@ port.on("message", (message: ToWorker) => {
   }
 });
 
-try {
-  const module = (await import(`${pathToFileURL(data.bundle).href}`)) as { default?: { fetch?: FetchHandler } };
-  const handler = module.default;
+/** Called by the bundle's entry with the author's handler module, once it has loaded. */
+export function serve(module: { default?: unknown }): void {
+  const handler = module.default as { fetch?: FetchHandler } | undefined;
   if (typeof handler !== "object" || handler === null) {
-    throw new TypeError(
-      `the handler module must \`export default defineHandler({ ... })\`; found ${describe(handler)} as its default export`,
-    );
+    post({
+      type: "load-error",
+      error: toWireError(
+        new TypeError(
+          `the handler module must \`export default defineHandler({ ... })\`; found ${describe(handler)} as its default export`,
+        ),
+      ),
+    });
+    return;
   }
   fetchHandler = typeof handler.fetch === "function" ? handler.fetch.bind(handler) : undefined;
   post({ type: "ready" });
-} catch (error) {
-  post({ type: "load-error", error: toWireError(error) });
 }

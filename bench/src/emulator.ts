@@ -1,0 +1,252 @@
+/**
+ * Issue #4's figures, each beside its baseline from the same run: cold and warm start of
+ * `nimbus dev` (Miniflare 4's start beside it), hot reload (Miniflare's option reload
+ * beside it), hello-world throughput (raw @hono/node-server beside it, Miniflare too)
+ * and the memory of the emulator's process tree with ten functions loaded.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createEmulator } from "@nimbus/emulator";
+import autocannon from "autocannon";
+import { Miniflare } from "miniflare";
+
+const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
+const repoRoot = join(benchDir, "..");
+const node = process.execPath;
+const cli = join(repoRoot, "packages/cli/src/bin.ts");
+const nodeFlags = ["--conditions=nimbus-source", "--disable-warning=ExperimentalWarning"];
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function copyApp(
+  name: string,
+  from = join(benchDir, "apps", name),
+): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(benchDir, `.tmp-${name}-`));
+  await cp(from, dir, { recursive: true });
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+    setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+  });
+}
+
+/** Spawns a server and measures process start to its first response on `url` (`ok` only, unless `anyStatus`). */
+async function timeToFirstResponse(
+  command: string,
+  args: string[],
+  url: string,
+  options: { env?: NodeJS.ProcessEnv; anyStatus?: boolean } = {},
+): Promise<{ ms: number; status: number; child: ChildProcess }> {
+  const started = performance.now();
+  const child = spawn(command, args, { env: { ...process.env, ...options.env }, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${command} ${args.join(" ")} exited early:\n${stderr}`);
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.ok || options.anyStatus) return { ms: performance.now() - started, status: response.status, child };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+};
+const ms = (value: number) => `${value.toFixed(0).padStart(6)} ms`;
+
+async function benchStart(runs: number): Promise<void> {
+  const app = await copyApp("hello");
+  const shop = await copyApp("shop", join(repoRoot, "examples/shop"));
+  try {
+    const sample = async (dir: string, path: string, cold: boolean, viaPnpm: boolean, anyStatus = false) => {
+      if (cold) await rm(join(dir, ".nimbus"), { recursive: true, force: true });
+      const port = await freePort();
+      const [command, args] = viaPnpm
+        ? [join(repoRoot, "pnpm"), ["--silent", "nimbus", "dev", dir, "--port", String(port)]]
+        : [node, [...nodeFlags, cli, "dev", dir, "--port", String(port)]];
+      const env = cold ? { NODE_DISABLE_COMPILE_CACHE: "1" } : {};
+      const result = await timeToFirstResponse(command, args, `http://127.0.0.1:${port}${path}`, { env, anyStatus });
+      await stop(result.child);
+      return result;
+    };
+    const measure = async (make: () => Promise<{ ms: number; status: number }>) => {
+      const samples: number[] = [];
+      let status = 0;
+      for (let i = 0; i < runs; i++) {
+        const result = await make();
+        samples.push(result.ms);
+        status = result.status;
+      }
+      return { ms: median(samples), status };
+    };
+    const miniflare = await measure(async () => {
+      const port = await freePort();
+      const result = await timeToFirstResponse(
+        node,
+        [join(benchDir, "src/miniflare-hello.ts"), String(port)],
+        `http://127.0.0.1:${port}/`,
+      );
+      await stop(result.child);
+      return result;
+    });
+    const cold = await measure(() => sample(app.dir, "/hello", true, true));
+    const warm = await measure(() => sample(app.dir, "/hello", false, true));
+    const coldNode = await measure(() => sample(app.dir, "/hello", true, false));
+    const shopCold = await measure(() => sample(shop.dir, "/orders/1", true, true, true));
+    console.log(`\n## Start: process start to first response (median of ${runs})`);
+    console.log(`   Miniflare 4, hello world (baseline)            ${ms(miniflare.ms)}`);
+    console.log(
+      `   ./pnpm nimbus dev, 10 functions, cold           ${ms(cold.ms)}   goal < 800 ms; ${(cold.ms / miniflare.ms).toFixed(2)}× Miniflare`,
+    );
+    console.log(
+      `   ./pnpm nimbus dev, 10 functions, warm           ${ms(warm.ms)}   (.nimbus and Node's compile cache kept)`,
+    );
+    console.log(`   node bin.ts dev (no package manager), cold      ${ms(coldNode.ms)}`);
+    console.log(
+      `   ./pnpm nimbus dev examples/shop, cold           ${ms(shopCold.ms)}   (first response: ${shopCold.status})`,
+    );
+  } finally {
+    await app.remove();
+    await shop.remove();
+  }
+}
+
+async function benchReload(edits: number): Promise<void> {
+  const app = await copyApp("hello");
+  const file = join(app.dir, "src/hello.ts");
+  const source = await readFile(file, "utf8");
+  const emu = await createEmulator({ root: app.dir });
+  const mfScript = (marker: string) => `export default { fetch() { return new Response("hello ${marker}"); } }`;
+  const mf = new Miniflare({ modules: true, script: mfScript("v0"), port: 0 });
+  try {
+    const waitFor = async (fetchText: () => Promise<string>, marker: string) => {
+      while (!(await fetchText()).includes(marker)) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const ours: number[] = [];
+    for (let i = 1; i <= edits; i++) {
+      const marker = `v${i}`;
+      const started = performance.now();
+      await writeFile(file, source.replace('const marker = "v0";', `const marker = "${marker}";`));
+      await waitFor(async () => (await emu.fetch("/hello")).text(), marker);
+      ours.push(performance.now() - started);
+    }
+    const mfUrl = await mf.ready;
+    const theirs: number[] = [];
+    for (let i = 1; i <= edits; i++) {
+      const marker = `v${i}`;
+      const started = performance.now();
+      await mf.setOptions({ modules: true, script: mfScript(marker), port: Number(mfUrl.port) });
+      await waitFor(async () => (await fetch(mfUrl)).text(), marker);
+      theirs.push(performance.now() - started);
+    }
+    console.log(`\n## Hot reload: file write to first response with the new code (${edits} edits)`);
+    console.log(
+      `   Miniflare 4 setOptions (baseline)   p50 ${ms(percentile(theirs, 50))}   p95 ${ms(percentile(theirs, 95))}`,
+    );
+    console.log(
+      `   nimbus emulator                     p50 ${ms(percentile(ours, 50))}   p95 ${ms(percentile(ours, 95))}   goal p50 < 100 ms`,
+    );
+  } finally {
+    await emu.close();
+    await mf.dispose();
+    await app.remove();
+  }
+}
+
+/** RSS of a process and all its descendants, in MiB (Linux /proc). */
+async function treeRssMiB(pid: number): Promise<number> {
+  const { readdir } = await import("node:fs/promises");
+  const parents = new Map<number, number>();
+  const rss = new Map<number, number>();
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = await readFile(`/proc/${entry}/status`, "utf8");
+      parents.set(Number(entry), Number(/PPid:\s+(\d+)/.exec(status)?.[1]));
+      rss.set(Number(entry), Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) {
+    const current = stack.pop()!;
+    total += rss.get(current) ?? 0;
+    for (const [child, parent] of parents) if (parent === current) stack.push(child);
+  }
+  return total / 1024;
+}
+
+async function load(url: string, seconds: number) {
+  const result = await autocannon({ url, connections: 50, duration: seconds });
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+async function benchThroughput(seconds: number): Promise<void> {
+  const app = await copyApp("hello");
+  const started: ChildProcess[] = [];
+  try {
+    const startServer = async (args: string[], path: string) => {
+      const port = await freePort();
+      const { child } = await timeToFirstResponse(node, [...args, String(port)], `http://127.0.0.1:${port}${path}`);
+      started.push(child);
+      return { child, url: `http://127.0.0.1:${port}${path}` };
+    };
+    const raw = await startServer([join(benchDir, "src/raw-hono.ts")], "/hello");
+    const rawResult = await load(raw.url, seconds);
+    await stop(raw.child);
+    const mf = await startServer([join(benchDir, "src/miniflare-hello.ts")], "/");
+    const mfResult = await load(mf.url, seconds);
+    await stop(mf.child);
+    const nimbus = await startServer([...nodeFlags, cli, "dev", app.dir, "--log-format", "json", "--port"], "/hello");
+    const idleRss = await treeRssMiB(nimbus.child.pid!);
+    const ours = await load(nimbus.url, seconds);
+    const loadedRss = await treeRssMiB(nimbus.child.pid!);
+    await stop(nimbus.child);
+    const row = (name: string, r: { rps: number; p99: number; errors: number }) =>
+      `   ${name.padEnd(36)} ${r.rps.toFixed(0).padStart(7)} req/s   p99 ${String(r.p99).padStart(4)} ms${r.errors ? `   (${r.errors} errors/non-2xx)` : ""}`;
+    console.log(`\n## Throughput: hello world, 50 connections, ${seconds} s (autocannon)`);
+    console.log(row("raw @hono/node-server (baseline)", rawResult));
+    console.log(row("Miniflare 4", mfResult));
+    console.log(
+      `${row("nimbus emulator", ours)}   ${((ours.rps / rawResult.rps) * 100).toFixed(0)}% of raw; goal ≥ 60%, p99 < 20 ms`,
+    );
+    console.log("\n## Memory: the emulator's process tree, 10 functions loaded");
+    console.log(`   idle after start   ${idleRss.toFixed(0).padStart(5)} MiB`);
+    console.log(`   after the load     ${loadedRss.toFixed(0).padStart(5)} MiB   goal < 300 MB`);
+  } finally {
+    await Promise.all(started.map(stop));
+    await app.remove();
+  }
+}
+
+export async function benchEmulator(options: { smoke: boolean }): Promise<void> {
+  await benchStart(options.smoke ? 1 : 5);
+  await benchReload(options.smoke ? 3 : 20);
+  await benchThroughput(options.smoke ? 1 : 10);
+}
