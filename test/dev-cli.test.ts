@@ -73,7 +73,9 @@ describe("nimbus dev and nimbus invoke", () => {
     expect(await dev.exited).toBe(0);
     expect(existsSync(infoPath)).toBe(false);
     const logLines = dev.stdout.map((line) => JSON.parse(line) as { message?: string; fn?: string });
-    expect(logLines).toContainEqual(expect.objectContaining({ fn: "hello", message: expect.stringMatching(/^GET \/hello\/cli 200/) }));
+    expect(logLines).toContainEqual(
+      expect.objectContaining({ fn: "hello", message: expect.stringMatching(/^GET \/hello\/cli 200/) }),
+    );
   });
 
   it("invoke: reports a function the app does not have, and exits 1", async () => {
@@ -88,7 +90,9 @@ describe("nimbus dev and nimbus invoke", () => {
   it("invoke: says how to start an emulator when none is running", () => {
     const result = runCli(["invoke", "test/fixtures/emulator", "hello"]);
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/No emulator is running for test\/fixtures\/emulator.*nimbus dev test\/fixtures\/emulator/);
+    expect(result.stderr).toMatch(
+      /No emulator is running for test\/fixtures\/emulator.*nimbus dev test\/fixtures\/emulator/,
+    );
   });
 
   it("dev: a port in use and an app with errors each exit 1 with a clear message", async () => {

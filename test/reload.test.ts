@@ -72,7 +72,11 @@ describe("hot reload", () => {
   });
 
   it("reload: an app-file edit restarts only the function whose spec changed", async () => {
-    await edit("nimbus.app.ts", 'routes: ["GET /limited"],\n  concurrency: 1,', 'routes: ["GET /limited"],\n  concurrency: 2,');
+    await edit(
+      "nimbus.app.ts",
+      'routes: ["GET /limited"],\n  concurrency: 1,',
+      'routes: ["GET /limited"],\n  concurrency: 2,',
+    );
     await eventually(logged(/^app reloaded/), "the app reload");
     expect(emu.logs.find((e) => /^app reloaded/.test(e.message))?.message).toBe("app reloaded: restarted limited");
   });

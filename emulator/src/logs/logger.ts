@@ -49,7 +49,10 @@ export class Logger {
     if (this.entries.length > this.#keep * 1.25) this.entries.splice(0, this.entries.length - this.#keep);
     if (this.#options.format === "silent") return;
     const line = this.#options.format === "json" ? JSON.stringify(full) : this.#pretty(full);
-    if (this.#options.write) return this.#options.write(line, full.level);
+    if (this.#options.write) {
+      this.#options.write(line, full.level);
+      return;
+    }
     // Writes to a pipe are synchronous on Linux: one per request would dominate a busy
     // emulator, so lines are batched and written once per turn of the event loop.
     const batch = full.level === "error" || full.level === "warn" ? this.#stderr : this.#stdout;

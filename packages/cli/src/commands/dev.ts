@@ -36,7 +36,12 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
     state: join(resolve(args.dir), ".nimbus"),
     logFormat: args.logFormat,
   });
-  const info: EmulatorInfo = { url: emu.url, pid: process.pid, app: emu.graph.app, startedAt: new Date().toISOString() };
+  const info: EmulatorInfo = {
+    url: emu.url,
+    pid: process.pid,
+    app: emu.graph.app,
+    startedAt: new Date().toISOString(),
+  };
   await mkdir(join(resolve(args.dir), ".nimbus"), { recursive: true });
   await writeFile(emulatorInfoPath(args.dir), `${JSON.stringify(info, null, 2)}\n`);
   if (args.logFormat === "json") {
@@ -72,7 +77,10 @@ export function parsePort(value: unknown): number {
   if (value === undefined) return 8787;
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new NimbusError("NIMBUS_CLI_ARGS", `--port expects a whole number from 0 to 65535; found "${String(value)}".`);
+    throw new NimbusError(
+      "NIMBUS_CLI_ARGS",
+      `--port expects a whole number from 0 to 65535; found "${String(value)}".`,
+    );
   }
   return port;
 }

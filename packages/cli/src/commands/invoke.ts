@@ -44,7 +44,10 @@ export async function invokeCommand(args: InvokeArgs, output: Output): Promise<n
   try {
     response = await fetch(target, { method: args.method, body: args.data });
   } catch (error) {
-    throw new NimbusError("NIMBUS_CLI_NO_EMULATOR", `Could not reach the emulator at ${base}: ${(error as Error).message}`);
+    throw new NimbusError(
+      "NIMBUS_CLI_NO_EMULATOR",
+      `Could not reach the emulator at ${base}: ${(error as Error).message}`,
+    );
   }
   const body = await response.text();
   const control = response.headers.get("content-type")?.includes("json") && body.startsWith('{"error":');
