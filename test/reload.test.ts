@@ -37,6 +37,18 @@ describe("hot reload", () => {
     expect(await (await inFlight).json()).toEqual({ version: "v1" });
   });
 
+  it("reload: a burst of saves is one reload", async () => {
+    const path = join(dir, "src/hello.ts");
+    const text = await readFile(path, "utf8");
+    for (const version of ["b1", "b2", "b3"]) {
+      await writeFile(path, text.replace('const version = "v1";', `const version = "${version}";`));
+    }
+    await eventually(logged(/^reloaded hello in/), "the reload");
+    expect(await (await emu.fetch("/instance")).json()).toMatchObject({ version: "b3" });
+    await emu.fetch("/instance");
+    expect(emu.logs.filter((e) => /^reloaded hello in/.test(e.message))).toHaveLength(1);
+  });
+
   it("reload: only the functions that include the changed file are rebuilt", async () => {
     const before = await (await emu.fetch("/call/x")).text();
     await edit("src/hello.ts", 'const version = "v1";', 'const version = "v3";');

@@ -142,7 +142,7 @@ class LocalEmulator implements Emulator {
     this.graph = loaded.graph;
     this.#appInputs = loaded.inputs;
     const secrets = await readDotEnv(join(this.root, ".env"));
-    await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets)));
+    await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
     await this.#listen();
     if (this.#options.watch ?? true) {
@@ -223,14 +223,18 @@ class LocalEmulator implements Emulator {
     );
   }
 
-  async #startFunction(resource: ResourceOf<"function">, secrets: Record<string, string>): Promise<void> {
-    const running = await functionPlugin.start(resource, {
-      root: this.root,
-      stateDir: this.state,
-      logger: this.#logger,
-      secrets,
-      callLink: (from, link, method, request) => this.#callLink(from, link, method, request),
-    });
+  async #startFunction(resource: ResourceOf<"function">, secrets: Record<string, string>, wait = true): Promise<void> {
+    const running = await functionPlugin.start(
+      resource,
+      {
+        root: this.root,
+        stateDir: this.state,
+        logger: this.#logger,
+        secrets,
+        callLink: (from, link, method, request) => this.#callLink(from, link, method, request),
+      },
+      wait,
+    );
     this.#functions.set(resource.name, running);
   }
 

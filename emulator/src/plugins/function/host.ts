@@ -89,11 +89,15 @@ export class FunctionHost {
     this.#limiter = new Limiter(options.spec.concurrency, options.spec.concurrency * 4);
   }
 
-  /** Starts the first worker; throws a user error when the bundle does not load. */
-  async start(): Promise<void> {
+  /**
+   * Starts the first worker. Requests that arrive before it is ready wait for it. The
+   * promise rejects with a user error when the module does not load; the next request
+   * then tries a fresh worker.
+   */
+  start(): Promise<void> {
     const handle = this.#spawn(this.#bundle);
-    await handle.ready;
     this.#current = handle;
+    return handle.ready;
   }
 
   /**

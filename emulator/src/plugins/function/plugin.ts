@@ -30,7 +30,8 @@ export interface RunningFunction {
 
 /** Functions in the emulator: each bundled by esbuild and run in its own worker threads. */
 export const functionPlugin = {
-  async start(resource: ResourceOf<"function">, ctx: FunctionPluginContext): Promise<RunningFunction> {
+  /** Builds the function and starts its worker; `wait` also waits until the worker is ready. */
+  async start(resource: ResourceOf<"function">, ctx: FunctionPluginContext, wait = true): Promise<RunningFunction> {
     const { name, spec } = resource;
     const bundler = new FunctionBundler({
       name,
@@ -47,7 +48,12 @@ export const functionPlugin = {
         logger: ctx.logger,
         callLink: (link, method, request, invocationId) => ctx.callLink(name, link, method, request, invocationId),
       });
-      await host.start();
+      const ready = host.start();
+      if (wait) await ready;
+      else {
+        // At emulator start-up the server need not wait for every worker: a request waits only for its own.
+        ready.catch((error: Error) => ctx.logger.log({ fn: name, level: "error", message: error.message }));
+      }
       return { name, spec, host, bundler, inputs: bundle.inputs };
     } catch (error) {
       await bundler.dispose();
