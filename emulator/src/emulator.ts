@@ -145,6 +145,7 @@ class LocalEmulator implements Emulator {
     await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
     await this.#listen();
+    void this.#warmUp();
     if (this.#options.watch ?? true) {
       this.#reloader = new Reloader({
         logger: this.#logger,
@@ -236,6 +237,19 @@ class LocalEmulator implements Emulator {
       wait,
     );
     this.#functions.set(resource.name, running);
+  }
+
+  /**
+   * Starts the workers one after another shortly after the server listens: a request
+   * meanwhile starts its own function's worker at once, rather than queueing behind all of them.
+   */
+  async #warmUp(): Promise<void> {
+    // Give requests that arrive right at start-up (a browser already open on the app) the CPU first.
+    await new Promise((resolve) => setTimeout(resolve, 100).unref());
+    for (const running of [...this.#functions.values()]) {
+      if (this.#closed) return;
+      await functionPlugin.warm(running, this.#logger);
+    }
   }
 
   #functionResources(graph: Graph): ResourceOf<"function">[] {

@@ -90,14 +90,15 @@ export class FunctionHost {
   }
 
   /**
-   * Starts the first worker. Requests that arrive before it is ready wait for it. The
-   * promise rejects with a user error when the module does not load; the next request
-   * then tries a fresh worker.
+   * Starts a worker if none is running and resolves when it is ready; rejects with a
+   * user error when the module does not load (the next request then tries a fresh
+   * worker). Requests start a worker on their own, so this only saves the first one
+   * the wait.
    */
-  start(): Promise<void> {
-    const handle = this.#spawn(this.#bundle);
-    this.#current = handle;
-    return handle.ready;
+  warm(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (!this.#current || this.#current.retired || this.#current.exited) this.#current = this.#spawn(this.#bundle);
+    return this.#current.ready;
   }
 
   /**

@@ -30,7 +30,10 @@ export interface RunningFunction {
 
 /** Functions in the emulator: each bundled by esbuild and run in its own worker threads. */
 export const functionPlugin = {
-  /** Builds the function and starts its worker; `wait` also waits until the worker is ready. */
+  /**
+   * Builds the function; with `wait`, also starts its worker and waits until it is ready.
+   * Otherwise the first request (or `warm`) starts it.
+   */
   async start(resource: ResourceOf<"function">, ctx: FunctionPluginContext, wait = true): Promise<RunningFunction> {
     const { name, spec } = resource;
     const bundler = new FunctionBundler({
@@ -48,16 +51,20 @@ export const functionPlugin = {
         logger: ctx.logger,
         callLink: (link, method, request, invocationId) => ctx.callLink(name, link, method, request, invocationId),
       });
-      const ready = host.start();
-      if (wait) await ready;
-      else {
-        // At emulator start-up the server need not wait for every worker: a request waits only for its own.
-        ready.catch((error: Error) => ctx.logger.log({ fn: name, level: "error", message: error.message }));
-      }
+      if (wait) await host.warm();
       return { name, spec, host, bundler, inputs: bundle.inputs };
     } catch (error) {
       await bundler.dispose();
       throw error;
+    }
+  },
+
+  /** Starts the function's worker ahead of its first request; a module that fails to load is logged. */
+  async warm(running: RunningFunction, logger: Logger): Promise<void> {
+    try {
+      await running.host.warm();
+    } catch (error) {
+      logger.log({ fn: running.name, level: "error", message: (error as Error).message });
     }
   },
 
