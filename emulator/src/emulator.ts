@@ -19,6 +19,7 @@ import { buildRouter } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
+import { SpareWorkers } from "./plugins/function/spare-workers.ts";
 import { Reloader } from "./reload/reloader.ts";
 import { readDotEnv } from "./state/dotenv.ts";
 
@@ -105,6 +106,7 @@ class LocalEmulator implements Emulator {
   readonly #options: EmulatorOptions;
   readonly #logger: Logger;
   readonly #functions = new Map<string, RunningFunction>();
+  readonly #workers = new SpareWorkers();
   #router: Hono | undefined;
   #control: Hono;
   #server: ReturnType<typeof createAdaptorServer> | undefined;
@@ -233,6 +235,7 @@ class LocalEmulator implements Emulator {
         logger: this.#logger,
         secrets,
         callLink: (from, link, method, request) => this.#callLink(from, link, method, request),
+        workers: this.#workers,
       },
       wait,
     );
@@ -321,6 +324,7 @@ class LocalEmulator implements Emulator {
       await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
     }
     this.#functions.clear();
+    await this.#workers.close();
     this.#logger.flush();
     if (this.#temporaryState && this.state) await rm(this.state, { recursive: true, force: true });
   }

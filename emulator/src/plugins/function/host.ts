@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type TransferListItem, Worker } from "node:worker_threads";
+import type { TransferListItem, Worker } from "node:worker_threads";
 import { type FunctionSpec, formatDuration, type LinkSpec, NimbusError } from "@nimbus/core";
 import type { Logger } from "../../logs/logger.ts";
 import { Limiter } from "./limiter.ts";
@@ -14,6 +14,7 @@ import {
   type WireResponse,
   type WorkerData,
 } from "./protocol.ts";
+import type { SpareWorkers } from "./spare-workers.ts";
 
 const nullBodyStatuses = new Set([101, 204, 205, 304]);
 
@@ -27,6 +28,8 @@ export interface FunctionHostOptions {
   logger: Logger;
   /** Serves a call the handler makes on one of its links. */
   callLink(link: LinkSpec, method: string, request: Request, invocationId: string | undefined): Promise<Response>;
+  /** Where workers come from: started ones waiting, so a swap need not wait for a thread. */
+  workers: SpareWorkers;
   /** How long a timed-out invocation may take to stop before its worker is recycled. */
   graceMs?: number;
 }
@@ -246,12 +249,10 @@ export class FunctionHost {
       env: this.#options.values,
       links: this.spec.links,
     };
-    // The bundle is plain JavaScript with the worker runtime inside: nothing to type-strip, quick to start.
-    const worker = new Worker(bundle, {
-      workerData: data,
-      execArgv: ["--enable-source-maps", "--disable-warning=ExperimentalWarning"],
-      resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.round(this.spec.memory / 1_048_576)) },
-    });
+    // The bundle is plain JavaScript with the worker runtime inside: nothing to type-strip.
+    const worker = this.#options.workers.take(Math.max(16, Math.round(this.spec.memory / 1_048_576)));
+    worker.ref();
+    worker.postMessage({ bundle, data });
     const { promise: ready, resolve, reject } = Promise.withResolvers<void>();
     ready.catch(() => {});
     const handle = new WorkerHandle(worker, ready);

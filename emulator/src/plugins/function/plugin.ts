@@ -3,6 +3,7 @@ import type { FunctionSpec, LinkSpec, ResourceOf } from "@nimbus/core";
 import type { Logger } from "../../logs/logger.ts";
 import { FunctionBundler } from "./bundler.ts";
 import { FunctionHost } from "./host.ts";
+import type { SpareWorkers } from "./spare-workers.ts";
 
 export interface FunctionPluginContext {
   root: string;
@@ -17,6 +18,8 @@ export interface FunctionPluginContext {
     request: Request,
     invocationId: string | undefined,
   ): Promise<Response>;
+  /** Where the functions' workers come from. */
+  workers: SpareWorkers;
 }
 
 export interface RunningFunction {
@@ -50,6 +53,7 @@ export const functionPlugin = {
         values: envValues(name, spec, ctx),
         logger: ctx.logger,
         callLink: (link, method, request, invocationId) => ctx.callLink(name, link, method, request, invocationId),
+        workers: ctx.workers,
       });
       if (wait) await host.warm();
       return { name, spec, host, bundler, inputs: bundle.inputs };

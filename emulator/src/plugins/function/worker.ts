@@ -21,7 +21,8 @@ import {
   type WorkerData,
 } from "./protocol.ts";
 
-const data = workerData as WorkerData;
+// Set by bootstrap.mjs before this bundle loads; a worker can so be started before it knows its function.
+const data = (globalThis as { __nimbusWorkerData?: WorkerData }).__nimbusWorkerData ?? (workerData as WorkerData);
 const port = parentPort!;
 const invocation = new AsyncLocalStorage<string>();
 
