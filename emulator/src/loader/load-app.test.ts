@@ -86,6 +86,6 @@ export default app;`,
     const dir = await appFolder({ "nimbus.app.ts": `import { App } from "@nimbus/core";\nconst app = new App("x"\n` });
     const error = await failure(loadApp(dir));
     expect(error.code).toBe("NIMBUS_APP_BUILD");
-    expect(error.message).toMatch(/nimbus.app.ts:3: Expected "\)" but found end of file/);
+    expect(error.message).toMatch(/nimbus.app.ts:3:\d+: Expected "\)" but found end of file/);
   });
 });

@@ -1,9 +1,12 @@
 import { existsSync, statSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { App, type Graph, type GraphIssue, NimbusError, type Resource } from "@nimbus/core";
 import { build } from "esbuild";
+import { buildErrorLines } from "../build/build-errors.ts";
+
+let loads = 0;
 
 export const appFileNames = ["nimbus.app.ts", "nimbus.app.mts", "nimbus.app.js", "nimbus.app.mjs"] as const;
 
@@ -47,8 +50,10 @@ export async function loadApp(dir: string): Promise<LoadedApp> {
   // Written inside the app folder so the bundle resolves @nimbus/core from the app's own dependencies.
   const outDir = join(folder, ".nimbus", "build");
   await mkdir(outDir, { recursive: true });
-  const outfile = join(outDir, "app.mjs");
+  // A file per load: two processes loading one app at once never read each other's half-written build.
+  const outfile = join(outDir, `app-${process.pid}-${++loads}.mjs`);
   let inputs: string[];
+  let module: { default?: unknown };
   try {
     const result = await build({
       entryPoints: [file],
@@ -64,17 +69,15 @@ export async function loadApp(dir: string): Promise<LoadedApp> {
     });
     inputs = Object.keys(result.metafile.inputs).map((input) => resolve(input));
   } catch (error) {
-    const errors = (error as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors;
-    const detail = errors
-      ?.map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ""}${e.text}`)
-      .join("\n  ");
-    throw new NimbusError("NIMBUS_APP_BUILD", `Could not build ${file}:\n  ${detail ?? String(error)}`, {
+    throw new NimbusError("NIMBUS_APP_BUILD", `Could not build ${file}:\n  ${buildErrorLines(error).join("\n  ")}`, {
       cause: error,
     });
   }
-
-  // A query string makes Node load the fresh build instead of its cached module.
-  const module = (await import(`${pathToFileURL(outfile).href}?v=${Date.now()}`)) as { default?: unknown };
+  try {
+    module = (await import(pathToFileURL(outfile).href)) as { default?: unknown };
+  } finally {
+    await rm(outfile, { force: true });
+  }
   if (!App.is(module.default)) {
     throw new NimbusError(
       "NIMBUS_APP_EXPORT",

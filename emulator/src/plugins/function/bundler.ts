@@ -2,7 +2,8 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NimbusError } from "@nimbus/core";
-import { type BuildContext, type BuildFailure, context } from "esbuild";
+import { type BuildContext, context } from "esbuild";
+import { buildErrorLines } from "../../build/build-errors.ts";
 
 const workerRuntime = fileURLToPath(
   new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url),
@@ -83,13 +84,11 @@ export class FunctionBundler {
 
 /** esbuild's errors as one user error: `file:line:column: text` per problem. */
 export function buildError(name: string, error: unknown): NimbusError {
-  const failure = error as Partial<BuildFailure>;
-  const lines = (failure.errors ?? []).map((e) =>
-    e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1}: ${e.text}` : e.text,
-  );
   return new NimbusError(
     "NIMBUS_FUNCTION_BUILD",
-    `function "${name}" does not build:\n  ${lines.length ? lines.join("\n  ") : String(error)}`,
-    { cause: error },
+    `function "${name}" does not build:\n  ${buildErrorLines(error).join("\n  ")}`,
+    {
+      cause: error,
+    },
   );
 }

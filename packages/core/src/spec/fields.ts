@@ -12,64 +12,67 @@ const found = (value: unknown): string => (typeof value === "string" ? `"${value
 interface Range {
   min: string;
   max: string;
+  default: string;
 }
 
-/** A duration prop: a readable string in, milliseconds out, within [min, max]. */
-export function duration(options: Range & { default: string }) {
-  const min = parseDuration(options.min) ?? 0;
-  const max = parseDuration(options.max) ?? Number.POSITIVE_INFINITY;
-  const range = `between ${formatDuration(min)} and ${formatDuration(max)}`;
+/** A unit read from text: how to parse and print it, what to call it, and examples. */
+interface ReadableUnit {
+  noun: string;
+  examples: string;
+  parse(text: string): number | undefined;
+  format(value: number): string;
+}
+
+/** A prop given as readable text, stored as a number within [min, max]. */
+function readable(unit: ReadableUnit, options: Range) {
+  const min = unit.parse(options.min) ?? 0;
+  const max = unit.parse(options.max) ?? Number.POSITIVE_INFINITY;
+  const range = `between ${unit.format(min)} and ${unit.format(max)}`;
   return z
     .unknown()
     .optional()
     .transform((value, ctx): number => {
       const text = value === undefined ? options.default : value;
-      const ms = typeof text === "string" ? parseDuration(text) : undefined;
-      if (ms === undefined) {
+      const parsed = typeof text === "string" ? unit.parse(text) : undefined;
+      if (parsed === undefined) {
         ctx.addIssue({
           code: "custom",
-          message: `expected a duration ${range} such as "30s" or "5 minutes"; found ${found(value)}`,
+          message: `expected ${unit.noun} ${range} such as ${unit.examples}; found ${found(value)}`,
         });
         return z.NEVER;
       }
-      if (ms < min || ms > max) {
+      if (parsed < min || parsed > max) {
         ctx.addIssue({
           code: "custom",
-          message: `expected a duration ${range}; found ${found(value)}. Use a value in that range, e.g. "${options.default}"`,
+          message: `expected ${unit.noun} ${range}; found ${found(value)}. Use a value in that range, e.g. "${options.default}"`,
         });
         return z.NEVER;
       }
-      return ms;
+      return parsed;
     });
+}
+
+const durationUnit: ReadableUnit = {
+  noun: "a duration",
+  examples: '"30s" or "5 minutes"',
+  parse: parseDuration,
+  format: formatDuration,
+};
+const sizeUnit: ReadableUnit = {
+  noun: "a size",
+  examples: '"256KiB" or "6 MiB"',
+  parse: parseSize,
+  format: formatSize,
+};
+
+/** A duration prop: a readable string in, milliseconds out, within [min, max]. */
+export function duration(options: Range) {
+  return readable(durationUnit, options);
 }
 
 /** A size prop: a readable string in, bytes out, within [min, max]. */
-export function size(options: Range & { default: string }) {
-  const min = parseSize(options.min) ?? 0;
-  const max = parseSize(options.max) ?? Number.POSITIVE_INFINITY;
-  const range = `between ${formatSize(min)} and ${formatSize(max)}`;
-  return z
-    .unknown()
-    .optional()
-    .transform((value, ctx): number => {
-      const text = value === undefined ? options.default : value;
-      const bytes = typeof text === "string" ? parseSize(text) : undefined;
-      if (bytes === undefined) {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected a size ${range} such as "256KiB" or "6 MiB"; found ${found(value)}`,
-        });
-        return z.NEVER;
-      }
-      if (bytes < min || bytes > max) {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected a size ${range}; found ${found(value)}. Use a value in that range, e.g. "${options.default}"`,
-        });
-        return z.NEVER;
-      }
-      return bytes;
-    });
+export function size(options: Range) {
+  return readable(sizeUnit, options);
 }
 
 /** A whole number within [min, max], with a default. */
