@@ -276,6 +276,19 @@ describe("nextRuns: daylight saving time", () => {
     ]);
   });
 
+  it("nextRuns: fires the wall time that follows a repeated hour, from inside its second pass", () => {
+    // Found by the property below: from 01:00 EST (the second 01:00), 02:00 EST comes next.
+    const runs = nextRuns(
+      { cron: "0,1 2,1 * * *", timezone: "America/New_York" },
+      { from: new Date("2026-11-01T06:00:00Z"), count: 3 },
+    );
+    expect(runs.map((d) => d.toISOString())).toEqual([
+      "2026-11-01T07:00:00.000Z",
+      "2026-11-01T07:01:00.000Z",
+      "2026-11-02T06:00:00.000Z",
+    ]);
+  });
+
   it("nextRuns: agrees with a brute-force walk over wall-clock minutes", () => {
     const transitions = [
       ["Europe/Berlin", "2026-03-29T01:00:00Z"],

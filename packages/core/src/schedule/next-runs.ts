@@ -2,7 +2,7 @@ import { NimbusError } from "../errors/nimbus-error.ts";
 import { createCronMatcher, type WallClockMatcher } from "./cron-matcher.ts";
 import { parseSchedule, type ScheduleExpression } from "./expression.ts";
 import { ScheduleError } from "./schedule-error.ts";
-import { earliestWallTimeAfter, resolveWallTime } from "./zoned-time.ts";
+import { earliestWallTimeAfter, offsetAt, resolveWallTime } from "./zoned-time.ts";
 
 /** A validated expression, ready to answer "when next?" many times. */
 export interface CompiledSchedule {
@@ -70,8 +70,16 @@ function nextCronInstant(matcher: WallClockMatcher, timezone: string, after: num
     const resolved = resolveWallTime(wall, timezone);
     if (resolved.instant <= after) {
       // Already passed in real time (the second pass of a repeated hour, or just after a
-      // gap): wall times closer than this cannot fire after `after` either.
-      from = wall + (after - resolved.instant);
+      // gap). A wall time w passed if w - offset <= after for the offset that applies to
+      // it; with the smallest offset in play, every wall time up to after + that offset
+      // has passed, whichever applies (New York's 02:00 EST, right after the repeated
+      // 01:00-01:59, has not). Never behind `wall`, so the search moves on.
+      const lowest = Math.min(
+        offsetAt(resolved.instant, timezone),
+        offsetAt(after, timezone),
+        offsetAt(after + 86_400_000, timezone),
+      );
+      from = Math.max(wall, after + lowest);
       continue;
     }
     if (resolved.kind !== "skipped") return resolved.instant;
