@@ -5,6 +5,7 @@ import { pathToFileURL } from "node:url";
 import { App, type Graph, type GraphIssue, NimbusError, type Resource } from "@nimbus/core";
 import { build } from "esbuild";
 import { buildErrorLines } from "../build/build-errors.ts";
+import { nodeModuleBuild } from "../build/node-module.ts";
 
 let loads = 0;
 
@@ -56,16 +57,10 @@ export async function loadApp(dir: string): Promise<LoadedApp> {
   let module: { default?: unknown };
   try {
     const result = await build({
+      ...nodeModuleBuild,
       entryPoints: [file],
       outfile,
-      bundle: true,
       packages: "external",
-      platform: "node",
-      format: "esm",
-      target: "node22",
-      sourcemap: "inline",
-      metafile: true,
-      logLevel: "silent",
     });
     inputs = Object.keys(result.metafile.inputs).map((input) => resolve(input));
   } catch (error) {

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { NimbusError } from "@nimbus/core";
 import { type BuildContext, context } from "esbuild";
 import { buildErrorLines } from "../../build/build-errors.ts";
+import { nodeModuleBuild } from "../../build/node-module.ts";
 
 const workerRuntime = fileURLToPath(
   new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url),
@@ -49,14 +50,8 @@ export class FunctionBundler {
           sourcefile: `${this.#name}-entry.js`,
           loader: "js",
         },
+        ...nodeModuleBuild,
         outfile: this.#file,
-        bundle: true,
-        platform: "node",
-        format: "esm",
-        target: "node22",
-        sourcemap: "inline",
-        metafile: true,
-        logLevel: "silent",
         conditions: ["nimbus-source"],
         // Bundled CommonJS dependencies may call require; give them one.
         banner: {

@@ -1,14 +1,6 @@
-import { parseDayOfMonth, parseDayOfWeek } from "./cron-days.ts";
-import {
-  describeFieldProblem,
-  type FieldRule,
-  hourRule,
-  minuteRule,
-  monthRule,
-  parseField,
-  yearRule,
-} from "./cron-field.ts";
-import type { CronParse, DayOfMonthRule, DayOfWeekRule } from "./cron-model.ts";
+import { hourRule, minuteRule, monthRule, yearRule } from "./cron-field.ts";
+import type { CronParse } from "./cron-model.ts";
+import { cronReader } from "./cron-reader.ts";
 
 /**
  * The fields inside `cron(min hour dom month dow year)`, read as AWS (EventBridge) reads
@@ -17,25 +9,14 @@ import type { CronParse, DayOfMonthRule, DayOfWeekRule } from "./cron-model.ts";
  */
 export function parseAwsCron(expression: string, fields: readonly string[]): CronParse {
   const [minuteText = "", hourText = "", domText = "", monthText = "", dowText = "", yearText = ""] = fields;
-  const problems: string[] = [];
-  const numeric = (text: string, rule: FieldRule): number[] => {
-    const parsed = parseField(text, rule);
-    if (parsed.ok) return parsed.values;
-    problems.push(describeFieldProblem(parsed.problem, expression));
-    return [];
-  };
-  const minutes = numeric(minuteText, minuteRule);
-  const hours = numeric(hourText, hourRule);
-  let dayOfMonth: DayOfMonthRule = { kind: "any" };
-  const dom = parseDayOfMonth(domText);
-  if (dom.ok) dayOfMonth = dom.rule;
-  else problems.push(describeFieldProblem(dom.problem, expression));
-  const months = numeric(monthText, monthRule);
-  let dayOfWeek: DayOfWeekRule = { kind: "any" };
-  const dow = parseDayOfWeek(dowText, "aws");
-  if (dow.ok) dayOfWeek = dow.rule;
-  else problems.push(describeFieldProblem(dow.problem, expression));
-  const years = yearText === "*" ? undefined : numeric(yearText, yearRule);
+  const read = cronReader(expression);
+  const minutes = read.numeric(minuteText, minuteRule);
+  const hours = read.numeric(hourText, hourRule);
+  const dayOfMonth = read.dayOfMonth(domText);
+  const months = read.numeric(monthText, monthRule);
+  const dayOfWeek = read.dayOfWeek(dowText, "aws");
+  const years = yearText === "*" ? undefined : read.numeric(yearText, yearRule);
+  const { problems } = read;
 
   const questionMarks = problemWithQuestionMarks(fields, domText, dowText, expression);
   if (questionMarks) problems.push(questionMarks);

@@ -1,0 +1,12 @@
+import type { BuildOptions } from "esbuild";
+
+/** How the emulator bundles author code: one ES module for Node, inline source maps, inputs reported. */
+export const nodeModuleBuild = {
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node22",
+  sourcemap: "inline",
+  metafile: true,
+  logLevel: "silent",
+} as const satisfies BuildOptions;
