@@ -265,8 +265,9 @@ async function benchThroughput(seconds: number): Promise<void> {
       `${row("nimbus emulator", ours)}   ${((ours.rps / rawResult.rps) * 100).toFixed(0)}% of raw; goal ≥ 60%, p99 < 20 ms`,
     );
     console.log("\n## Memory: the emulator's process tree, 10 functions loaded");
-    console.log(`   all loaded, idle   ${idleRss.toFixed(0).padStart(5)} MiB`);
-    console.log(`   after the load     ${loadedRss.toFixed(0).padStart(5)} MiB   goal < 300 MB`);
+    const mb = (mib: number) => ((mib * 1_048_576) / 1e6).toFixed(0);
+    console.log(`   all loaded, idle   ${idleRss.toFixed(0).padStart(5)} MiB = ${mb(idleRss)} MB   goal < 300 MB`);
+    console.log(`   after the load     ${loadedRss.toFixed(0).padStart(5)} MiB = ${mb(loadedRss)} MB`);
   } finally {
     await Promise.all(started.map(stop));
     await app.remove();
