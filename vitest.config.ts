@@ -9,6 +9,8 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ["nimbus-source"] } },
   test: {
+    // The JSON report lets .ci/run print one plain closing line of counts.
+    reporters: ["default", ["json", { outputFile: "node_modules/.cache/vitest-report.json" }]],
     projects: [
       { extends: true, test: { name: "core", include: ["packages/core/src/**/*.test.ts"] } },
       { extends: true, test: { name: "runtime", include: ["packages/runtime/src/**/*.test.ts"] } },
