@@ -12,15 +12,21 @@ import {
   NimbusError,
   type ResourceOf,
 } from "@nimbus/core";
+import type { BucketClient } from "@nimbus/runtime";
 import type { Hono } from "hono";
 import { controlApi } from "./gateway/control.ts";
 import { routeParams } from "./gateway/route-params.ts";
 import { buildRouter } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
+import { bucketClient } from "./plugins/bucket/binding.ts";
+import { bucketPlugin, type RunningBucket } from "./plugins/bucket/plugin.ts";
+import { presignPath, presignRequestSchema, presignUrl } from "./plugins/bucket/presign.ts";
+import { servePresigned } from "./plugins/bucket/presigned-routes.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
 import { Reloader } from "./reload/reloader.ts";
+import { type Credentials, credentialsFile, loadCredentials } from "./state/credentials.ts";
 import { readDotEnv } from "./state/dotenv.ts";
 
 export interface EmulatorOptions {
@@ -71,6 +77,8 @@ export interface Emulator extends AsyncDisposable {
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
   /** Calls a function's `fetch` directly, routes or not. */
   invoke(fn: string, input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** A bucket of the app, with the same methods as the binding functions get: to seed and check state in tests. */
+  bucket(name: string): BucketClient;
   /** Reads the app file again and applies what changed. */
   reload(): Promise<void>;
   /** Empties all state. */
@@ -106,6 +114,8 @@ class LocalEmulator implements Emulator {
   readonly #options: EmulatorOptions;
   readonly #logger: Logger;
   readonly #functions = new Map<string, RunningFunction>();
+  readonly #buckets = new Map<string, RunningBucket>();
+  #credentials: Credentials | undefined;
   readonly #workers = new SpareWorkers();
   #router: Hono | undefined;
   #control: Hono;
@@ -140,9 +150,11 @@ class LocalEmulator implements Emulator {
       this.state = await mkdtemp(join(tmpdir(), "nimbus-emulator-"));
       this.#temporaryState = true;
     }
+    this.#credentials = await loadCredentials(this.state);
     const loaded = await loadApp(this.root);
     this.graph = loaded.graph;
     this.#appInputs = loaded.inputs;
+    this.#applyBuckets(this.graph);
     const secrets = await readDotEnv(join(this.root, ".env"));
     await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
@@ -188,6 +200,7 @@ class LocalEmulator implements Emulator {
 
   #handle(request: Request): Response | Promise<Response> {
     const { pathname } = new URL(request.url);
+    if (pathname.startsWith(`${presignPath}/`)) return this.#servePresigned(request, pathname);
     if (pathname === "/_nimbus" || pathname.startsWith("/_nimbus/")) return this.#control.fetch(request);
     return this.#router!.fetch(request);
   }
@@ -200,6 +213,70 @@ class LocalEmulator implements Emulator {
   invoke(fn: string, input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const path = input instanceof Request ? new URL(input.url).pathname : String(input);
     return this.fetch(`/_nimbus/invoke/${encodeURIComponent(fn)}${path.startsWith("/") ? "" : "/"}${path}`, init);
+  }
+
+  bucket(name: string): BucketClient {
+    const running = this.#buckets.get(name);
+    if (!running) {
+      const known = [...this.#buckets.keys()].map((bucket) => `"${bucket}"`).join(", ") || "none";
+      throw new NimbusError(
+        "NIMBUS_EMULATOR_UNKNOWN_BUCKET",
+        `App "${this.graph.app}" has no bucket "${name}" (its buckets: ${known}).`,
+      );
+    }
+    return bucketClient(
+      name,
+      () => running.store,
+      async (key, options) => this.#presign(name, key, options),
+    );
+  }
+
+  #presign(bucket: string, key: string, options: { method: "GET" | "PUT"; expiresIn: string | number }): string {
+    return presignUrl({
+      base: this.url,
+      secret: this.#credentials!.presignSecret,
+      bucket,
+      key,
+      method: options.method,
+      expiresIn: options.expiresIn,
+      now: Date.now(),
+    });
+  }
+
+  #servePresigned(request: Request, pathname: string): Response | Promise<Response> {
+    const [bucket = "", rest] = pathname.slice(presignPath.length + 1).split("/");
+    if (rest !== "object") return this.#control.fetch(request);
+    return servePresigned(
+      request,
+      bucket,
+      this.#buckets.get(bucket)?.store,
+      this.#credentials!.presignSecret,
+      Date.now(),
+    );
+  }
+
+  /** Opens the buckets the graph declares and closes those it no longer does; objects stay on disk. */
+  #applyBuckets(graph: Graph): string[] {
+    const changes: string[] = [];
+    const wanted = new Map(
+      graph.resources.filter((r): r is ResourceOf<"bucket"> => r.kind === "bucket").map((r) => [r.name, r]),
+    );
+    for (const [name, running] of this.#buckets) {
+      const resource = wanted.get(name);
+      if (resource) {
+        bucketPlugin.update(running, resource.spec);
+      } else {
+        bucketPlugin.stop(running);
+        this.#buckets.delete(name);
+        changes.push(`removed bucket ${name}`);
+      }
+    }
+    for (const [name, resource] of wanted) {
+      if (this.#buckets.has(name)) continue;
+      this.#buckets.set(name, bucketPlugin.start(resource, { stateDir: this.state, now: Date.now }));
+      changes.push(`started bucket ${name}`);
+    }
+    return changes;
   }
 
   async #invokeFunction(fn: string, request: Request): Promise<Response> {
@@ -219,6 +296,17 @@ class LocalEmulator implements Emulator {
       const target = this.#functions.get(link.resource);
       if (!target) return new Response(`function "${link.resource}" is not running\n`, { status: 503 });
       return target.host.fetch(request, paramsFor(target.spec, request));
+    }
+    if (link.kind === "bucket" && method === "presign") {
+      const parsed = presignRequestSchema.safeParse(await request.json().catch(() => undefined));
+      if (!parsed.success) {
+        throw new NimbusError(
+          "NIMBUS_BUCKET_ARGUMENT",
+          `bucket "${link.resource}": presign takes (key, { method: "GET" | "PUT", expiresIn }); function "${from}" sent something else`,
+        );
+      }
+      const { key, ...options } = parsed.data;
+      return Response.json({ url: this.#presign(link.resource, key, options) });
     }
     throw new NimbusError(
       "NIMBUS_EMULATOR_UNSUPPORTED",
@@ -271,7 +359,8 @@ class LocalEmulator implements Emulator {
     }
     const secrets = await readDotEnv(join(this.root, ".env"));
     const wanted = new Map(this.#functionResources(next.graph).map((fn) => [fn.name, fn]));
-    const changes: string[] = [];
+    // New buckets open before the functions that link them start.
+    const changes = this.#applyBuckets(next.graph);
     for (const [name, running] of this.#functions) {
       const resource = wanted.get(name);
       if (!resource) {
@@ -297,9 +386,14 @@ class LocalEmulator implements Emulator {
   }
 
   async reset(): Promise<void> {
+    // Open stores are emptied in place, so functions holding them keep working.
+    for (const running of this.#buckets.values()) running.store.clear();
     for (const entry of await readdir(this.state)) {
-      if (entry === "build") continue;
+      if (entry === "build" || entry === "buckets" || entry === credentialsFile) continue;
       await rm(join(this.state, entry), { recursive: true, force: true });
+    }
+    for (const entry of await readdir(join(this.state, "buckets")).catch(() => [])) {
+      if (!this.#buckets.has(entry)) await rm(join(this.state, "buckets", entry), { recursive: true, force: true });
     }
   }
 
@@ -324,6 +418,8 @@ class LocalEmulator implements Emulator {
       await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
     }
     this.#functions.clear();
+    for (const running of this.#buckets.values()) bucketPlugin.stop(running);
+    this.#buckets.clear();
     await this.#workers.close();
     this.#logger.flush();
     if (this.#temporaryState && this.state) await rm(this.state, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import {
   packBody,
   type RequestBody,
   type ToWorker,
+  toWireError,
   transferables,
   type WireError,
   type WireResponse,
@@ -25,6 +26,8 @@ export interface FunctionHostOptions {
   bundle: string;
   /** Config values and secrets, put in `env` as they are. */
   values: Record<string, string | number | boolean>;
+  /** The emulator's state folder, where linked buckets live. */
+  stateDir: string;
   logger: Logger;
   /** Serves a call the handler makes on one of its links. */
   callLink(link: LinkSpec, method: string, request: Request, invocationId: string | undefined): Promise<Response>;
@@ -245,6 +248,7 @@ export class FunctionHost {
   #spawn(bundle: string): WorkerHandle {
     const data: WorkerData = {
       fn: this.name,
+      stateDir: this.#options.stateDir,
       bundle,
       env: this.#options.values,
       links: this.spec.links,
@@ -357,7 +361,8 @@ export class FunctionHost {
         transferables(packed),
       );
     } catch (error) {
-      reply({ error: { name: (error as Error).name ?? "Error", message: (error as Error).message ?? String(error) } });
+      const { stack: _stack, ...wire } = toWireError(error);
+      reply({ error: wire });
     }
   }
 

@@ -51,6 +51,7 @@ export const functionPlugin = {
         spec,
         bundle: bundle.file,
         values: envValues(name, spec, ctx),
+        stateDir: ctx.stateDir,
         logger: ctx.logger,
         callLink: (link, method, request, invocationId) => ctx.callLink(name, link, method, request, invocationId),
         workers: ctx.workers,

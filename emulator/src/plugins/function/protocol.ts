@@ -30,6 +30,8 @@ export interface WireError {
   name: string;
   message: string;
   stack?: string;
+  /** A NimbusError's code, kept so the handler can tell errors apart. */
+  code?: string;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -63,13 +65,23 @@ export type FromWorker =
 /** What a worker is started with. */
 export interface WorkerData {
   fn: string;
+  /** The emulator's state folder: bucket bindings open their bucket's store under it. */
+  stateDir: string;
   bundle: string;
   env: Record<string, string | number | boolean>;
   links: { name: string; kind: string; resource: string }[];
 }
 
 export function toWireError(error: unknown): WireError {
-  if (error instanceof Error) return { name: error.name, message: error.message, stack: error.stack };
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      name: error.name,
+      message: error.message,
+      stack: error.stack,
+      ...(typeof code === "string" ? { code } : {}),
+    };
+  }
   return { name: "Error", message: String(error) };
 }
 

@@ -7,6 +7,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
 import { parentPort, type TransferListItem, workerData } from "node:worker_threads";
+import { NimbusError } from "@nimbus/core";
+import { bucketClient } from "../bucket/binding.ts";
+import { bucketDir } from "../bucket/paths.ts";
+import { BucketStore } from "../bucket/store.ts";
 import {
   type Body,
   type FromWorker,
@@ -16,6 +20,7 @@ import {
   type ToWorker,
   toWireError,
   transferables,
+  type WireError,
   type WireRequest,
   type WireResponse,
   type WorkerData,
@@ -62,7 +67,20 @@ async function callBinding(binding: string, method: string, request: Request): P
 function buildEnv(): Record<string, unknown> {
   const env: Record<string, unknown> = { ...data.env };
   for (const link of data.links) {
-    if (link.kind === "function") {
+    if (link.kind === "bucket") {
+      env[link.name] = bucketClient(
+        link.resource,
+        () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource) }),
+        async (key, options) => {
+          const response = await callBinding(
+            link.name,
+            "presign",
+            new Request("http://bucket/presign", { method: "POST", body: JSON.stringify({ key, ...options }) }),
+          );
+          return ((await response.json()) as { url: string }).url;
+        },
+      );
+    } else if (link.kind === "function") {
       env[link.name] = {
         fetch: (input: Request | string | URL, init?: RequestInit) =>
           callBinding(
@@ -160,6 +178,12 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
   });
 }
 
+/** An error the emulator answered a call with, rebuilt with its code so `NimbusError.is` holds. */
+function fromWireError(wire: WireError | undefined): Error {
+  if (wire?.code) return new NimbusError(wire.code, wire.message);
+  return Object.assign(new Error(wire?.message), { name: wire?.name ?? "Error" });
+}
+
 function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   return typeof value === "object" ? `an object (${value.constructor?.name ?? "Object"})` : typeof value;
@@ -177,7 +201,7 @@ port.on("message", (message: ToWorker) => {
       const call = calls.get(message.id);
       calls.delete(message.id);
       if (message.response) call?.resolve(message.response);
-      else call?.reject(Object.assign(new Error(message.error?.message), { name: message.error?.name ?? "Error" }));
+      else call?.reject(fromWireError(message.error));
       break;
     }
   }

@@ -1,0 +1,816 @@
+import { createHash, randomUUID } from "node:crypto";
+import { mkdirSync, readdirSync, statSync, unlink } from "node:fs";
+import { copyFile, link, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { type BlobRef, blobStream, openBlobs } from "./body-reader.ts";
+import { type BodySource, BodyTooLarge, newBlobId, receiveBody } from "./body-writer.ts";
+import { type ConditionResult, type Conditions, checkConditions } from "./conditions.ts";
+import { bucketError } from "./errors.ts";
+import { compareBytes, indexOfBytes, keyBytes, keyText, prefixBytes, startsWith, successor } from "./keys.ts";
+import { type MetadataInput, normaliseMetadata } from "./metadata.ts";
+
+/** S3's limit for one PUT; larger objects are uploaded in parts. */
+export const maxObjectSize = 5 * 1024 ** 3;
+/** S3's multipart limits. */
+export const maxParts = 10_000;
+export const minPartSize = 5 * 1024 ** 2;
+
+/** What the store knows about an object. */
+export interface ObjectRecord {
+  key: string;
+  size: number;
+  /** MD5 hex of the body, or S3's `<md5 of part md5s>-<parts>` for a multipart object. */
+  etag: string;
+  contentType: string;
+  metadata: Record<string, string>;
+  /** Milliseconds since the epoch. */
+  uploaded: number;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  metadata?: MetadataInput;
+  onlyIf?: Conditions;
+  /** The body's MD5 as the client computed it (S3's Content-MD5, as hex); a mismatch stores nothing. */
+  md5?: string;
+}
+
+export type GetRange = { offset: number; length?: number } | { suffix: number };
+
+export interface GetOptions {
+  range?: GetRange;
+  onlyIf?: Conditions;
+}
+
+export type GetResult =
+  | { status: "missing" }
+  | { status: Exclude<ConditionResult, "ok">; object: ObjectRecord }
+  | {
+      status: "ok";
+      object: ObjectRecord;
+      /** The bytes served, as `offset` and `length` into the object. */
+      range: { offset: number; length: number };
+      /** Small bodies come as bytes; larger ones as a stream that reads the files as it is read. */
+      body: Uint8Array | ReadableStream<Uint8Array>;
+    };
+
+export interface ListOptions {
+  prefix?: string;
+  delimiter?: string;
+  /** Only keys after this one (S3's StartAfter and Marker). */
+  startAfter?: string;
+  /** From a previous page's `cursor`. */
+  cursor?: string;
+  /** Objects plus prefixes per page. @default 1000 */
+  limit?: number;
+}
+
+export interface ListResult {
+  objects: ObjectRecord[];
+  prefixes: string[];
+  truncated: boolean;
+  cursor?: string;
+}
+
+export interface UploadRecord {
+  id: string;
+  key: string;
+  contentType: string;
+  metadata: Record<string, string>;
+  created: number;
+}
+
+export interface PartRecord {
+  number: number;
+  size: number;
+  etag: string;
+  uploaded: number;
+}
+
+interface ObjectRow {
+  key: Uint8Array;
+  size: number;
+  etag: string;
+  content_type: string;
+  metadata: string;
+  uploaded: number;
+  body: Uint8Array | null;
+  blobs: string | null;
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS objects (
+  key BLOB PRIMARY KEY,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  uploaded INTEGER NOT NULL,
+  body BLOB,
+  blobs TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+  id TEXT PRIMARY KEY,
+  key BLOB NOT NULL,
+  content_type TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parts (
+  upload TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  blob TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  uploaded INTEGER NOT NULL,
+  PRIMARY KEY (upload, number)
+) WITHOUT ROWID;
+`;
+
+/**
+ * One bucket's objects, durable under `dir`: an SQLite index (`index.sqlite`, WAL) whose
+ * rows hold each key as its UTF-8 bytes, the metadata, and either the body itself (up
+ * to 64 KiB) or the ids of the files in `blobs/` that hold it. File names are random
+ * ids, never keys, so no key can reach outside the folder.
+ *
+ * Writes take the body in first, then switch the row in one transaction, then unlink
+ * the files the old row used: a reader (in any thread or process) sees the old object
+ * or the new one, and a kill at any point leaves the old object or the new one plus, at
+ * worst, an unreferenced file that the next `open` with `sweep` removes.
+ *
+ * Any thread may open the same folder; SQLite serialises the writers.
+ */
+export class BucketStore {
+  readonly name: string;
+  readonly dir: string;
+  readonly #blobs: string;
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #sql: Record<
+    | "head"
+    | "upsert"
+    | "delete"
+    | "begin"
+    | "commit"
+    | "rollback"
+    | "page"
+    | "pageBelow"
+    | "upload"
+    | "part"
+    | "putPart"
+    | "parts"
+    | "dropUpload"
+    | "dropParts",
+    StatementSync
+  >;
+
+  /** Opens (and creates) the bucket in `dir`. With `sweep`, removes files left by an earlier process. */
+  constructor(options: { name: string; dir: string; sweep?: boolean; now?: () => number }) {
+    this.name = options.name;
+    this.dir = options.dir;
+    this.#blobs = join(options.dir, "blobs");
+    this.#now = options.now ?? Date.now;
+    mkdirSync(this.#blobs, { recursive: true });
+    this.#db = new DatabaseSync(join(options.dir, "index.sqlite"));
+    // A commit is durable once written to the WAL; the OS keeps it through a killed
+    // process. Only power loss could lose the last commits, which the store does not promise.
+    this.#db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;");
+    this.#db.exec(schema);
+    const columns = "key, size, etag, content_type, metadata, uploaded";
+    const prepare = (sql: string) => this.#db.prepare(sql);
+    this.#sql = {
+      head: prepare("SELECT * FROM objects WHERE key = ?"),
+      upsert: prepare(
+        `INSERT INTO objects (${columns}, body, blobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type,
+           metadata = excluded.metadata, uploaded = excluded.uploaded, body = excluded.body, blobs = excluded.blobs`,
+      ),
+      delete: prepare("DELETE FROM objects WHERE key = ? RETURNING blobs"),
+      begin: prepare("BEGIN IMMEDIATE"),
+      commit: prepare("COMMIT"),
+      rollback: prepare("ROLLBACK"),
+      page: prepare(`SELECT ${columns} FROM objects WHERE key >= ? ORDER BY key LIMIT ?`),
+      pageBelow: prepare(`SELECT ${columns} FROM objects WHERE key >= ? AND key < ? ORDER BY key LIMIT ?`),
+      upload: prepare("SELECT * FROM uploads WHERE id = ?"),
+      part: prepare("SELECT * FROM parts WHERE upload = ? AND number = ?"),
+      putPart: prepare(
+        `INSERT INTO parts (upload, number, blob, size, etag, uploaded) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (upload, number) DO UPDATE SET blob = excluded.blob, size = excluded.size, etag = excluded.etag, uploaded = excluded.uploaded`,
+      ),
+      parts: prepare("SELECT * FROM parts WHERE upload = ? ORDER BY number"),
+      dropUpload: prepare("DELETE FROM uploads WHERE id = ?"),
+      dropParts: prepare("DELETE FROM parts WHERE upload = ? RETURNING blob"),
+    };
+    if (options.sweep) this.#sweep();
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  head(key: string): ObjectRecord | undefined {
+    const row = this.#sql.head.get(keyBytes(this.name, key)) as ObjectRow | undefined;
+    return row && toRecord(row);
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    const bytes = keyBytes(this.name, key);
+    // A writer in another thread may replace the object between the lookup and the
+    // open; the open then fails and the lookup is repeated on the newer row.
+    for (let attempt = 0; ; attempt++) {
+      const row = this.#sql.head.get(bytes) as ObjectRow | undefined;
+      if (!row) return { status: "missing" };
+      const object = toRecord(row);
+      const condition = checkConditions(object, options.onlyIf);
+      if (condition !== "ok") return { status: condition, object };
+      const range = resolveRange(this.name, key, object.size, options.range);
+      if (row.body) {
+        const body =
+          range.offset === 0 && range.length === row.body.byteLength
+            ? row.body
+            : row.body.subarray(range.offset, range.offset + range.length);
+        return { status: "ok", object, range, body };
+      }
+      const blobs = JSON.parse(row.blobs ?? "[]") as BlobRef[];
+      try {
+        const fds = openBlobs(this.#blobs, blobs);
+        return { status: "ok", object, range, body: blobStream(fds, blobs, range.offset, range.length) };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 100) throw error;
+      }
+    }
+  }
+
+  async put(key: string, source: BodySource, options: PutOptions = {}): Promise<ObjectRecord> {
+    const bytes = keyBytes(this.name, key);
+    const metadata = normaliseMetadata(this.name, key, options.metadata);
+    const contentType = options.contentType ?? "application/octet-stream";
+    let body: Awaited<ReturnType<typeof receiveBody>>;
+    try {
+      body = await receiveBody(source, this.#blobs, maxObjectSize);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        throw bucketError(
+          "NIMBUS_BUCKET_TOO_LARGE",
+          this.name,
+          key,
+          "the body is over 5 GiB, S3's limit for one upload; nothing was stored. Upload it in parts (multipart upload) instead.",
+        );
+      }
+      throw bucketError(
+        "NIMBUS_BUCKET_BODY",
+        this.name,
+        key,
+        `reading the body failed, so nothing was stored: ${(error as Error).message}`,
+        error,
+      );
+    }
+    const blobs: BlobRef[] | undefined = body.blob ? [{ id: body.blob, size: body.size }] : undefined;
+    const etag = body.md5.toString("hex");
+    if (options.md5 !== undefined && options.md5.toLowerCase() !== etag) {
+      this.#unlinkBlobs(blobs);
+      throw bucketError(
+        "NIMBUS_BUCKET_BAD_DIGEST",
+        this.name,
+        key,
+        `the body's MD5 is ${etag}, not the ${options.md5} the client sent; nothing was stored. The body was changed or cut short on the way.`,
+      );
+    }
+    return this.#commit(bytes, key, {
+      size: body.size,
+      etag,
+      contentType,
+      metadata,
+      inline: body.inline,
+      blobs,
+      onlyIf: options.onlyIf,
+    });
+  }
+
+  /**
+   * Copies an object (from this bucket or another store) to `key`. The body's files are
+   * hard-linked, not read: a copy of a large object is instant, and deleting either
+   * object leaves the other whole.
+   */
+  async copy(
+    source: BucketStore,
+    sourceKey: string,
+    key: string,
+    options: {
+      onlyIf?: Conditions;
+      sourceIf?: Conditions;
+      replace?: { contentType?: string; metadata?: MetadataInput };
+    } = {},
+  ): Promise<ObjectRecord> {
+    const bytes = keyBytes(this.name, key);
+    const replacement = options.replace && {
+      contentType: options.replace.contentType ?? "application/octet-stream",
+      metadata: normaliseMetadata(this.name, key, options.replace.metadata),
+    };
+    const sourceBytes = keyBytes(source.name, sourceKey);
+    for (let attempt = 0; ; attempt++) {
+      const row = source.#sql.head.get(sourceBytes) as ObjectRow | undefined;
+      if (!row) {
+        throw bucketError(
+          "NIMBUS_BUCKET_NO_SUCH_KEY",
+          source.name,
+          sourceKey,
+          "the object to copy from does not exist",
+        );
+      }
+      const object = toRecord(row);
+      if (checkConditions(object, options.sourceIf) !== "ok") {
+        throw bucketError(
+          "NIMBUS_BUCKET_PRECONDITION",
+          source.name,
+          sourceKey,
+          "a condition on the object to copy from failed; nothing was copied",
+        );
+      }
+      let blobs: BlobRef[] | undefined;
+      try {
+        blobs = row.blobs ? await this.#linkBlobs(source, JSON.parse(row.blobs) as BlobRef[]) : undefined;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT" && attempt < 100) continue;
+        throw error;
+      }
+      return this.#commit(bytes, key, {
+        size: object.size,
+        etag: object.etag,
+        contentType: replacement ? replacement.contentType : object.contentType,
+        metadata: replacement ? replacement.metadata : object.metadata,
+        inline: row.body ?? undefined,
+        blobs,
+        onlyIf: options.onlyIf,
+      });
+    }
+  }
+
+  /** Deletes the keys that exist and returns their records; missing keys are not an error. */
+  delete(keys: readonly string[]): ObjectRecord[] {
+    const all = keys.map((key) => keyBytes(this.name, key));
+    const deleted: ObjectRecord[] = [];
+    const garbage: BlobRef[] = [];
+    this.#transaction(() => {
+      for (const bytes of all) {
+        const row = this.#sql.head.get(bytes) as ObjectRow | undefined;
+        if (!row) continue;
+        this.#sql.delete.run(bytes);
+        deleted.push(toRecord(row));
+        if (row.blobs) garbage.push(...(JSON.parse(row.blobs) as BlobRef[]));
+      }
+    });
+    this.#unlinkBlobs(garbage);
+    return deleted;
+  }
+
+  /**
+   * A page of keys in S3's order (the UTF-8 bytes of the key), with keys that share the
+   * text up to the next `delimiter` after `prefix` rolled into one entry of `prefixes`.
+   */
+  list(options: ListOptions = {}): ListResult {
+    const limit = options.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw bucketError(
+        "NIMBUS_BUCKET_ARGUMENT",
+        this.name,
+        undefined,
+        `list limit must be a whole number from 1 to 1000; found ${limit}`,
+      );
+    }
+    const prefix = prefixBytes(this.name, "prefix", options.prefix ?? "");
+    const delimiter = prefixBytes(this.name, "delimiter", options.delimiter ?? "");
+    const upper = prefix.byteLength > 0 ? successor(prefix) : undefined;
+    const groupOf = (key: Uint8Array): Uint8Array | undefined => {
+      const at = indexOfBytes(key, delimiter, prefix.byteLength);
+      return at < 0 ? undefined : key.subarray(0, at + delimiter.byteLength);
+    };
+    // The first key that may be listed: at the prefix, or past the start point.
+    const resumeAfter = (after: Uint8Array, skipGroup: boolean): Uint8Array => {
+      const group = skipGroup && startsWith(after, prefix) ? groupOf(after) : undefined;
+      if (group) return successor(group) ?? after;
+      const next = new Uint8Array(after.byteLength + 1);
+      next.set(after);
+      return next;
+    };
+    let from = prefix;
+    const raise = (start: Uint8Array) => {
+      if (compareBytes(start, from) > 0) from = start;
+    };
+    if (options.startAfter !== undefined)
+      raise(resumeAfter(prefixBytes(this.name, "startAfter", options.startAfter), false));
+    if (options.cursor !== undefined) raise(resumeAfter(decodeCursor(this.name, options.cursor), true));
+
+    const objects: ObjectRecord[] = [];
+    const prefixes: string[] = [];
+    let last: Uint8Array | undefined;
+    const nextRows = (count: number) =>
+      (upper ? this.#sql.pageBelow.all(from, upper, count) : this.#sql.page.all(from, count)) as unknown as ObjectRow[];
+    while (objects.length + prefixes.length < limit) {
+      const wanted = limit - objects.length - prefixes.length;
+      const rows = nextRows(wanted);
+      if (rows.length === 0) break;
+      let jumped = false;
+      for (const row of rows) {
+        const group = delimiter.byteLength > 0 ? groupOf(row.key) : undefined;
+        if (group) {
+          prefixes.push(keyText(group));
+          last = group;
+          // Every other key in the group is skipped with one jump past it.
+          from = successor(group) ?? row.key;
+          jumped = true;
+          break;
+        }
+        objects.push(toRecord(row));
+        last = row.key;
+        from = resumeAfter(row.key, false);
+      }
+      if (!jumped && rows.length < wanted) break;
+    }
+    const truncated = last !== undefined && objects.length + prefixes.length >= limit && nextRows(1).length > 0;
+    return { objects, prefixes, truncated, cursor: truncated && last ? encodeCursor(last) : undefined };
+  }
+
+  /** Removes every object and upload. */
+  clear(): void {
+    const garbage: BlobRef[] = [];
+    this.#transaction(() => {
+      for (const row of this.#db.prepare("DELETE FROM objects RETURNING blobs").all() as { blobs: string | null }[]) {
+        if (row.blobs) garbage.push(...(JSON.parse(row.blobs) as BlobRef[]));
+      }
+      for (const row of this.#db.prepare("DELETE FROM parts RETURNING blob, size").all() as {
+        blob: string;
+        size: number;
+      }[]) {
+        garbage.push({ id: row.blob, size: row.size });
+      }
+      this.#db.exec("DELETE FROM uploads");
+    });
+    this.#unlinkBlobs(garbage);
+  }
+
+  // Multipart uploads: parts are blob files of their own; completing writes one row
+  // listing them, so nothing is copied.
+
+  createUpload(key: string, options: { contentType?: string; metadata?: MetadataInput } = {}): UploadRecord {
+    const bytes = keyBytes(this.name, key);
+    const upload: UploadRecord = {
+      id: randomUUID(),
+      key,
+      contentType: options.contentType ?? "application/octet-stream",
+      metadata: normaliseMetadata(this.name, key, options.metadata),
+      created: this.#now(),
+    };
+    this.#db
+      .prepare("INSERT INTO uploads (id, key, content_type, metadata, created) VALUES (?, ?, ?, ?, ?)")
+      .run(upload.id, bytes, upload.contentType, JSON.stringify(upload.metadata), upload.created);
+    return upload;
+  }
+
+  upload(id: string): UploadRecord | undefined {
+    const row = this.#sql.upload.get(id) as
+      | { id: string; key: Uint8Array; content_type: string; metadata: string; created: number }
+      | undefined;
+    return (
+      row && {
+        id: row.id,
+        key: keyText(row.key),
+        contentType: row.content_type,
+        metadata: JSON.parse(row.metadata),
+        created: row.created,
+      }
+    );
+  }
+
+  uploads(): UploadRecord[] {
+    const ids = this.#db.prepare("SELECT id FROM uploads ORDER BY key, created").all() as { id: string }[];
+    return ids.map(({ id }) => this.upload(id)!);
+  }
+
+  async putPart(
+    uploadId: string,
+    number: number,
+    source: BodySource,
+    options: { md5?: string } = {},
+  ): Promise<PartRecord> {
+    const upload = this.#requireUpload(uploadId);
+    if (!Number.isInteger(number) || number < 1 || number > maxParts) {
+      throw bucketError(
+        "NIMBUS_BUCKET_PART",
+        this.name,
+        upload.key,
+        `part numbers run from 1 to ${maxParts}; found ${number}`,
+      );
+    }
+    let body: Awaited<ReturnType<typeof receiveBody>>;
+    try {
+      body = await receiveBody(source, this.#blobs, maxObjectSize);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        throw bucketError(
+          "NIMBUS_BUCKET_TOO_LARGE",
+          this.name,
+          upload.key,
+          "a part is at most 5 GiB; nothing was stored",
+        );
+      }
+      throw error;
+    }
+    const etag = body.md5.toString("hex");
+    const blob = body.blob ?? (await this.#writeInlineBlob(body.inline ?? new Uint8Array()));
+    if (options.md5 !== undefined && options.md5.toLowerCase() !== etag) {
+      this.#unlinkBlobs([{ id: blob, size: body.size }]);
+      throw bucketError(
+        "NIMBUS_BUCKET_BAD_DIGEST",
+        this.name,
+        upload.key,
+        `part ${number}'s MD5 is ${etag}, not the ${options.md5} the client sent; nothing was stored`,
+      );
+    }
+    const part: PartRecord = { number, size: body.size, etag, uploaded: this.#now() };
+    let replaced: string | undefined;
+    this.#transaction(() => {
+      this.#requireUpload(uploadId);
+      replaced = (this.#sql.part.get(uploadId, number) as { blob: string } | undefined)?.blob;
+      this.#sql.putPart.run(uploadId, number, blob, part.size, part.etag, part.uploaded);
+    });
+    if (replaced) this.#unlinkBlobs([{ id: replaced, size: 0 }]);
+    return part;
+  }
+
+  parts(uploadId: string): PartRecord[] {
+    this.#requireUpload(uploadId);
+    return (this.#sql.parts.all(uploadId) as unknown as (PartRecord & { blob: string })[]).map(
+      ({ number, size, etag, uploaded }) => ({
+        number,
+        size,
+        etag,
+        uploaded,
+      }),
+    );
+  }
+
+  /**
+   * Joins the listed parts, in order, into the upload's object. As S3: at least one part,
+   * numbers ascending, each ETag matching, every part but the last at least 5 MiB.
+   */
+  completeUpload(
+    uploadId: string,
+    wanted: readonly { number: number; etag: string }[],
+    options: { onlyIf?: Conditions } = {},
+  ): ObjectRecord {
+    const upload = this.#requireUpload(uploadId);
+    const fail = (message: string) => bucketError("NIMBUS_BUCKET_PART", this.name, upload.key, message);
+    if (wanted.length === 0) throw fail("completing an upload needs at least one part");
+    const stored = new Map(
+      (this.#sql.parts.all(uploadId) as unknown as (PartRecord & { blob: string })[]).map((p) => [p.number, p]),
+    );
+    const chosen: (PartRecord & { blob: string })[] = [];
+    for (const [index, item] of wanted.entries()) {
+      const previous = wanted[index - 1];
+      if (previous && item.number <= previous.number)
+        throw fail(`parts must be listed in ascending order; part ${item.number} follows part ${previous.number}`);
+      const part = stored.get(item.number);
+      if (!part) throw fail(`part ${item.number} was never uploaded`);
+      if (unquote(item.etag) !== part.etag)
+        throw fail(`part ${item.number}'s ETag is ${part.etag}, not ${unquote(item.etag)}`);
+      if (index < wanted.length - 1 && part.size < minPartSize) {
+        throw fail(`part ${item.number} is ${part.size} bytes; every part but the last must be at least 5 MiB`);
+      }
+      chosen.push(part);
+    }
+    const etag = `${createHash("md5")
+      .update(Buffer.concat(chosen.map((p) => Buffer.from(p.etag, "hex"))))
+      .digest("hex")}-${chosen.length}`;
+    const used = new Set(chosen.map((p) => p.blob));
+    const unused = [...stored.values()].filter((p) => !used.has(p.blob)).map((p) => ({ id: p.blob, size: p.size }));
+    const record = this.#commit(keyBytes(this.name, upload.key), upload.key, {
+      size: chosen.reduce((sum, p) => sum + p.size, 0),
+      etag,
+      contentType: upload.contentType,
+      metadata: upload.metadata,
+      blobs: chosen.map((p) => ({ id: p.blob, size: p.size })),
+      onlyIf: options.onlyIf,
+      alsoInTransaction: () => {
+        this.#sql.dropUpload.run(uploadId);
+        this.#db.prepare("DELETE FROM parts WHERE upload = ?").run(uploadId);
+      },
+    });
+    this.#unlinkBlobs(unused);
+    return record;
+  }
+
+  abortUpload(uploadId: string): void {
+    this.#requireUpload(uploadId);
+    const garbage: BlobRef[] = [];
+    this.#transaction(() => {
+      this.#sql.dropUpload.run(uploadId);
+      for (const row of this.#sql.dropParts.all(uploadId) as { blob: string }[])
+        garbage.push({ id: row.blob, size: 0 });
+    });
+    this.#unlinkBlobs(garbage);
+  }
+
+  #requireUpload(uploadId: string): UploadRecord {
+    const upload = this.upload(uploadId);
+    if (!upload) {
+      throw bucketError(
+        "NIMBUS_BUCKET_NO_SUCH_UPLOAD",
+        this.name,
+        undefined,
+        `there is no multipart upload "${uploadId}": it was completed, aborted, or never created`,
+      );
+    }
+    return upload;
+  }
+
+  #commit(
+    bytes: Uint8Array,
+    key: string,
+    next: {
+      size: number;
+      etag: string;
+      contentType: string;
+      metadata: Record<string, string>;
+      inline?: Uint8Array;
+      blobs?: BlobRef[];
+      onlyIf?: Conditions;
+      alsoInTransaction?: () => void;
+    },
+  ): ObjectRecord {
+    const record: ObjectRecord = {
+      key,
+      size: next.size,
+      etag: next.etag,
+      contentType: next.contentType,
+      metadata: next.metadata,
+      uploaded: this.#now(),
+    };
+    let replaced: BlobRef[] = [];
+    try {
+      this.#transaction(() => {
+        const current = this.#sql.head.get(bytes) as ObjectRow | undefined;
+        if (checkConditions(current && toRecord(current), next.onlyIf) !== "ok") {
+          throw bucketError(
+            "NIMBUS_BUCKET_PRECONDITION",
+            this.name,
+            key,
+            current
+              ? `a condition failed against the stored object (ETag ${current.etag}, stored ${new Date(current.uploaded).toISOString()}); nothing was written`
+              : "a condition failed because no object exists; nothing was written",
+          );
+        }
+        if (current?.blobs) replaced = JSON.parse(current.blobs) as BlobRef[];
+        this.#sql.upsert.run(
+          bytes,
+          record.size,
+          record.etag,
+          record.contentType,
+          JSON.stringify(record.metadata),
+          record.uploaded,
+          next.inline ?? (next.blobs ? null : new Uint8Array()),
+          next.blobs ? JSON.stringify(next.blobs) : null,
+        );
+        next.alsoInTransaction?.();
+      });
+    } catch (error) {
+      if (!next.alsoInTransaction) this.#unlinkBlobs(next.blobs);
+      throw error;
+    }
+    this.#unlinkBlobs(replaced);
+    return record;
+  }
+
+  #transaction(work: () => void): void {
+    this.#sql.begin.run();
+    try {
+      work();
+      this.#sql.commit.run();
+    } catch (error) {
+      this.#sql.rollback.run();
+      throw error;
+    }
+  }
+
+  async #linkBlobs(source: BucketStore, blobs: BlobRef[]): Promise<BlobRef[]> {
+    const linked: BlobRef[] = [];
+    try {
+      for (const blob of blobs) {
+        const id = newBlobId();
+        const from = join(source.#blobs, blob.id);
+        const to = join(this.#blobs, id);
+        await link(from, to).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === "ENOENT") throw error;
+          return copyFile(from, to);
+        });
+        linked.push({ id, size: blob.size });
+      }
+    } catch (error) {
+      this.#unlinkBlobs(linked);
+      throw error;
+    }
+    return linked;
+  }
+
+  async #writeInlineBlob(bytes: Uint8Array): Promise<string> {
+    const id = newBlobId();
+    await writeFile(join(this.#blobs, id), bytes, { flag: "wx" });
+    return id;
+  }
+
+  #unlinkBlobs(blobs: readonly BlobRef[] | undefined): void {
+    // Readers that opened a blob keep reading it after the unlink.
+    for (const blob of blobs ?? []) unlink(join(this.#blobs, blob.id), () => {});
+  }
+
+  /** Removes blob files no row refers to that an earlier process left behind (killed mid-write). */
+  #sweep(): void {
+    const started = Date.now() - performance.now();
+    const referenced = new Set<string>();
+    for (const row of this.#db
+      .prepare(
+        "SELECT value ->> '$.id' AS id FROM objects, json_each(objects.blobs) WHERE objects.blobs IS NOT NULL UNION ALL SELECT blob FROM parts",
+      )
+      .all() as { id: string }[]) {
+      referenced.add(row.id);
+    }
+    for (const name of readdirSync(this.#blobs)) {
+      if (referenced.has(name)) continue;
+      const path = join(this.#blobs, name);
+      // Files of this process's own writes in progress are newer than the process.
+      const modified = statSync(path, { throwIfNoEntry: false })?.mtimeMs;
+      if (modified !== undefined && modified < started) unlink(path, () => {});
+    }
+  }
+}
+
+function toRecord(row: ObjectRow): ObjectRecord {
+  return {
+    key: keyText(row.key),
+    size: row.size,
+    etag: row.etag,
+    contentType: row.content_type,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+    uploaded: row.uploaded,
+  };
+}
+
+function resolveRange(
+  bucket: string,
+  key: string,
+  size: number,
+  range: GetRange | undefined,
+): { offset: number; length: number } {
+  if (!range) return { offset: 0, length: size };
+  if ("suffix" in range) {
+    const length = Math.min(range.suffix, size);
+    if (!Number.isInteger(range.suffix) || range.suffix < 1) {
+      throw bucketError(
+        "NIMBUS_BUCKET_RANGE",
+        bucket,
+        key,
+        `range suffix must be a whole number of bytes above 0; found ${range.suffix}`,
+      );
+    }
+    return { offset: size - length, length };
+  }
+  const { offset, length } = range;
+  if (!Number.isInteger(offset) || offset < 0 || (length !== undefined && (!Number.isInteger(length) || length < 0))) {
+    throw bucketError(
+      "NIMBUS_BUCKET_RANGE",
+      bucket,
+      key,
+      `range offset and length must be whole numbers of bytes, at least 0; found ${JSON.stringify(range)}`,
+    );
+  }
+  if (offset >= size && !(offset === 0 && size === 0)) {
+    throw bucketError(
+      "NIMBUS_BUCKET_RANGE",
+      bucket,
+      key,
+      `range offset ${offset} is past the end of the object (${size} bytes)`,
+    );
+  }
+  return { offset, length: Math.min(length ?? size - offset, size - offset) };
+}
+
+function unquote(etag: string): string {
+  return etag.replace(/^"|"$/g, "");
+}
+
+function encodeCursor(after: Uint8Array): string {
+  return Buffer.from(after).toString("base64url");
+}
+
+function decodeCursor(bucket: string, cursor: string): Uint8Array {
+  if (typeof cursor !== "string" || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
+    throw bucketError(
+      "NIMBUS_BUCKET_ARGUMENT",
+      bucket,
+      undefined,
+      `cursor ${JSON.stringify(cursor)} is not one this bucket's list returned. Pass the cursor of the previous page as it was.`,
+    );
+  }
+  return new Uint8Array(Buffer.from(cursor, "base64url"));
+}
