@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import {
+  type Duration,
   type FunctionSpec,
   formatIssue,
   type Graph,
@@ -14,6 +15,7 @@ import {
 } from "@nimbus/core";
 import type { BucketClient } from "@nimbus/runtime";
 import type { Hono } from "hono";
+import { Clock } from "./clock/clock.ts";
 import { controlApi } from "./gateway/control.ts";
 import { routeParams } from "./gateway/route-params.ts";
 import { buildRouter } from "./gateway/router.ts";
@@ -64,12 +66,22 @@ export interface EmulatorOptions {
   watch?: boolean;
 }
 
+/** The emulator's time, as tests see it. */
+export interface EmulatorClock {
+  readonly mode: "real" | "manual";
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Moves a manual clock forward; throws on the real clock. */
+  advance(by: Duration | number): Promise<void>;
+}
+
 /** A running emulator: the app's routes on `url`, its state under `state`. */
 export interface Emulator extends AsyncDisposable {
   readonly url: string;
   readonly root: string;
   readonly state: string;
-  readonly clock: "real" | "manual";
+  /** `clock.now()`; with `clock: "manual"`, `await clock.advance("5m")` moves time on. */
+  readonly clock: EmulatorClock;
   readonly graph: Graph;
   /** Every log line so far: handlers' console output, requests, and the emulator's own. */
   readonly logs: readonly LogEntry[];
@@ -107,7 +119,7 @@ function paramsFor(spec: FunctionSpec, request: Request): Record<string, string>
 
 class LocalEmulator implements Emulator {
   readonly root: string;
-  readonly clock: "real" | "manual";
+  readonly clock: Clock;
   state = "";
   url = "";
   graph!: Graph;
@@ -128,7 +140,7 @@ class LocalEmulator implements Emulator {
   constructor(options: EmulatorOptions) {
     this.#options = options;
     this.root = resolve(options.root);
-    this.clock = options.clock ?? "real";
+    this.clock = new Clock(options.clock ?? "real");
     this.#logger = new Logger({ format: options.logFormat ?? "silent", color: process.stdout.isTTY });
     this.#control = controlApi({
       graph: () => this.graph,
@@ -239,7 +251,7 @@ class LocalEmulator implements Emulator {
       key,
       method: options.method,
       expiresIn: options.expiresIn,
-      now: Date.now(),
+      now: this.clock.now(),
     });
   }
 
@@ -251,7 +263,7 @@ class LocalEmulator implements Emulator {
       bucket,
       this.#buckets.get(bucket)?.store,
       this.#credentials!.presignSecret,
-      Date.now(),
+      this.clock.now(),
     );
   }
 
@@ -273,7 +285,7 @@ class LocalEmulator implements Emulator {
     }
     for (const [name, resource] of wanted) {
       if (this.#buckets.has(name)) continue;
-      this.#buckets.set(name, bucketPlugin.start(resource, { stateDir: this.state, now: Date.now }));
+      this.#buckets.set(name, bucketPlugin.start(resource, { stateDir: this.state, now: () => this.clock.now() }));
       changes.push(`started bucket ${name}`);
     }
     return changes;
@@ -323,6 +335,7 @@ class LocalEmulator implements Emulator {
         logger: this.#logger,
         secrets,
         callLink: (from, link, method, request) => this.#callLink(from, link, method, request),
+        clock: this.clock.mode === "manual" ? this.clock.shared : undefined,
         workers: this.#workers,
       },
       wait,

@@ -1,3 +1,3 @@
-export { createEmulator, type Emulator, type EmulatorOptions } from "./emulator.ts";
+export { createEmulator, type Emulator, type EmulatorClock, type EmulatorOptions } from "./emulator.ts";
 export { appFileNames, findAppFile, type LoadedApp, loadApp } from "./loader/load-app.ts";
 export type { LogEntry, LogFormat, LogLevel } from "./logs/logger.ts";

@@ -28,6 +28,8 @@ export interface FunctionHostOptions {
   values: Record<string, string | number | boolean>;
   /** The emulator's state folder, where linked buckets live. */
   stateDir: string;
+  /** A manual clock's shared time; undefined on the real clock. */
+  clock?: SharedArrayBuffer;
   logger: Logger;
   /** Serves a call the handler makes on one of its links. */
   callLink(link: LinkSpec, method: string, request: Request, invocationId: string | undefined): Promise<Response>;
@@ -249,6 +251,7 @@ export class FunctionHost {
     const data: WorkerData = {
       fn: this.name,
       stateDir: this.#options.stateDir,
+      clock: this.#options.clock,
       bundle,
       env: this.#options.values,
       links: this.spec.links,

@@ -20,6 +20,8 @@ export interface FunctionPluginContext {
   ): Promise<Response>;
   /** Where the functions' workers come from. */
   workers: SpareWorkers;
+  /** A manual clock's shared time; undefined on the real clock. */
+  clock?: SharedArrayBuffer;
 }
 
 export interface RunningFunction {
@@ -52,6 +54,7 @@ export const functionPlugin = {
         bundle: bundle.file,
         values: envValues(name, spec, ctx),
         stateDir: ctx.stateDir,
+        clock: ctx.clock,
         logger: ctx.logger,
         callLink: (link, method, request, invocationId) => ctx.callLink(name, link, method, request, invocationId),
         workers: ctx.workers,

@@ -67,6 +67,8 @@ export interface WorkerData {
   fn: string;
   /** The emulator's state folder: bucket bindings open their bucket's store under it. */
   stateDir: string;
+  /** A manual clock's time, shared with the emulator; absent on the real clock. */
+  clock?: SharedArrayBuffer;
   bundle: string;
   env: Record<string, string | number | boolean>;
   links: { name: string; kind: string; resource: string }[];

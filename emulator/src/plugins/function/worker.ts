@@ -8,6 +8,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
 import { parentPort, type TransferListItem, workerData } from "node:worker_threads";
 import { NimbusError } from "@nimbus/core";
+import { sharedNow } from "../../clock/clock.ts";
 import { bucketClient } from "../bucket/binding.ts";
 import { bucketDir } from "../bucket/paths.ts";
 import { BucketStore } from "../bucket/store.ts";
@@ -64,13 +65,15 @@ async function callBinding(binding: string, method: string, request: Request): P
   return new Response(response.body, response);
 }
 
+const now = sharedNow(data.clock);
+
 function buildEnv(): Record<string, unknown> {
   const env: Record<string, unknown> = { ...data.env };
   for (const link of data.links) {
     if (link.kind === "bucket") {
       env[link.name] = bucketClient(
         link.resource,
-        () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource) }),
+        () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
         async (key, options) => {
           const response = await callBinding(
             link.name,
