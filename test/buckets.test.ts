@@ -24,10 +24,14 @@ afterAll(async () => {
 /** Runs a binding method inside the `files` function and returns its JSON answer. */
 async function call(method: string, ...args: unknown[]): Promise<{ result?: any; error?: any } & Record<string, any>> {
   const response = await emu.fetch("/call", { method: "POST", body: JSON.stringify({ method, args }) });
-  return response.json();
+  return json(response);
 }
 
-function putObject(key: string, body: BodyInit, headers: Record<string, string> = {}): Promise<Response> {
+function putObject(
+  key: string,
+  body: string | Uint8Array | ReadableStream<Uint8Array>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return emu.fetch(`/objects/${encodeURIComponent(key)}`, { method: "PUT", body, headers });
 }
 
@@ -35,13 +39,16 @@ function getObject(key: string, headers: Record<string, string> = {}): Promise<R
   return emu.fetch(`/objects/${encodeURIComponent(key)}`, { headers });
 }
 
+/** A response's JSON, as the loosely typed value these checks take apart. */
+const json = (response: Response): Promise<any> => response.json();
+
 const md5 = (data: string | Uint8Array) => createHash("md5").update(data).digest("hex");
 
 describe("bucket binding: put and get", () => {
   it("put: takes a string, an ArrayBuffer, a typed array, a DataView, a Blob and a stream alike", async () => {
     const text = "zoë wrote 🧾";
     const response = await emu.fetch("/call", { method: "POST", headers: { "x-kinds": encodeURI(text) } });
-    const etags = await response.json();
+    const etags = await json(response);
     const expected = md5(encodeURI(text));
     for (const kind of ["string", "arrayBuffer", "view", "dataView", "blob", "stream"]) {
       expect(etags[kind], kind).toBe(expected);
@@ -54,7 +61,7 @@ describe("bucket binding: put and get", () => {
       "content-type": "text/plain",
       "x-metadata": JSON.stringify({ Author: "ada", lang: "en" }),
     });
-    const info = await put.json();
+    const info = await json(put);
     expect(info).toMatchObject({
       key: "docs/readme.txt",
       size: 13,
@@ -127,7 +134,7 @@ describe("bucket binding: put and get", () => {
   it("put: onlyIf makes create-only and compare-and-swap writes; a failed one writes nothing", async () => {
     const createOnly = { "x-only-if": JSON.stringify({ etagDoesNotMatch: "*" }) };
     expect((await putObject("lock", "first", createOnly)).status).toBe(200);
-    const second = await (await putObject("lock", "second", createOnly)).json();
+    const second = await json(await putObject("lock", "second", createOnly));
     expect(second.error.code).toBe("NIMBUS_BUCKET_PRECONDITION");
     expect(second.error.message).toMatch(/^bucket "uploads", key "lock": a condition failed against the stored object/);
     expect(await (await getObject("lock")).text()).toBe("first");
@@ -158,7 +165,7 @@ describe("bucket binding: put and get", () => {
         },
       });
       const put = await emu.fetch("/objects/huge", { method: "PUT", body, duplex: "half" } as RequestInit);
-      expect((await put.json()).size).toBe(1024 ** 3);
+      expect((await json(put)).size).toBe(1024 ** 3);
 
       const got = await getObject("huge");
       const hash = createHash("md5");
@@ -304,7 +311,7 @@ describe("bucket binding: keys are bytes, never paths", () => {
       method: "POST",
       body: '{"method":"put","args":["bad\\ud800","x"]}',
     });
-    expect((await response.json()).error.code).toBe("NIMBUS_BUCKET_KEY");
+    expect((await json(response)).error.code).toBe("NIMBUS_BUCKET_KEY");
   });
 });
 
@@ -327,7 +334,7 @@ describe("bucket binding: presigned URLs", () => {
     await emu.clock.advance("10m");
     const expired = await fetch(url);
     expect(expired.status).toBe(403);
-    expect((await expired.json()).error).toMatchObject({
+    expect((await json(expired)).error).toMatchObject({
       code: "NIMBUS_PRESIGN_EXPIRED",
       message: expect.stringContaining('for key "shared/report.csv" in bucket "uploads" expired at'),
     });
@@ -368,11 +375,11 @@ describe("bucket binding: presigned URLs", () => {
     ]) {
       const response = await tampered(change);
       expect(response.status).toBe(403);
-      expect((await response.json()).error.code).toBe("NIMBUS_PRESIGN_INVALID");
+      expect((await json(response)).error.code).toBe("NIMBUS_PRESIGN_INVALID");
     }
     const wrongMethod = await fetch(url, { method: "PUT", body: "overwrite" });
     expect(wrongMethod.status).toBe(403);
-    expect((await wrongMethod.json()).error.code).toBe("NIMBUS_PRESIGN_METHOD");
+    expect((await json(wrongMethod)).error.code).toBe("NIMBUS_PRESIGN_METHOD");
     expect((await call("get", "guarded")).text).toBe("secret");
   });
 
@@ -386,11 +393,11 @@ describe("bucket binding: presigned URLs", () => {
 
 describe("bucket binding: least privilege", () => {
   it("env: a function that links no bucket has none", async () => {
-    expect(await (await emu.fetch("/outsider/env")).json()).toEqual({ keys: [] });
+    expect(await json(await emu.fetch("/outsider/env"))).toEqual({ keys: [] });
   });
 
   it("call: a forged presign message for a bucket the function did not link is refused", async () => {
-    const answer = await (await emu.fetch("/outsider/forge")).json();
+    const answer = await json(await emu.fetch("/outsider/forge"));
     expect(answer).toMatchObject({
       type: "reply",
       error: { message: 'function "outsider" has no link named "uploads"' },
@@ -463,7 +470,7 @@ describe("bucket state", () => {
         method: "POST",
         body: JSON.stringify({ method: "put", args: ["after-reset", "ok"] }),
       });
-      expect((await response.json()).result.size).toBe(2);
+      expect((await json(response)).result.size).toBe(2);
     } finally {
       await local.close();
     }

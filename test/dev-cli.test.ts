@@ -1,51 +1,24 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { copyFixture, eventually } from "./support/app-copy.ts";
-import { repoRoot, runCli } from "./support/cli.ts";
+import { runCli } from "./support/cli.ts";
+import { startDev as startDevProcess } from "./support/dev.ts";
 
 const children: ChildProcess[] = [];
 const copies: (() => Promise<void>)[] = [];
+
+async function startDev(dir: string, extra: string[] = []) {
+  const dev = await startDevProcess(dir, extra);
+  children.push(dev.child);
+  return dev;
+}
 
 afterEach(async () => {
   for (const child of children.splice(0)) child.kill("SIGKILL");
   await Promise.all(copies.splice(0).map((remove) => remove()));
 });
-
-/** Starts `nimbus dev` as a real process and resolves with its first JSON line (the ready event). */
-async function startDev(dir: string, extra: string[] = []) {
-  const child = spawn(
-    process.execPath,
-    [
-      "--conditions=nimbus-source",
-      "--disable-warning=ExperimentalWarning",
-      join(repoRoot, "packages/cli/src/bin.ts"),
-      "dev",
-      dir,
-      "--port",
-      "0",
-      "--log-format",
-      "json",
-      ...extra,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  children.push(child);
-  const lines = createInterface({ input: child.stdout! });
-  const stdout: string[] = [];
-  const ready = new Promise<{ url: string; pid: number; app: string }>((resolve, reject) => {
-    lines.on("line", (line) => {
-      stdout.push(line);
-      const parsed = JSON.parse(line) as { event?: string; url: string; pid: number; app: string };
-      if (parsed.event === "ready") resolve(parsed);
-    });
-    child.once("exit", (code) => reject(new Error(`nimbus dev exited with ${code} before it was ready`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, ready: await ready, exited, stdout };
-}
 
 describe("nimbus dev and nimbus invoke", () => {
   it("dev: serves the app on 127.0.0.1, writes .nimbus/emulator.json, and stops cleanly on SIGTERM", async () => {

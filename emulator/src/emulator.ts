@@ -166,7 +166,7 @@ class LocalEmulator implements Emulator {
     const loaded = await loadApp(this.root);
     this.graph = loaded.graph;
     this.#appInputs = loaded.inputs;
-    this.#applyBuckets(this.graph);
+    this.#applyBuckets(this.graph, true);
     const secrets = await readDotEnv(join(this.root, ".env"));
     await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
@@ -268,7 +268,7 @@ class LocalEmulator implements Emulator {
   }
 
   /** Opens the buckets the graph declares and closes those it no longer does; objects stay on disk. */
-  #applyBuckets(graph: Graph): string[] {
+  #applyBuckets(graph: Graph, starting: boolean): string[] {
     const changes: string[] = [];
     const wanted = new Map(
       graph.resources.filter((r): r is ResourceOf<"bucket"> => r.kind === "bucket").map((r) => [r.name, r]),
@@ -285,7 +285,10 @@ class LocalEmulator implements Emulator {
     }
     for (const [name, resource] of wanted) {
       if (this.#buckets.has(name)) continue;
-      this.#buckets.set(name, bucketPlugin.start(resource, { stateDir: this.state, now: () => this.clock.now() }));
+      this.#buckets.set(
+        name,
+        bucketPlugin.start(resource, { stateDir: this.state, now: () => this.clock.now(), starting }),
+      );
       changes.push(`started bucket ${name}`);
     }
     return changes;
@@ -373,7 +376,7 @@ class LocalEmulator implements Emulator {
     const secrets = await readDotEnv(join(this.root, ".env"));
     const wanted = new Map(this.#functionResources(next.graph).map((fn) => [fn.name, fn]));
     // New buckets open before the functions that link them start.
-    const changes = this.#applyBuckets(next.graph);
+    const changes = this.#applyBuckets(next.graph, false);
     for (const [name, running] of this.#functions) {
       const resource = wanted.get(name);
       if (!resource) {

@@ -40,6 +40,8 @@ receipts.notify(orders, { events: ["created"], prefix: "receipts/" });
 
 export const report = app.function("report", {
   handler: "./src/report.ts",
+  // The nightly report, live: what the next run would write.
+  routes: ["GET /report"],
   link: { receipts },
 });
 app.schedule("nightly-report", {

@@ -11,19 +11,22 @@ export interface RunningBucket {
 export interface BucketPluginContext {
   stateDir: string;
   now: () => number;
+  /** True when the emulator starts: no function runs yet, so leftovers can be swept safely. */
+  starting: boolean;
 }
 
 /** Buckets in the emulator: one durable store per bucket under `<state>/buckets/<name>/`. */
 export const bucketPlugin = {
   /**
-   * Opens the bucket's store, creating it on first use, and sweeps away files an
-   * earlier process left half-written. Functions open the same store in their own threads.
+   * Opens the bucket's store, creating it on first use; at start-up, also sweeps away
+   * files an earlier process left half-written. Functions open the same store in their
+   * own threads.
    */
   start(resource: ResourceOf<"bucket">, ctx: BucketPluginContext): RunningBucket {
     const store = new BucketStore({
       name: resource.name,
       dir: bucketDir(ctx.stateDir, resource.name),
-      sweep: true,
+      sweep: ctx.starting,
       now: ctx.now,
     });
     return { name: resource.name, spec: resource.spec, store };

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, statSync, unlink } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { copyFile, link, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
@@ -398,8 +398,10 @@ export class BucketStore {
     const raise = (start: Uint8Array) => {
       if (compareBytes(start, from) > 0) from = start;
     };
+    // As S3 continues from a NextMarker that is a common prefix: a start point inside a
+    // group means the group was listed already.
     if (options.startAfter !== undefined)
-      raise(resumeAfter(prefixBytes(this.name, "startAfter", options.startAfter), false));
+      raise(resumeAfter(prefixBytes(this.name, "startAfter", options.startAfter), true));
     if (options.cursor !== undefined) raise(resumeAfter(decodeCursor(this.name, options.cursor), true));
 
     const objects: ObjectRecord[] = [];
@@ -515,7 +517,13 @@ export class BucketStore {
           "a part is at most 5 GiB; nothing was stored",
         );
       }
-      throw error;
+      throw bucketError(
+        "NIMBUS_BUCKET_BODY",
+        this.name,
+        upload.key,
+        `reading part ${number}'s body failed, so nothing was stored: ${(error as Error).message}`,
+        error,
+      );
     }
     const etag = body.md5.toString("hex");
     const blob = body.blob ?? (await this.#writeInlineBlob(body.inline ?? new Uint8Array()));
@@ -530,11 +538,17 @@ export class BucketStore {
     }
     const part: PartRecord = { number, size: body.size, etag, uploaded: this.#now() };
     let replaced: string | undefined;
-    this.#transaction(() => {
-      this.#requireUpload(uploadId);
-      replaced = (this.#sql.part.get(uploadId, number) as { blob: string } | undefined)?.blob;
-      this.#sql.putPart.run(uploadId, number, blob, part.size, part.etag, part.uploaded);
-    });
+    try {
+      this.#transaction(() => {
+        this.#requireUpload(uploadId);
+        replaced = (this.#sql.part.get(uploadId, number) as { blob: string } | undefined)?.blob;
+        this.#sql.putPart.run(uploadId, number, blob, part.size, part.etag, part.uploaded);
+      });
+    } catch (error) {
+      // The upload was completed or aborted while the body arrived: no row refers to the file.
+      this.#unlinkBlobs([{ id: blob, size: body.size }]);
+      throw error;
+    }
     if (replaced) this.#unlinkBlobs([{ id: replaced, size: 0 }]);
     return part;
   }
@@ -584,7 +598,7 @@ export class BucketStore {
       .update(Buffer.concat(chosen.map((p) => Buffer.from(p.etag, "hex"))))
       .digest("hex")}-${chosen.length}`;
     const used = new Set(chosen.map((p) => p.blob));
-    const unused = [...stored.values()].filter((p) => !used.has(p.blob)).map((p) => ({ id: p.blob, size: p.size }));
+    let unused: BlobRef[] = [];
     const record = this.#commit(keyBytes(this.name, upload.key), upload.key, {
       size: chosen.reduce((sum, p) => sum + p.size, 0),
       etag,
@@ -593,8 +607,17 @@ export class BucketStore {
       blobs: chosen.map((p) => ({ id: p.blob, size: p.size })),
       onlyIf: options.onlyIf,
       alsoInTransaction: () => {
+        // Another thread may have completed, aborted or changed the upload since its parts
+        // were read above; committing then would point the object at files already unlinked.
+        this.#requireUpload(uploadId);
+        for (const part of chosen) {
+          const current = this.#sql.part.get(uploadId, part.number) as { blob: string } | undefined;
+          if (current?.blob !== part.blob) throw fail(`part ${part.number} was replaced meanwhile; complete again`);
+        }
         this.#sql.dropUpload.run(uploadId);
-        this.#db.prepare("DELETE FROM parts WHERE upload = ?").run(uploadId);
+        unused = (this.#sql.dropParts.all(uploadId) as { blob: string }[])
+          .filter((row) => !used.has(row.blob))
+          .map((row) => ({ id: row.blob, size: 0 }));
       },
     });
     this.#unlinkBlobs(unused);
@@ -720,13 +743,23 @@ export class BucketStore {
   }
 
   #unlinkBlobs(blobs: readonly BlobRef[] | undefined): void {
-    // Readers that opened a blob keep reading it after the unlink.
-    for (const blob of blobs ?? []) unlink(join(this.#blobs, blob.id), () => {});
+    // Readers that opened a blob keep reading it after the unlink. Synchronous, so that
+    // once a call returns (or throws) the files it let go of are gone.
+    for (const blob of blobs ?? []) {
+      try {
+        unlinkSync(join(this.#blobs, blob.id));
+      } catch {
+        // Already gone, or left for the next sweep.
+      }
+    }
   }
 
-  /** Removes blob files no row refers to that an earlier process left behind (killed mid-write). */
+  /**
+   * Removes blob files no row refers to: what a process killed mid-write left behind.
+   * Only safe while nothing else writes to the bucket, so the emulator sweeps when it
+   * starts, before any function runs.
+   */
   #sweep(): void {
-    const started = Date.now() - performance.now();
     const referenced = new Set<string>();
     for (const row of this.#db
       .prepare(
@@ -736,11 +769,7 @@ export class BucketStore {
       referenced.add(row.id);
     }
     for (const name of readdirSync(this.#blobs)) {
-      if (referenced.has(name)) continue;
-      const path = join(this.#blobs, name);
-      // Files of this process's own writes in progress are newer than the process.
-      const modified = statSync(path, { throwIfNoEntry: false })?.mtimeMs;
-      if (modified !== undefined && modified < started) unlink(path, () => {});
+      if (!referenced.has(name)) rmSync(join(this.#blobs, name), { force: true });
     }
   }
 }

@@ -1,0 +1,59 @@
+import { join } from "node:path";
+import { createEmulator, type Emulator } from "@nimbus/emulator";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "./support/cli.ts";
+
+let emu: Emulator;
+
+beforeAll(async () => {
+  // A temporary state folder: the example's own .nimbus is left alone.
+  emu = await createEmulator({ root: join(repoRoot, "examples", "shop"), watch: false });
+});
+
+afterAll(async () => {
+  await emu?.close();
+});
+
+const order = (id: string, total: number) => ({
+  id,
+  email: `${id}@example.com`,
+  lines: [{ sku: "mug", quantity: 1, price: total }],
+  total,
+  paidAt: "2026-11-27T10:00:00.000Z",
+});
+
+describe("the shop example: receipts in the bucket", () => {
+  it("orders and report: an order shows its receipt, and the report lists every receipt with the takings", async () => {
+    const receipts = emu.bucket("receipts");
+    for (const [id, total] of [
+      ["o-1", 1250],
+      ["o-2", 990],
+    ] as const) {
+      await receipts.put(`orders/${id}.json`, JSON.stringify(order(id, total)), { contentType: "application/json" });
+      // What `fulfil` writes for a paid order.
+      await receipts.put(
+        `receipts/${id}.json`,
+        JSON.stringify({ orderId: id, email: `${id}@example.com`, total, fulfilledAt: "2026-11-27T10:01:00.000Z" }),
+        { contentType: "application/json" },
+      );
+    }
+    await receipts.put("orders/o-3.json", JSON.stringify(order("o-3", 500)), { contentType: "application/json" });
+
+    const shown = await emu.fetch("/orders/o-1");
+    expect(shown.status).toBe(200);
+    expect(await shown.json()).toEqual({
+      order: order("o-1", 1250),
+      receipt: { orderId: "o-1", email: "o-1@example.com", total: 1250, fulfilledAt: "2026-11-27T10:01:00.000Z" },
+    });
+    expect(await (await emu.fetch("/orders/o-3")).json()).toMatchObject({ receipt: null });
+    expect((await emu.fetch("/orders/nope")).status).toBe(404);
+
+    const report = await emu.fetch("/report");
+    expect(await report.json()).toEqual({
+      day: new Date().toISOString().slice(0, 10),
+      receipts: 2,
+      takings: 2240,
+      keys: ["receipts/o-1.json", "receipts/o-2.json"],
+    });
+  });
+});
