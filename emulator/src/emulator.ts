@@ -22,7 +22,7 @@ import { buildRouter } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
 import { bucketClient } from "./plugins/bucket/binding.ts";
-import { bucketPlugin, type RunningBucket } from "./plugins/bucket/plugin.ts";
+import { BucketRegistry } from "./plugins/bucket/plugin.ts";
 import { presignPath, presignRequestSchema, presignUrl } from "./plugins/bucket/presign.ts";
 import { servePresigned } from "./plugins/bucket/presigned-routes.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
@@ -126,7 +126,7 @@ class LocalEmulator implements Emulator {
   readonly #options: EmulatorOptions;
   readonly #logger: Logger;
   readonly #functions = new Map<string, RunningFunction>();
-  readonly #buckets = new Map<string, RunningBucket>();
+  #buckets!: BucketRegistry;
   #credentials: Credentials | undefined;
   readonly #workers = new SpareWorkers();
   #router: Hono | undefined;
@@ -166,7 +166,8 @@ class LocalEmulator implements Emulator {
     const loaded = await loadApp(this.root);
     this.graph = loaded.graph;
     this.#appInputs = loaded.inputs;
-    this.#applyBuckets(this.graph, true);
+    this.#buckets = new BucketRegistry({ stateDir: this.state, now: () => this.clock.now() });
+    this.#buckets.apply(this.#bucketResources(this.graph), true);
     const secrets = await readDotEnv(join(this.root, ".env"));
     await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
@@ -228,9 +229,13 @@ class LocalEmulator implements Emulator {
   }
 
   bucket(name: string): BucketClient {
-    const running = this.#buckets.get(name);
-    if (!running) {
-      const known = [...this.#buckets.keys()].map((bucket) => `"${bucket}"`).join(", ") || "none";
+    const entry = this.#buckets.get(name);
+    if (!entry?.declared) {
+      const known =
+        this.#buckets
+          .declaredNames()
+          .map((bucket) => `"${bucket}"`)
+          .join(", ") || "none";
       throw new NimbusError(
         "NIMBUS_EMULATOR_UNKNOWN_BUCKET",
         `App "${this.graph.app}" has no bucket "${name}" (its buckets: ${known}).`,
@@ -238,7 +243,7 @@ class LocalEmulator implements Emulator {
     }
     return bucketClient(
       name,
-      () => running.store,
+      () => entry.store,
       async (key, options) => this.#presign(name, key, options),
     );
   }
@@ -267,31 +272,8 @@ class LocalEmulator implements Emulator {
     );
   }
 
-  /** Opens the buckets the graph declares and closes those it no longer does; objects stay on disk. */
-  #applyBuckets(graph: Graph, starting: boolean): string[] {
-    const changes: string[] = [];
-    const wanted = new Map(
-      graph.resources.filter((r): r is ResourceOf<"bucket"> => r.kind === "bucket").map((r) => [r.name, r]),
-    );
-    for (const [name, running] of this.#buckets) {
-      const resource = wanted.get(name);
-      if (resource) {
-        bucketPlugin.update(running, resource.spec);
-      } else {
-        bucketPlugin.stop(running);
-        this.#buckets.delete(name);
-        changes.push(`removed bucket ${name}`);
-      }
-    }
-    for (const [name, resource] of wanted) {
-      if (this.#buckets.has(name)) continue;
-      this.#buckets.set(
-        name,
-        bucketPlugin.start(resource, { stateDir: this.state, now: () => this.clock.now(), starting }),
-      );
-      changes.push(`started bucket ${name}`);
-    }
-    return changes;
+  #bucketResources(graph: Graph): ResourceOf<"bucket">[] {
+    return graph.resources.filter((r): r is ResourceOf<"bucket"> => r.kind === "bucket");
   }
 
   async #invokeFunction(fn: string, request: Request): Promise<Response> {
@@ -376,7 +358,7 @@ class LocalEmulator implements Emulator {
     const secrets = await readDotEnv(join(this.root, ".env"));
     const wanted = new Map(this.#functionResources(next.graph).map((fn) => [fn.name, fn]));
     // New buckets open before the functions that link them start.
-    const changes = this.#applyBuckets(next.graph, false);
+    const changes = this.#buckets.apply(this.#bucketResources(next.graph), false);
     for (const [name, running] of this.#functions) {
       const resource = wanted.get(name);
       if (!resource) {
@@ -402,14 +384,11 @@ class LocalEmulator implements Emulator {
   }
 
   async reset(): Promise<void> {
-    // Open stores are emptied in place, so functions holding them keep working.
-    for (const running of this.#buckets.values()) running.store.clear();
+    // Declared buckets are emptied in place, so functions holding them keep working.
+    this.#buckets.reset();
     for (const entry of await readdir(this.state)) {
       if (entry === "build" || entry === "buckets" || entry === credentialsFile) continue;
       await rm(join(this.state, entry), { recursive: true, force: true });
-    }
-    for (const entry of await readdir(join(this.state, "buckets")).catch(() => [])) {
-      if (!this.#buckets.has(entry)) await rm(join(this.state, "buckets", entry), { recursive: true, force: true });
     }
   }
 
@@ -434,8 +413,7 @@ class LocalEmulator implements Emulator {
       await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
     }
     this.#functions.clear();
-    for (const running of this.#buckets.values()) bucketPlugin.stop(running);
-    this.#buckets.clear();
+    this.#buckets?.close();
     await this.#workers.close();
     this.#logger.flush();
     if (this.#temporaryState && this.state) await rm(this.state, { recursive: true, force: true });

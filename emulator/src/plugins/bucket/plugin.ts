@@ -1,44 +1,128 @@
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import type { BucketSpec, ResourceOf } from "@nimbus/core";
 import { bucketDir } from "./paths.ts";
 import { BucketStore } from "./store.ts";
 
-export interface RunningBucket {
+/** A bucket the emulator serves: declared by the app, or a scratch bucket made over S3. */
+export interface BucketEntry {
   name: string;
-  spec: BucketSpec;
   store: BucketStore;
+  /** Declared in the app file; functions can link only these. */
+  declared: boolean;
+  /** The declared bucket's settings (its notifications); undefined for a scratch bucket. */
+  spec?: BucketSpec;
 }
 
-export interface BucketPluginContext {
-  stateDir: string;
-  now: () => number;
-  /** True when the emulator starts: no function runs yet, so leftovers can be swept safely. */
-  starting: boolean;
-}
+/**
+ * Every bucket of the emulator, by name. Declared buckets come from the graph and
+ * always exist; S3 clients may create and delete scratch buckets beside them (test
+ * suites and tools expect to). All live in `<state>/buckets/<name>/`, so a bucket
+ * removed from the app file keeps its objects and shows as a scratch bucket.
+ */
+export class BucketRegistry {
+  readonly #stateDir: string;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, BucketEntry>();
 
-/** Buckets in the emulator: one durable store per bucket under `<state>/buckets/<name>/`. */
-export const bucketPlugin = {
+  constructor(options: { stateDir: string; now: () => number }) {
+    this.#stateDir = options.stateDir;
+    this.#now = options.now;
+  }
+
   /**
-   * Opens the bucket's store, creating it on first use; at start-up, also sweeps away
-   * files an earlier process left half-written. Functions open the same store in their
-   * own threads.
+   * Opens the graph's buckets and the scratch buckets found on disk, closing none that
+   * stay. At start-up (`starting`), each store is swept of files a killed process left.
+   * Returns a line per change, for the log.
    */
-  start(resource: ResourceOf<"bucket">, ctx: BucketPluginContext): RunningBucket {
-    const store = new BucketStore({
-      name: resource.name,
-      dir: bucketDir(ctx.stateDir, resource.name),
-      sweep: ctx.starting,
-      now: ctx.now,
-    });
-    return { name: resource.name, spec: resource.spec, store };
-  },
+  apply(declared: readonly ResourceOf<"bucket">[], starting: boolean): string[] {
+    const changes: string[] = [];
+    const wanted = new Map(declared.map((resource) => [resource.name, resource]));
+    for (const entry of this.#entries.values()) {
+      const resource = wanted.get(entry.name);
+      if (resource) {
+        if (!entry.declared) changes.push(`bucket ${entry.name} is now declared`);
+        entry.declared = true;
+        entry.spec = resource.spec;
+      } else if (entry.declared) {
+        entry.declared = false;
+        entry.spec = undefined;
+        changes.push(`bucket ${entry.name} is no longer declared; its objects stay, as a scratch bucket`);
+      }
+    }
+    for (const resource of declared) {
+      if (this.#entries.has(resource.name)) continue;
+      this.#entries.set(resource.name, {
+        name: resource.name,
+        store: this.#open(resource.name, starting),
+        declared: true,
+        spec: resource.spec,
+      });
+      changes.push(`started bucket ${resource.name}`);
+    }
+    if (starting) {
+      for (const name of this.#onDisk()) {
+        if (!this.#entries.has(name)) this.#entries.set(name, { name, store: this.#open(name, true), declared: false });
+      }
+    }
+    return changes;
+  }
 
-  /** Settings of a bucket (its notifications) apply without reopening it. */
-  update(running: RunningBucket, spec: BucketSpec): void {
-    running.spec = spec;
-  },
+  get(name: string): BucketEntry | undefined {
+    return this.#entries.get(name);
+  }
 
-  /** Closes the store; the objects stay on disk for the next start. */
-  stop(running: RunningBucket): void {
-    running.store.close();
-  },
-};
+  /** Every bucket, by name. */
+  all(): BucketEntry[] {
+    return [...this.#entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  declaredNames(): string[] {
+    return this.all()
+      .filter((entry) => entry.declared)
+      .map((entry) => entry.name);
+  }
+
+  /** Creates a scratch bucket; the caller has checked the name and that it is free. */
+  create(name: string): BucketEntry {
+    const entry: BucketEntry = { name, store: this.#open(name, false), declared: false };
+    this.#entries.set(name, entry);
+    return entry;
+  }
+
+  /** Removes a scratch bucket and its folder; the caller has checked it is empty and not declared. */
+  remove(name: string): void {
+    const entry = this.#entries.get(name);
+    if (!entry) return;
+    entry.store.close();
+    this.#entries.delete(name);
+    rmSync(bucketDir(this.#stateDir, name), { recursive: true, force: true });
+  }
+
+  /** Empties the declared buckets in place (functions keep their handles) and removes the others. */
+  reset(): void {
+    for (const entry of [...this.#entries.values()]) {
+      if (entry.declared) entry.store.clear();
+      else this.remove(entry.name);
+    }
+  }
+
+  close(): void {
+    for (const entry of this.#entries.values()) entry.store.close();
+    this.#entries.clear();
+  }
+
+  #open(name: string, sweep: boolean): BucketStore {
+    return new BucketStore({ name, dir: bucketDir(this.#stateDir, name), sweep, now: this.#now });
+  }
+
+  #onDisk(): string[] {
+    try {
+      return readdirSync(join(this.#stateDir, "buckets"), { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name);
+    } catch {
+      return [];
+    }
+  }
+}
