@@ -21,7 +21,8 @@ export function normaliseMetadata(bucket: string, key: string, input: MetadataIn
       `metadata must be an object of strings; found ${Array.isArray(input) ? "an array" : typeof input}`,
     );
   }
-  const out: Record<string, string> = {};
+  // A Map, as a plain object already "has" names such as "constructor" and "__proto__".
+  const out = new Map<string, string>();
   let bytes = 0;
   for (const [rawName, value] of Object.entries(input)) {
     const name = rawName.toLowerCase();
@@ -41,7 +42,7 @@ export function normaliseMetadata(bucket: string, key: string, input: MetadataIn
         `metadata "${rawName}" must be a string; found ${typeof value}. Convert it with String() or JSON.stringify().`,
       );
     }
-    if (name in out) {
+    if (out.has(name)) {
       throw bucketError(
         "NIMBUS_BUCKET_ARGUMENT",
         bucket,
@@ -49,7 +50,7 @@ export function normaliseMetadata(bucket: string, key: string, input: MetadataIn
         `metadata names are case-insensitive; "${rawName}" is given twice`,
       );
     }
-    out[name] = value;
+    out.set(name, value);
     bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
   }
   if (bytes > maxMetadataBytes) {
@@ -60,5 +61,5 @@ export function normaliseMetadata(bucket: string, key: string, input: MetadataIn
       `metadata is ${bytes} bytes; S3 allows at most ${maxMetadataBytes} (names and values in UTF-8). Store large values in the object instead.`,
     );
   }
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return Object.fromEntries([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
 }
