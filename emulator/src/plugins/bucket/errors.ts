@@ -5,12 +5,15 @@ export type BucketErrorCode =
   | "NIMBUS_BUCKET_KEY"
   | "NIMBUS_BUCKET_ARGUMENT"
   | "NIMBUS_BUCKET_PRECONDITION"
+  | "NIMBUS_BUCKET_SOURCE_PRECONDITION"
   | "NIMBUS_BUCKET_RANGE"
   | "NIMBUS_BUCKET_TOO_LARGE"
   | "NIMBUS_BUCKET_BAD_DIGEST"
   | "NIMBUS_BUCKET_NO_SUCH_KEY"
   | "NIMBUS_BUCKET_NO_SUCH_UPLOAD"
   | "NIMBUS_BUCKET_PART"
+  | "NIMBUS_BUCKET_PART_ORDER"
+  | "NIMBUS_BUCKET_PART_TOO_SMALL"
   | "NIMBUS_BUCKET_BODY";
 
 /** An error that names the bucket and, when there is one, the key: `bucket "receipts", key "a/b": …`. */

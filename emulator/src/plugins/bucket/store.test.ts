@@ -151,13 +151,17 @@ describe("put and get", () => {
     const clock = testClock();
     const store = open({ now: clock.now });
     const body = Buffer.from("a receipt");
-    const record = await store.put("r/1.txt", body, { contentType: "text/plain" });
+    const record = await store.put("r/1.txt", body, {
+      contentType: "text/plain",
+      headers: { "cache-control": "no-store" },
+    });
     expect(record).toEqual({
       key: "r/1.txt",
       size: body.byteLength,
       etag: md5(body),
       contentType: "text/plain",
       metadata: {},
+      headers: { "cache-control": "no-store" },
       uploaded: clock.now(),
     });
     const result = await store.get("r/1.txt");
@@ -1142,13 +1146,14 @@ describe("copy", () => {
     const source = await store.put("src", randomBytes(inlineLimit * 2));
     const existing = await store.put("dst", Buffer.from("existing"));
     const blobs = blobsOf(store);
+    // A failed source condition has its own code: S3 names the header that failed.
     await failsWith(
       () => store.copy(store, "src", "dst", { sourceIf: { etagMatches: "other" } }),
-      "NIMBUS_BUCKET_PRECONDITION",
+      "NIMBUS_BUCKET_SOURCE_PRECONDITION",
     );
     await failsWith(
       () => store.copy(store, "src", "dst", { sourceIf: { etagDoesNotMatch: source.etag } }),
-      "NIMBUS_BUCKET_PRECONDITION",
+      "NIMBUS_BUCKET_SOURCE_PRECONDITION",
     );
     await failsWith(
       () => store.copy(store, "src", "dst", { onlyIf: { etagDoesNotMatch: "*" } }),
@@ -1190,12 +1195,17 @@ describe("multipart", () => {
   test("createUpload: records the key, content type, lower-cased metadata and creation time", () => {
     const clock = testClock();
     const store = open({ now: clock.now });
-    const upload = store.createUpload("v.mp4", { contentType: "video/mp4", metadata: { Title: "T" } });
+    const upload = store.createUpload("v.mp4", {
+      contentType: "video/mp4",
+      metadata: { Title: "T" },
+      headers: { "content-disposition": "inline" },
+    });
     expect(upload).toEqual({
       id: expect.any(String),
       key: "v.mp4",
       contentType: "video/mp4",
       metadata: { title: "T" },
+      headers: { "content-disposition": "inline" },
       created: clock.now(),
     });
     expect(store.upload(upload.id)).toEqual(upload);
@@ -1296,6 +1306,7 @@ describe("multipart", () => {
       etag: multipartEtag(bodies),
       contentType: "video/mp4",
       metadata: { title: "T" },
+      headers: {},
       uploaded: Date.UTC(2031, 5, 1),
     });
     expect(record.etag).toMatch(/^[0-9a-f]{32}-3$/);
@@ -1352,17 +1363,22 @@ describe("multipart", () => {
     const bodies = [randomBytes(10), randomBytes(minPartSize), randomBytes(minPartSize - 1), randomBytes(20)];
     const { upload, parts } = await uploaded(store, "k", bodies);
     const [one, two, three, four] = parts.map((p) => ({ number: p.number, etag: p.etag }));
+    // S3 tells these apart (InvalidPart, InvalidPartOrder, EntityTooSmall), so the codes do too.
     const cases = [
-      { list: [], says: "at least one part" },
-      { list: [two!, one!], says: "ascending" },
-      { list: [two!, two!], says: "ascending" },
-      { list: [two!, { number: 5, etag: four!.etag }], says: "part 5 was never uploaded" },
-      { list: [two!, { number: 4, etag: three!.etag }], says: `part 4's ETag is ${four!.etag}` },
-      { list: [one!, two!], says: "part 1 is 10 bytes" },
-      { list: [two!, three!, four!], says: `part 3 is ${minPartSize - 1} bytes` },
+      { list: [], says: "at least one part", code: "NIMBUS_BUCKET_PART" },
+      { list: [two!, one!], says: "ascending", code: "NIMBUS_BUCKET_PART_ORDER" },
+      { list: [two!, two!], says: "ascending", code: "NIMBUS_BUCKET_PART_ORDER" },
+      { list: [two!, { number: 5, etag: four!.etag }], says: "part 5 was never uploaded", code: "NIMBUS_BUCKET_PART" },
+      {
+        list: [two!, { number: 4, etag: three!.etag }],
+        says: `part 4's ETag is ${four!.etag}`,
+        code: "NIMBUS_BUCKET_PART",
+      },
+      { list: [one!, two!], says: "part 1 is 10 bytes", code: "NIMBUS_BUCKET_PART_TOO_SMALL" },
+      { list: [two!, three!, four!], says: `part 3 is ${minPartSize - 1} bytes`, code: "NIMBUS_BUCKET_PART_TOO_SMALL" },
     ];
-    for (const { list, says } of cases) {
-      const error = await failsWith(() => store.completeUpload(upload.id, list), "NIMBUS_BUCKET_PART");
+    for (const { list, says, code } of cases) {
+      const error = await failsWith(() => store.completeUpload(upload.id, list), code);
       expect(error.message, JSON.stringify(list)).toContain(says);
       expect(error.message).toContain('bucket "receipts", key "k"');
     }

@@ -6,7 +6,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { type BlobRef, blobStream, openBlobs } from "./body-reader.ts";
 import { type BodySource, BodyTooLarge, newBlobId, receiveBody } from "./body-writer.ts";
 import { type ConditionResult, type Conditions, checkConditions } from "./conditions.ts";
-import { bucketError } from "./errors.ts";
+import { type BucketErrorCode, bucketError } from "./errors.ts";
 import { compareBytes, indexOfBytes, keyBytes, keyText, prefixBytes, startsWith, successor } from "./keys.ts";
 import { type MetadataInput, normaliseMetadata } from "./metadata.ts";
 
@@ -24,6 +24,8 @@ export interface ObjectRecord {
   etag: string;
   contentType: string;
   metadata: Record<string, string>;
+  /** Standard HTTP headers kept with the object, as S3 keeps them: cache-control, content-disposition, … */
+  headers: Record<string, string>;
   /** Milliseconds since the epoch. */
   uploaded: number;
 }
@@ -31,6 +33,7 @@ export interface ObjectRecord {
 export interface PutOptions {
   contentType?: string;
   metadata?: MetadataInput;
+  headers?: Record<string, string>;
   onlyIf?: Conditions;
   /** The body's MD5 as the client computed it (S3's Content-MD5, as hex); a mismatch stores nothing. */
   md5?: string;
@@ -78,6 +81,7 @@ export interface UploadRecord {
   key: string;
   contentType: string;
   metadata: Record<string, string>;
+  headers: Record<string, string>;
   created: number;
 }
 
@@ -94,6 +98,7 @@ interface ObjectRow {
   etag: string;
   content_type: string;
   metadata: string;
+  headers: string;
   uploaded: number;
   body: Uint8Array | null;
   blobs: string | null;
@@ -106,6 +111,7 @@ CREATE TABLE IF NOT EXISTS objects (
   etag TEXT NOT NULL,
   content_type TEXT NOT NULL,
   metadata TEXT NOT NULL,
+  headers TEXT NOT NULL,
   uploaded INTEGER NOT NULL,
   body BLOB,
   blobs TEXT
@@ -115,6 +121,7 @@ CREATE TABLE IF NOT EXISTS uploads (
   key BLOB NOT NULL,
   content_type TEXT NOT NULL,
   metadata TEXT NOT NULL,
+  headers TEXT NOT NULL,
   created INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS parts (
@@ -126,6 +133,7 @@ CREATE TABLE IF NOT EXISTS parts (
   uploaded INTEGER NOT NULL,
   PRIMARY KEY (upload, number)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bucket (created INTEGER NOT NULL);
 `;
 
 /**
@@ -177,14 +185,16 @@ export class BucketStore {
     // process. Only power loss could lose the last commits, which the store does not promise.
     this.#db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;");
     this.#db.exec(schema);
-    const columns = "key, size, etag, content_type, metadata, uploaded";
+    this.#db.prepare("INSERT INTO bucket (created) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM bucket)").run(this.#now());
+    const columns = "key, size, etag, content_type, metadata, headers, uploaded";
     const prepare = (sql: string) => this.#db.prepare(sql);
     this.#sql = {
       head: prepare("SELECT * FROM objects WHERE key = ?"),
       upsert: prepare(
-        `INSERT INTO objects (${columns}, body, blobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO objects (${columns}, body, blobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type,
-           metadata = excluded.metadata, uploaded = excluded.uploaded, body = excluded.body, blobs = excluded.blobs`,
+           metadata = excluded.metadata, headers = excluded.headers, uploaded = excluded.uploaded, body = excluded.body,
+           blobs = excluded.blobs`,
       ),
       delete: prepare("DELETE FROM objects WHERE key = ? RETURNING blobs"),
       begin: prepare("BEGIN IMMEDIATE"),
@@ -203,6 +213,11 @@ export class BucketStore {
       dropParts: prepare("DELETE FROM parts WHERE upload = ? RETURNING blob"),
     };
     if (options.sweep) this.#sweep();
+  }
+
+  /** When the bucket was first opened, in ms since the epoch. */
+  get created(): number {
+    return (this.#db.prepare("SELECT created FROM bucket").get() as { created: number }).created;
   }
 
   close(): void {
@@ -282,6 +297,7 @@ export class BucketStore {
       etag,
       contentType,
       metadata,
+      headers: { ...options.headers },
       inline: body.inline,
       blobs,
       onlyIf: options.onlyIf,
@@ -300,13 +316,14 @@ export class BucketStore {
     options: {
       onlyIf?: Conditions;
       sourceIf?: Conditions;
-      replace?: { contentType?: string; metadata?: MetadataInput };
+      replace?: { contentType?: string; metadata?: MetadataInput; headers?: Record<string, string> };
     } = {},
   ): Promise<ObjectRecord> {
     const bytes = keyBytes(this.name, key);
     const replacement = options.replace && {
       contentType: options.replace.contentType ?? "application/octet-stream",
       metadata: normaliseMetadata(this.name, key, options.replace.metadata),
+      headers: { ...options.replace.headers },
     };
     const sourceBytes = keyBytes(source.name, sourceKey);
     for (let attempt = 0; ; attempt++) {
@@ -322,7 +339,7 @@ export class BucketStore {
       const object = toRecord(row);
       if (checkConditions(object, options.sourceIf) !== "ok") {
         throw bucketError(
-          "NIMBUS_BUCKET_PRECONDITION",
+          "NIMBUS_BUCKET_SOURCE_PRECONDITION",
           source.name,
           sourceKey,
           "a condition on the object to copy from failed; nothing was copied",
@@ -340,6 +357,7 @@ export class BucketStore {
         etag: object.etag,
         contentType: replacement ? replacement.contentType : object.contentType,
         metadata: replacement ? replacement.metadata : object.metadata,
+        headers: replacement ? replacement.headers : object.headers,
         inline: row.body ?? undefined,
         blobs,
         onlyIf: options.onlyIf,
@@ -455,24 +473,35 @@ export class BucketStore {
   // Multipart uploads: parts are blob files of their own; completing writes one row
   // listing them, so nothing is copied.
 
-  createUpload(key: string, options: { contentType?: string; metadata?: MetadataInput } = {}): UploadRecord {
+  createUpload(
+    key: string,
+    options: { contentType?: string; metadata?: MetadataInput; headers?: Record<string, string> } = {},
+  ): UploadRecord {
     const bytes = keyBytes(this.name, key);
     const upload: UploadRecord = {
       id: randomUUID(),
       key,
       contentType: options.contentType ?? "application/octet-stream",
       metadata: normaliseMetadata(this.name, key, options.metadata),
+      headers: { ...options.headers },
       created: this.#now(),
     };
     this.#db
-      .prepare("INSERT INTO uploads (id, key, content_type, metadata, created) VALUES (?, ?, ?, ?, ?)")
-      .run(upload.id, bytes, upload.contentType, JSON.stringify(upload.metadata), upload.created);
+      .prepare("INSERT INTO uploads (id, key, content_type, metadata, headers, created) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(
+        upload.id,
+        bytes,
+        upload.contentType,
+        JSON.stringify(upload.metadata),
+        JSON.stringify(upload.headers),
+        upload.created,
+      );
     return upload;
   }
 
   upload(id: string): UploadRecord | undefined {
     const row = this.#sql.upload.get(id) as
-      | { id: string; key: Uint8Array; content_type: string; metadata: string; created: number }
+      | { id: string; key: Uint8Array; content_type: string; metadata: string; headers: string; created: number }
       | undefined;
     return (
       row && {
@@ -480,6 +509,7 @@ export class BucketStore {
         key: keyText(row.key),
         contentType: row.content_type,
         metadata: JSON.parse(row.metadata),
+        headers: JSON.parse(row.headers),
         created: row.created,
       }
     );
@@ -575,7 +605,8 @@ export class BucketStore {
     options: { onlyIf?: Conditions } = {},
   ): ObjectRecord {
     const upload = this.#requireUpload(uploadId);
-    const fail = (message: string) => bucketError("NIMBUS_BUCKET_PART", this.name, upload.key, message);
+    const fail = (message: string, code: BucketErrorCode = "NIMBUS_BUCKET_PART") =>
+      bucketError(code, this.name, upload.key, message);
     if (wanted.length === 0) throw fail("completing an upload needs at least one part");
     const stored = new Map(
       (this.#sql.parts.all(uploadId) as unknown as (PartRecord & { blob: string })[]).map((p) => [p.number, p]),
@@ -584,13 +615,19 @@ export class BucketStore {
     for (const [index, item] of wanted.entries()) {
       const previous = wanted[index - 1];
       if (previous && item.number <= previous.number)
-        throw fail(`parts must be listed in ascending order; part ${item.number} follows part ${previous.number}`);
+        throw fail(
+          `parts must be listed in ascending order; part ${item.number} follows part ${previous.number}`,
+          "NIMBUS_BUCKET_PART_ORDER",
+        );
       const part = stored.get(item.number);
       if (!part) throw fail(`part ${item.number} was never uploaded`);
       if (unquote(item.etag) !== part.etag)
         throw fail(`part ${item.number}'s ETag is ${part.etag}, not ${unquote(item.etag)}`);
       if (index < wanted.length - 1 && part.size < minPartSize) {
-        throw fail(`part ${item.number} is ${part.size} bytes; every part but the last must be at least 5 MiB`);
+        throw fail(
+          `part ${item.number} is ${part.size} bytes; every part but the last must be at least 5 MiB`,
+          "NIMBUS_BUCKET_PART_TOO_SMALL",
+        );
       }
       chosen.push(part);
     }
@@ -604,6 +641,7 @@ export class BucketStore {
       etag,
       contentType: upload.contentType,
       metadata: upload.metadata,
+      headers: upload.headers,
       blobs: chosen.map((p) => ({ id: p.blob, size: p.size })),
       onlyIf: options.onlyIf,
       alsoInTransaction: () => {
@@ -656,6 +694,7 @@ export class BucketStore {
       etag: string;
       contentType: string;
       metadata: Record<string, string>;
+      headers: Record<string, string>;
       inline?: Uint8Array;
       blobs?: BlobRef[];
       onlyIf?: Conditions;
@@ -668,6 +707,7 @@ export class BucketStore {
       etag: next.etag,
       contentType: next.contentType,
       metadata: next.metadata,
+      headers: next.headers,
       uploaded: this.#now(),
     };
     let replaced: BlobRef[] = [];
@@ -691,6 +731,7 @@ export class BucketStore {
           record.etag,
           record.contentType,
           JSON.stringify(record.metadata),
+          JSON.stringify(record.headers),
           record.uploaded,
           next.inline ?? (next.blobs ? null : new Uint8Array()),
           next.blobs ? JSON.stringify(next.blobs) : null,
@@ -781,6 +822,7 @@ function toRecord(row: ObjectRow): ObjectRecord {
     etag: row.etag,
     contentType: row.content_type,
     metadata: JSON.parse(row.metadata) as Record<string, string>,
+    headers: JSON.parse(row.headers) as Record<string, string>,
     uploaded: row.uploaded,
   };
 }
