@@ -3,6 +3,7 @@
  * `pnpm bench --smoke` is CI's short pass: every benchmark runs, on small inputs.
  */
 import { parseArgs } from "node:util";
+import { benchBuckets } from "./buckets.ts";
 import { benchEmulator } from "./emulator.ts";
 import { benchGraph } from "./graph.ts";
 import { benchPatterns } from "./patterns.ts";
@@ -15,6 +16,7 @@ const benches: Record<string, (options: { smoke: boolean }) => Promise<void>> = 
   graph: benchGraph,
   patterns: benchPatterns,
   emulator: benchEmulator,
+  buckets: benchBuckets,
 };
 
 console.log(`Nimbus benchmarks${smoke ? " (smoke pass: small inputs, figures not meaningful)" : ""}`);

@@ -106,7 +106,8 @@ interface ObjectRow {
 
 const schema = `
 CREATE TABLE IF NOT EXISTS objects (
-  key BLOB PRIMARY KEY,
+  id INTEGER PRIMARY KEY,
+  key BLOB NOT NULL UNIQUE,
   size INTEGER NOT NULL,
   etag TEXT NOT NULL,
   content_type TEXT NOT NULL,
@@ -115,7 +116,7 @@ CREATE TABLE IF NOT EXISTS objects (
   uploaded INTEGER NOT NULL,
   body BLOB,
   blobs TEXT
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS uploads (
   id TEXT PRIMARY KEY,
   key BLOB NOT NULL,
@@ -156,6 +157,7 @@ export class BucketStore {
   readonly #db: DatabaseSync;
   readonly #now: () => number;
   readonly #sql: Record<
+    | "row"
     | "head"
     | "upsert"
     | "delete"
@@ -189,7 +191,10 @@ export class BucketStore {
     const columns = "key, size, etag, content_type, metadata, headers, uploaded";
     const prepare = (sql: string) => this.#db.prepare(sql);
     this.#sql = {
-      head: prepare("SELECT * FROM objects WHERE key = ?"),
+      // A rowid table keeps a small body on the row's own page; a WITHOUT ROWID table
+      // would spill any body over ~1 KB to an overflow page and read it on every lookup.
+      row: prepare(`SELECT ${columns}, body, blobs FROM objects WHERE key = ?`),
+      head: prepare(`SELECT ${columns}, blobs FROM objects WHERE key = ?`),
       upsert: prepare(
         `INSERT INTO objects (${columns}, body, blobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type,
@@ -234,7 +239,7 @@ export class BucketStore {
     // A writer in another thread may replace the object between the lookup and the
     // open; the open then fails and the lookup is repeated on the newer row.
     for (let attempt = 0; ; attempt++) {
-      const row = this.#sql.head.get(bytes) as ObjectRow | undefined;
+      const row = this.#sql.row.get(bytes) as ObjectRow | undefined;
       if (!row) return { status: "missing" };
       const object = toRecord(row);
       const condition = checkConditions(object, options.onlyIf);
@@ -327,7 +332,7 @@ export class BucketStore {
     };
     const sourceBytes = keyBytes(source.name, sourceKey);
     for (let attempt = 0; ; attempt++) {
-      const row = source.#sql.head.get(sourceBytes) as ObjectRow | undefined;
+      const row = source.#sql.row.get(sourceBytes) as ObjectRow | undefined;
       if (!row) {
         throw bucketError(
           "NIMBUS_BUCKET_NO_SUCH_KEY",
