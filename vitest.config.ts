@@ -2,8 +2,9 @@ import { defaultServerConditions } from "vite";
 import { defineConfig } from "vitest/config";
 
 // Workspace packages resolve to their TypeScript sources through the `nimbus-source`
-// export condition, so tests never need a build.
-const conditions = ["nimbus-source", ...defaultServerConditions];
+// export condition, so tests never need a build. Not "module": the AWS SDK's packages
+// answer it with ES builds whose extensionless imports only a bundler can follow.
+const conditions = ["nimbus-source", ...defaultServerConditions.filter((condition) => condition !== "module")];
 
 export default defineConfig({
   resolve: { conditions },

@@ -25,6 +25,7 @@ import { bucketClient } from "./plugins/bucket/binding.ts";
 import { BucketRegistry } from "./plugins/bucket/plugin.ts";
 import { presignPath, presignRequestSchema, presignUrl } from "./plugins/bucket/presign.ts";
 import { servePresigned } from "./plugins/bucket/presigned-routes.ts";
+import { S3Endpoint } from "./plugins/bucket/s3/server.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
 import { Reloader } from "./reload/reloader.ts";
@@ -44,6 +45,11 @@ export interface EmulatorOptions {
    * @default "127.0.0.1"
    */
   host?: string;
+  /**
+   * Port of the S3-compatible endpoint on the same host; 0 picks a free one.
+   * @default 0
+   */
+  s3Port?: number;
   /**
    * Folder for durable state. Without it, a fresh temporary folder is used and removed
    * on close, so parallel tests never share state; `nimbus dev` passes `<root>/.nimbus`.
@@ -75,6 +81,15 @@ export interface EmulatorClock {
   advance(by: Duration | number): Promise<void>;
 }
 
+/** How to reach the emulator's buckets with an S3 client. */
+export interface EmulatorS3 {
+  /** `http://127.0.0.1:<port>`: use it path-style (`forcePathStyle: true`). */
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
 /** A running emulator: the app's routes on `url`, its state under `state`. */
 export interface Emulator extends AsyncDisposable {
   readonly url: string;
@@ -89,6 +104,8 @@ export interface Emulator extends AsyncDisposable {
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
   /** Calls a function's `fetch` directly, routes or not. */
   invoke(fn: string, input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** The S3-compatible endpoint: everything an S3 client needs to reach the buckets. */
+  readonly s3: EmulatorS3;
   /** A bucket of the app, with the same methods as the binding functions get: to seed and check state in tests. */
   bucket(name: string): BucketClient;
   /** Reads the app file again and applies what changed. */
@@ -113,6 +130,9 @@ export async function createEmulator(options: EmulatorOptions): Promise<Emulator
   return emulator;
 }
 
+/** The region the S3 endpoint reports; clients may sign for any region. */
+const s3Region = "us-east-1";
+
 function paramsFor(spec: FunctionSpec, request: Request): Record<string, string> {
   return routeParams(spec.routes, request.method, new URL(request.url).pathname);
 }
@@ -128,6 +148,7 @@ class LocalEmulator implements Emulator {
   readonly #functions = new Map<string, RunningFunction>();
   #buckets!: BucketRegistry;
   #credentials: Credentials | undefined;
+  #s3: S3Endpoint | undefined;
   readonly #workers = new SpareWorkers();
   #router: Hono | undefined;
   #control: Hono;
@@ -146,6 +167,10 @@ class LocalEmulator implements Emulator {
       graph: () => this.graph,
       invoke: (fn, request) => this.#invokeFunction(fn, request),
     });
+  }
+
+  get s3(): EmulatorS3 {
+    return { endpoint: this.#s3?.url ?? "", region: s3Region, ...this.#credentials!.s3 };
   }
 
   get logs(): readonly LogEntry[] {
@@ -172,6 +197,15 @@ class LocalEmulator implements Emulator {
     await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
     await this.#listen();
+    this.#s3 = new S3Endpoint({
+      host: this.#options.host ?? "127.0.0.1",
+      port: this.#options.s3Port ?? 0,
+      registry: this.#buckets,
+      credentials: { ...this.#credentials.s3, region: s3Region },
+      now: () => this.clock.now(),
+      log: (level, message) => this.#logger.log({ level, message }),
+    });
+    await this.#s3.listen();
     void this.#warmUp();
     if (this.#options.watch ?? true) {
       this.#reloader = new Reloader({
@@ -412,6 +446,7 @@ class LocalEmulator implements Emulator {
     } else {
       await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
     }
+    await this.#s3?.close();
     this.#functions.clear();
     this.#buckets?.close();
     await this.#workers.close();

@@ -1,3 +1,9 @@
-export { createEmulator, type Emulator, type EmulatorClock, type EmulatorOptions } from "./emulator.ts";
+export {
+  createEmulator,
+  type Emulator,
+  type EmulatorClock,
+  type EmulatorOptions,
+  type EmulatorS3,
+} from "./emulator.ts";
 export { appFileNames, findAppFile, type LoadedApp, loadApp } from "./loader/load-app.ts";
 export type { LogEntry, LogFormat, LogLevel } from "./logs/logger.ts";

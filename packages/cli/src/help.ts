@@ -26,7 +26,7 @@ Prints a schedule's next firings, in its time zone and in UTC.
   --count    how many firings (default 5)
   --from     start after this instant (default: now), e.g. 2026-03-28T00:00:00Z`;
 
-export const devHelp = `nimbus dev [dir] [--port N] [--host ADDR] [--log-format pretty|json]
+export const devHelp = `nimbus dev [dir] [--port N] [--s3-port N] [--host ADDR] [--log-format pretty|json]
 
 Runs the app in the emulator: every function built and served, sources watched and
 reloaded on change, state kept in <dir>/.nimbus. Ctrl+C or SIGTERM stops it after the
@@ -34,6 +34,7 @@ requests in flight finish.
 
   dir            the folder holding nimbus.app.ts (default: the current folder)
   --port         port to listen on (default 8787; 0 picks a free one)
+  --s3-port      port of the S3-compatible endpoint (default: --port + 1)
   --host         address to bind (default 127.0.0.1; anything else exposes the app)
   --log-format   pretty (default, coloured on a terminal) or json (one JSON object a line)`;
 

@@ -13,12 +13,19 @@ interface Command {
 const commands: Record<string, Command> = {
   dev: {
     help: devHelp,
-    options: { port: { type: "string" }, host: { type: "string" }, "log-format": { type: "string" } },
+    options: {
+      port: { type: "string" },
+      "s3-port": { type: "string" },
+      host: { type: "string" },
+      "log-format": { type: "string" },
+    },
     run: async ([dir = "."], values, output) => {
       const { devCommand, parseLogFormat, parsePort } = await import("./commands/dev.ts");
       const port = parsePort(values.port);
+      // Beside the app's port by default; with --port 0, a free one too.
+      const s3Port = parsePort(values["s3-port"], "--s3-port", port === 0 ? 0 : port + 1);
       const logFormat = parseLogFormat(values["log-format"]);
-      await devCommand({ dir, port, host: String(values.host ?? "127.0.0.1"), logFormat }, output);
+      await devCommand({ dir, port, s3Port, host: String(values.host ?? "127.0.0.1"), logFormat }, output);
     },
   },
   invoke: {

@@ -616,25 +616,31 @@ export class BucketStore {
     const stored = new Map(
       (this.#sql.parts.all(uploadId) as unknown as (PartRecord & { blob: string })[]).map((p) => [p.number, p]),
     );
-    const chosen: (PartRecord & { blob: string })[] = [];
+    // As S3 checks a part list: its order first, then each part, then the sizes.
     for (const [index, item] of wanted.entries()) {
       const previous = wanted[index - 1];
-      if (previous && item.number <= previous.number)
+      if (previous && item.number <= previous.number) {
         throw fail(
           `parts must be listed in ascending order; part ${item.number} follows part ${previous.number}`,
           "NIMBUS_BUCKET_PART_ORDER",
         );
+      }
+    }
+    const chosen = wanted.map((item) => {
       const part = stored.get(item.number);
       if (!part) throw fail(`part ${item.number} was never uploaded`);
-      if (unquote(item.etag) !== part.etag)
+      if (unquote(item.etag) !== part.etag) {
         throw fail(`part ${item.number}'s ETag is ${part.etag}, not ${unquote(item.etag)}`);
-      if (index < wanted.length - 1 && part.size < minPartSize) {
+      }
+      return part;
+    });
+    for (const part of chosen.slice(0, -1)) {
+      if (part.size < minPartSize) {
         throw fail(
-          `part ${item.number} is ${part.size} bytes; every part but the last must be at least 5 MiB`,
+          `part ${part.number} is ${part.size} bytes; every part but the last must be at least 5 MiB`,
           "NIMBUS_BUCKET_PART_TOO_SMALL",
         );
       }
-      chosen.push(part);
     }
     const etag = `${createHash("md5")
       .update(Buffer.concat(chosen.map((p) => Buffer.from(p.etag, "hex"))))

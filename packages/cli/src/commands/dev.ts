@@ -1,12 +1,13 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { formatRoute, type Graph, NimbusError } from "@nimbus/core";
-import { createEmulator, type LogFormat } from "@nimbus/emulator";
+import { formatRoute, NimbusError } from "@nimbus/core";
+import { createEmulator, type Emulator, type LogFormat } from "@nimbus/emulator";
 import type { Output } from "../output.ts";
 
 export interface DevArgs {
   dir: string;
   port: number;
+  s3Port: number;
   host: string;
   logFormat: LogFormat;
 }
@@ -14,6 +15,8 @@ export interface DevArgs {
 /** What `nimbus dev` leaves in `.nimbus/emulator.json` for the commands that talk to it. */
 export interface EmulatorInfo {
   url: string;
+  /** The S3 endpoint; its credentials are in `.nimbus/credentials.json`. */
+  s3: string;
   pid: number;
   app: string;
   startedAt: string;
@@ -32,12 +35,14 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
   const emu = await createEmulator({
     root: args.dir,
     port: args.port,
+    s3Port: args.s3Port,
     host: args.host,
     state: join(resolve(args.dir), ".nimbus"),
     logFormat: args.logFormat,
   });
   const info: EmulatorInfo = {
     url: emu.url,
+    s3: emu.s3.endpoint,
     pid: process.pid,
     app: emu.graph.app,
     startedAt: new Date().toISOString(),
@@ -47,7 +52,7 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
   if (args.logFormat === "json") {
     output.out(JSON.stringify({ event: "ready", ...info, ms: Math.round(performance.now() - started) }));
   } else {
-    output.out(summary(emu.graph, emu.url, performance.now() - started));
+    output.out(summary(emu, performance.now() - started));
   }
 
   const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
@@ -59,7 +64,8 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
   await rm(emulatorInfoPath(args.dir), { force: true });
 }
 
-function summary(graph: Graph, url: string, ms: number): string {
+function summary(emu: Emulator, ms: number): string {
+  const { graph, url, s3 } = emu;
   const lines = [`nimbus dev: app "${graph.app}" on ${url} (ready in ${Math.round(ms)} ms)`, "", "  Routes"];
   const routes = graph.resources.flatMap((r) =>
     r.kind === "function" ? r.spec.routes.map((route) => ({ route: formatRoute(route), fn: r.name })) : [],
@@ -68,18 +74,24 @@ function summary(graph: Graph, url: string, ms: number): string {
   if (routes.length === 0) lines.push("    (none)");
   lines.push("", "  Resources");
   for (const r of graph.resources) lines.push(`    ${r.kind.padEnd(9)} ${r.name}`);
-  lines.push("", "  Ctrl+C stops it.");
+  lines.push(
+    "",
+    `  S3 endpoint ${s3.endpoint} (path-style, region ${s3.region})`,
+    `    AWS_ACCESS_KEY_ID=${s3.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3.secretAccessKey}`,
+    "",
+    "  Ctrl+C stops it.",
+  );
   return lines.join("\n");
 }
 
-/** Reads the port option, with an error that says what is expected. */
-export function parsePort(value: unknown): number {
-  if (value === undefined) return 8787;
+/** Reads a port option, with an error that says what is expected. */
+export function parsePort(value: unknown, option = "--port", fallback = 8787): number {
+  if (value === undefined) return fallback;
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new NimbusError(
       "NIMBUS_CLI_ARGS",
-      `--port expects a whole number from 0 to 65535; found "${String(value)}".`,
+      `${option} expects a whole number from 0 to 65535; found "${String(value)}".`,
     );
   }
   return port;

@@ -1,0 +1,291 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import { NimbusError } from "@nimbus/core";
+import type { BodySource } from "../body-writer.ts";
+import type { BucketEntry, BucketRegistry } from "../plugin.ts";
+import { bucketLocation, createBucket, deleteBucket, headBucket, listBuckets, noSuchBucket } from "./buckets.ts";
+import { listObjectsV1, listObjectsV2 } from "./listing.ts";
+import {
+  abortUpload,
+  completeUpload,
+  createUpload,
+  listParts,
+  listUploads,
+  uploadPart,
+  uploadPartCopy,
+} from "./multipart.ts";
+import { copyObject, copySource, deleteObject, deleteObjects, getObject, putObject } from "./objects.ts";
+import { payloadOf } from "./payload.ts";
+import { parseTarget, type S3Request, type S3Response } from "./request.ts";
+import { S3Error, s3ErrorXml } from "./s3-error.ts";
+import { type S3Credentials, verifySigV4 } from "./sigv4.ts";
+
+export interface S3EndpointOptions {
+  host: string;
+  port: number;
+  registry: BucketRegistry;
+  credentials: S3Credentials;
+  now: () => number;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+/** XML request bodies (delete lists, part lists) are small; S3 caps them too. */
+const maxXmlBody = 2 * 1024 * 1024;
+
+/**
+ * The emulator's buckets over the S3 API, path-style, on a port of their own so bucket
+ * names never collide with the app's routes. Plain `node:http` rather than Request
+ * objects: S3 keys need the raw request path (`a/../b` is a key, not a path to
+ * normalise), and `Expect: 100-continue` is answered by Node itself.
+ */
+export class S3Endpoint {
+  url = "";
+  readonly #options: S3EndpointOptions;
+  readonly #server: Server;
+
+  constructor(options: S3EndpointOptions) {
+    this.#options = options;
+    this.#server = createServer((request, response) => void this.#serve(request, response));
+    // SDKs keep connections open between requests.
+    this.#server.keepAliveTimeout = 60_000;
+  }
+
+  async listen(): Promise<void> {
+    const { host, port } = this.#options;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once("error", (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === "EADDRINUSE"
+            ? new NimbusError(
+                "NIMBUS_EMULATOR_PORT_IN_USE",
+                `Port ${port} on ${host} (the S3 endpoint) is in use. Stop that process or pass --s3-port <another>.`,
+              )
+            : error,
+        ),
+      );
+      this.#server.listen(port, host, () => resolve());
+    });
+    const address = this.#server.address() as AddressInfo;
+    this.url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  async #serve(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
+    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    const rawUrl = incoming.url ?? "/";
+    const queryAt = rawUrl.indexOf("?");
+    const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
+    let resource = rawPath;
+    try {
+      const headers = headersOf(incoming);
+      const target = parseTarget(rawPath);
+      resource = target.key === undefined ? `/${target.bucket ?? ""}` : `/${target.bucket}/${target.key}`;
+      const verified = verifySigV4(
+        { method: incoming.method ?? "GET", url: `http://${headers.get("host") ?? "localhost"}${rawUrl}`, headers },
+        this.#options.credentials,
+        this.#options.now(),
+        Date.now(),
+      );
+      const request: S3Request = {
+        method: incoming.method ?? "GET",
+        bucket: target.bucket,
+        key: target.key,
+        query: new URLSearchParams(queryAt < 0 ? "" : rawUrl.slice(queryAt + 1)),
+        headers,
+        ...payloadOf(incoming as unknown as AsyncIterable<Uint8Array>, headers, verified),
+        requestId,
+      };
+      const answer = await this.#dispatch(request);
+      await write(outgoing, answer, requestId, request.method === "HEAD");
+    } catch (error) {
+      const s3Error = toS3Error(error);
+      if (s3Error.status >= 500)
+        this.#options.log("error", `S3 ${incoming.method} ${rawPath} failed: ${(error as Error).stack ?? error}`);
+      // Whatever of the request body is still unread is drained, so the connection can be reused.
+      incoming.resume();
+      const body = incoming.method === "HEAD" ? undefined : s3ErrorXml(s3Error, { resource, requestId });
+      await write(
+        outgoing,
+        { status: s3Error.status, headers: body ? { "content-type": "application/xml" } : {}, body },
+        requestId,
+        incoming.method === "HEAD",
+      ).catch(() => outgoing.destroy());
+    }
+  }
+
+  async #dispatch(request: S3Request): Promise<S3Response> {
+    const { method, query } = request;
+    const { registry } = this.#options;
+    const region = this.#options.credentials.region;
+    const log = (message: string) => this.#options.log("info", message);
+    if (request.bucket === undefined) {
+      if (method === "GET") return listBuckets(registry);
+      throw notImplemented(method, "/");
+    }
+    if (request.key === undefined) {
+      if (method === "PUT" && query.size === 0) {
+        await drain(request.body);
+        return createBucket(request, registry, log);
+      }
+      const bucket = this.#bucket(request.bucket);
+      if (method === "HEAD") return headBucket(bucket, region);
+      if (method === "DELETE" && query.size === 0) return deleteBucket(bucket, registry, log);
+      if (method === "GET") {
+        if (query.has("location")) return bucketLocation(region);
+        if (query.has("uploads")) return listUploads(request, bucket);
+        if (query.get("list-type") === "2") return listObjectsV2(request, bucket);
+        if (onlyListParams(query)) return listObjectsV1(request, bucket);
+      }
+      if (method === "POST" && query.has("delete")) return deleteObjects(bucket, await text(request.body));
+      throw notImplemented(method, `/${request.bucket}?${query}`);
+    }
+    const bucket = this.#bucket(request.bucket);
+    const uploadId = query.get("uploadId");
+    const copying = request.headers.has("x-amz-copy-source");
+    switch (method) {
+      case "GET":
+        if (uploadId !== null) return listParts(request, bucket);
+        return getObject(request, bucket, false);
+      case "HEAD":
+        return getObject(request, bucket, true);
+      case "PUT":
+        if (uploadId !== null && query.has("partNumber")) {
+          if (!copying) return uploadPart(request, bucket);
+          const source = copySource(request);
+          return uploadPartCopy(request, bucket, this.#bucket(source.bucket), source.key);
+        }
+        if (copying) {
+          await drain(request.body);
+          const source = copySource(request);
+          return copyObject(request, bucket, this.#bucket(source.bucket), source.key);
+        }
+        return putObject(request, bucket);
+      case "POST":
+        if (query.has("uploads")) {
+          await drain(request.body);
+          return createUpload(request, bucket);
+        }
+        if (uploadId !== null) return completeUpload(request, bucket, await text(request.body));
+        break;
+      case "DELETE":
+        if (uploadId !== null) return abortUpload(request, bucket);
+        return deleteObject(request, bucket);
+    }
+    throw notImplemented(method, `/${request.bucket}/${request.key}?${query}`);
+  }
+
+  #bucket(name: string): BucketEntry {
+    const bucket = this.#options.registry.get(name);
+    if (!bucket) throw noSuchBucket(name);
+    return bucket;
+  }
+}
+
+const listParams = new Set(["prefix", "delimiter", "marker", "max-keys", "encoding-type"]);
+function onlyListParams(query: URLSearchParams): boolean {
+  for (const name of query.keys()) if (!listParams.has(name)) return false;
+  return true;
+}
+
+function notImplemented(method: string, what: string): S3Error {
+  return new S3Error(
+    "NotImplemented",
+    501,
+    `A header or query you provided implies functionality that is not implemented: the Nimbus emulator does not serve ${method} ${what}. See docs/buckets.md for what the S3 endpoint supports.`,
+  );
+}
+
+function headersOf(incoming: IncomingMessage): Headers {
+  const headers = new Headers();
+  const raw = incoming.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return headers;
+}
+
+async function text(body: BodySource): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > maxXmlBody) throw new S3Error("MaxMessageLengthExceeded", 400, "Your request was too big.");
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function drain(body: BodySource): Promise<void> {
+  for await (const _ of body as AsyncIterable<Uint8Array>) {
+    // Requests that carry no payload may still send a few bytes (an empty XML config).
+  }
+}
+
+async function write(outgoing: ServerResponse, answer: S3Response, requestId: string, head: boolean): Promise<void> {
+  const headers: Record<string, string> = {
+    "x-amz-request-id": requestId,
+    "x-amz-id-2": requestId,
+    server: "NimbusS3",
+    ...answer.headers,
+  };
+  const body = answer.body;
+  if (typeof body === "string" && !headers["content-type"]) headers["content-type"] = "application/xml";
+  if (body === undefined || head) {
+    headers["content-length"] ??= "0";
+    outgoing.writeHead(answer.status, headers);
+    outgoing.end();
+    if (body instanceof ReadableStream) await body.cancel();
+    return;
+  }
+  if (!(body instanceof ReadableStream)) {
+    const bytes = typeof body === "string" ? Buffer.from(body) : body;
+    headers["content-length"] = String(bytes.byteLength);
+    outgoing.writeHead(answer.status, headers);
+    outgoing.end(bytes);
+    return;
+  }
+  outgoing.writeHead(answer.status, headers);
+  const source = Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>);
+  await new Promise<void>((resolve, reject) => {
+    source.once("error", reject);
+    outgoing.once("close", () => {
+      source.destroy();
+      resolve();
+    });
+    source.pipe(outgoing);
+  });
+}
+
+/** What a store error means to an S3 client. */
+function toS3Error(error: unknown): S3Error {
+  if (error instanceof S3Error) return error;
+  if (NimbusError.is(error)) {
+    const cause = (error as { cause?: unknown }).cause;
+    if (cause instanceof S3Error) return cause;
+    const mapped = storeErrors[error.code];
+    if (mapped) return new S3Error(mapped[0], mapped[1], error.message);
+  }
+  return new S3Error("InternalError", 500, "We encountered an internal error. Please try again.");
+}
+
+const storeErrors: Record<string, [string, number]> = {
+  NIMBUS_BUCKET_KEY: ["KeyTooLongError", 400],
+  NIMBUS_BUCKET_ARGUMENT: ["InvalidArgument", 400],
+  NIMBUS_BUCKET_PRECONDITION: ["PreconditionFailed", 412],
+  NIMBUS_BUCKET_SOURCE_PRECONDITION: ["PreconditionFailed", 412],
+  NIMBUS_BUCKET_RANGE: ["InvalidRange", 416],
+  NIMBUS_BUCKET_TOO_LARGE: ["EntityTooLarge", 400],
+  NIMBUS_BUCKET_BAD_DIGEST: ["BadDigest", 400],
+  NIMBUS_BUCKET_NO_SUCH_KEY: ["NoSuchKey", 404],
+  NIMBUS_BUCKET_NO_SUCH_UPLOAD: ["NoSuchUpload", 404],
+  NIMBUS_BUCKET_PART: ["InvalidPart", 400],
+  NIMBUS_BUCKET_PART_ORDER: ["InvalidPartOrder", 400],
+  NIMBUS_BUCKET_PART_TOO_SMALL: ["EntityTooSmall", 400],
+  NIMBUS_BUCKET_BODY: ["IncompleteBody", 400],
+};
