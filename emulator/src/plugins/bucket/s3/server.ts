@@ -19,7 +19,7 @@ import {
 import { copyObject, copySource, deleteObject, deleteObjects, getObject, putObject } from "./objects.ts";
 import { payloadOf } from "./payload.ts";
 import { parseTarget, type S3Request, type S3Response } from "./request.ts";
-import { S3Error, s3ErrorXml } from "./s3-error.ts";
+import { isS3Error, S3Error, s3ErrorXml } from "./s3-error.ts";
 import { type S3Credentials, verifySigV4 } from "./sigv4.ts";
 
 export interface S3EndpointOptions {
@@ -264,10 +264,10 @@ async function write(outgoing: ServerResponse, answer: S3Response, requestId: st
 
 /** What a store error means to an S3 client. */
 function toS3Error(error: unknown): S3Error {
-  if (error instanceof S3Error) return error;
+  if (isS3Error(error)) return error;
   if (NimbusError.is(error)) {
     const cause = (error as { cause?: unknown }).cause;
-    if (cause instanceof S3Error) return cause;
+    if (isS3Error(cause)) return cause;
     const mapped = storeErrors[error.code];
     if (mapped) return new S3Error(mapped[0], mapped[1], error.message);
   }
