@@ -6,13 +6,14 @@
  * process gains while streaming.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { copyFile, cp, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { createEmulator } from "@nimbus/emulator";
 import { startMiniflareR2 } from "./miniflare-r2.ts";
+import { treeRss } from "./process-tree.ts";
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const KiB = 1024;
@@ -169,30 +170,6 @@ async function watchPeak(read: () => Promise<number>): Promise<{ stop: () => Pro
   };
 }
 
-/** RSS of this process's descendants in bytes (Linux /proc): Miniflare's workerd. */
-async function descendantsRss(): Promise<number> {
-  const parents = new Map<number, number>();
-  const rss = new Map<number, number>();
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const status = await readFile(`/proc/${entry}/status`, "utf8");
-      parents.set(Number(entry), Number(/PPid:\s+(\d+)/.exec(status)?.[1]));
-      rss.set(Number(entry), Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  let total = 0;
-  const stack = [...parents].filter(([, parent]) => parent === process.pid).map(([pid]) => pid);
-  while (stack.length) {
-    const current = stack.pop()!;
-    total += rss.get(current) ?? 0;
-    for (const [child, parent] of parents) if (parent === current) stack.push(child);
-  }
-  return total;
-}
-
 /**
  * The plain copies the large object is held against, in `dir` (the emulator's state
  * folder, so the same disk): `fs.copyFile` (copy_file_range on Linux, no bytes through
@@ -272,7 +249,7 @@ async function measureMiniflare(settings: Settings): Promise<Figures> {
       () => false,
     );
     const large = await measureLarge(call, settings, settings.miniflareLargeRuns, {
-      sampleOutside: onLinux ? descendantsRss : undefined,
+      sampleOutside: onLinux ? () => treeRss(process.pid, { descendantsOnly: true }) : undefined,
     });
     return { small, ...large };
   } finally {

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { createEmulator } from "@nimbus/emulator";
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
+import { treeRss } from "./process-tree.ts";
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const repoRoot = join(benchDir, "..");
@@ -202,31 +203,6 @@ async function benchReload(edits: number): Promise<void> {
   }
 }
 
-/** RSS of a process and all its descendants, in MiB (Linux /proc). */
-async function treeRssMiB(pid: number): Promise<number> {
-  const { readdir } = await import("node:fs/promises");
-  const parents = new Map<number, number>();
-  const rss = new Map<number, number>();
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const status = await readFile(`/proc/${entry}/status`, "utf8");
-      parents.set(Number(entry), Number(/PPid:\s+(\d+)/.exec(status)?.[1]));
-      rss.set(Number(entry), Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  let total = 0;
-  const stack = [pid];
-  while (stack.length) {
-    const current = stack.pop()!;
-    total += rss.get(current) ?? 0;
-    for (const [child, parent] of parents) if (parent === current) stack.push(child);
-  }
-  return total / 1024;
-}
-
 async function load(url: string, seconds: number) {
   const result = await autocannon({ url, connections: 50, duration: seconds });
   return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
@@ -252,9 +228,9 @@ async function benchThroughput(seconds: number): Promise<void> {
     // Every function answers once, so all ten workers are loaded when memory is read.
     const base = new URL(nimbus.url).origin;
     for (let i = 1; i < 10; i++) await (await fetch(`${base}/fn-${i}`)).arrayBuffer();
-    const idleRss = await treeRssMiB(nimbus.child.pid!);
+    const idleRss = (await treeRss(nimbus.child.pid!)) / 1024 / 1024;
     const ours = await load(nimbus.url, seconds);
-    const loadedRss = await treeRssMiB(nimbus.child.pid!);
+    const loadedRss = (await treeRss(nimbus.child.pid!)) / 1024 / 1024;
     await stop(nimbus.child);
     const row = (name: string, r: { rps: number; p99: number; errors: number }) =>
       `   ${name.padEnd(36)} ${r.rps.toFixed(0).padStart(7)} req/s   p99 ${String(r.p99).padStart(4)} ms${r.errors ? `   (${r.errors} errors/non-2xx)` : ""}`;

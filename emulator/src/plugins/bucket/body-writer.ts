@@ -54,7 +54,7 @@ export async function receiveBody(source: BodySource, blobsDir: string, maxSize:
     }
     if (size > inlineLimit) return writeBlob(head, iterator, blobsDir, hash, size, maxSize);
   }
-  return { size, md5: hash.digest(), inline: concat(head, size) };
+  return { size, md5: hash.digest(), inline: head.length === 1 ? head[0]! : Buffer.concat(head, size) };
 }
 
 async function writeBlob(
@@ -112,17 +112,6 @@ function asBytes(value: unknown): Uint8Array {
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   throw new TypeError(`a body stream must yield bytes (Uint8Array); it yielded ${typeof value}`);
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 async function* emptyGenerator(): AsyncGenerator<Uint8Array> {}
