@@ -13,8 +13,9 @@ import {
   NimbusError,
   type ResourceOf,
 } from "@nimbus/core";
-import type { BucketClient } from "@nimbus/runtime";
+import type { BucketClient, QueueClient } from "@nimbus/runtime";
 import type { Hono } from "hono";
+import { z } from "zod";
 import { Clock } from "./clock/clock.ts";
 import { controlApi } from "./gateway/control.ts";
 import { routeParams } from "./gateway/route-params.ts";
@@ -28,6 +29,9 @@ import { servePresigned } from "./plugins/bucket/presigned-routes.ts";
 import { S3Endpoint } from "./plugins/bucket/s3/server.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
+import { fromWire, queueClient, type WireMessage } from "./plugins/queue/binding.ts";
+import { QueuePlugin } from "./plugins/queue/plugin.ts";
+import type { QueueStats } from "./plugins/queue/store.ts";
 import { Reloader } from "./reload/reloader.ts";
 import { type Credentials, credentialsFile, loadCredentials } from "./state/credentials.ts";
 import { readDotEnv } from "./state/dotenv.ts";
@@ -90,6 +94,13 @@ export interface EmulatorS3 {
   secretAccessKey: string;
 }
 
+/** A queue as tests drive it. */
+export interface EmulatorQueue extends QueueClient {
+  stats(): QueueStats;
+  /** For a dead-letter queue: moves its messages back to the queues they died in. */
+  redrive(): Record<string, number>;
+}
+
 /** A running emulator: the app's routes on `url`, its state under `state`. */
 export interface Emulator extends AsyncDisposable {
   readonly url: string;
@@ -108,6 +119,10 @@ export interface Emulator extends AsyncDisposable {
   readonly s3: EmulatorS3;
   /** A bucket of the app, with the same methods as the binding functions get: to seed and check state in tests. */
   bucket(name: string): BucketClient;
+  /** A queue of the app: the binding's `send` and `sendBatch`, plus `stats()`. */
+  queue(name: string): EmulatorQueue;
+  /** Resolves once no delivery is running and none is due now (work due later is not waited for). */
+  idle(): Promise<void>;
   /** Reads the app file again and applies what changed. */
   reload(): Promise<void>;
   /** Empties all state. */
@@ -130,6 +145,11 @@ export async function createEmulator(options: EmulatorOptions): Promise<Emulator
   return emulator;
 }
 
+/** Messages as bindings send them, checked at the boundary: worker messages can be forged. */
+const wireMessagesSchema = z.object({
+  messages: z.array(z.object({ format: z.enum(["json", "bytes"]), body: z.base64(), delay: z.number().optional() })),
+});
+
 /** The region the S3 endpoint reports; clients may sign for any region. */
 const s3Region = "us-east-1";
 
@@ -149,6 +169,7 @@ class LocalEmulator implements Emulator {
   #buckets!: BucketRegistry;
   #credentials: Credentials | undefined;
   #s3: S3Endpoint | undefined;
+  #queues: QueuePlugin | undefined;
   readonly #workers = new SpareWorkers();
   #router: Hono | undefined;
   #control: Hono;
@@ -166,6 +187,16 @@ class LocalEmulator implements Emulator {
     this.#control = controlApi({
       graph: () => this.graph,
       invoke: (fn, request) => this.#invokeFunction(fn, request),
+      queues: () => Object.fromEntries(this.#queues!.names().map((name) => [name, this.#queues!.stats(name)])),
+      send: async (queue, bodies) => {
+        const messages: WireMessage[] = [];
+        const client = queueClient(queue, async (encoded) => {
+          messages.push(...encoded);
+        });
+        await client.sendBatch(bodies.map((body) => ({ body })));
+        return this.#queues!.send(queue, fromWire(messages));
+      },
+      redrive: (queue) => this.#queues!.redrive(queue),
     });
   }
 
@@ -195,6 +226,14 @@ class LocalEmulator implements Emulator {
     this.#buckets.apply(this.#bucketResources(this.graph), true);
     const secrets = await readDotEnv(join(this.root, ".env"));
     await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
+    this.#queues = new QueuePlugin({
+      stateDir: this.state,
+      clock: this.clock,
+      logger: this.#logger,
+      host: (fn) => this.#functions.get(fn)?.host,
+    });
+    this.clock.settle = () => this.idle();
+    this.#queues.apply(this.#queueResources(this.graph));
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
     await this.#listen();
     this.#s3 = new S3Endpoint({
@@ -306,6 +345,24 @@ class LocalEmulator implements Emulator {
     );
   }
 
+  queue(name: string): EmulatorQueue {
+    const queues = this.#queues!;
+    // Fails now, naming the app's queues, when there is no such queue.
+    queues.stats(name);
+    const client = queueClient(name, async (messages) => {
+      queues.send(name, fromWire(messages));
+    });
+    return { ...client, stats: () => queues.stats(name), redrive: () => queues.redrive(name) };
+  }
+
+  idle(): Promise<void> {
+    return this.#queues?.idle() ?? Promise.resolve();
+  }
+
+  #queueResources(graph: Graph): ResourceOf<"queue">[] {
+    return graph.resources.filter((r): r is ResourceOf<"queue"> => r.kind === "queue");
+  }
+
   #bucketResources(graph: Graph): ResourceOf<"bucket">[] {
     return graph.resources.filter((r): r is ResourceOf<"bucket"> => r.kind === "bucket");
   }
@@ -338,6 +395,17 @@ class LocalEmulator implements Emulator {
       }
       const { key, ...options } = parsed.data;
       return Response.json({ url: this.#presign(link.resource, key, options) });
+    }
+    if (link.kind === "queue" && method === "send") {
+      const parsed = wireMessagesSchema.safeParse(await request.json().catch(() => undefined));
+      if (!parsed.success) {
+        throw new NimbusError(
+          "NIMBUS_QUEUE_BODY",
+          `queue "${link.resource}": function "${from}" sent messages the emulator cannot read`,
+        );
+      }
+      const ids = this.#queues!.send(link.resource, fromWire(parsed.data.messages as WireMessage[]));
+      return Response.json({ ids });
     }
     throw new NimbusError(
       "NIMBUS_EMULATOR_UNSUPPORTED",
@@ -412,6 +480,7 @@ class LocalEmulator implements Emulator {
     }
     this.graph = next.graph;
     this.#appInputs = next.inputs;
+    this.#queues?.apply(this.#queueResources(next.graph));
     this.#router = buildRouter(next.graph, (name) => this.#functions.get(name)?.host);
     this.#reloader?.refresh();
     this.#logger.info(`app reloaded${changes.length ? `: ${changes.join(", ")}` : "; no function changed"}`);
@@ -420,6 +489,7 @@ class LocalEmulator implements Emulator {
   async reset(): Promise<void> {
     // Declared buckets are emptied in place, so functions holding them keep working.
     this.#buckets.reset();
+    this.#queues?.clear();
     for (const entry of await readdir(this.state)) {
       if (entry === "build" || entry === "buckets" || entry === credentialsFile) continue;
       await rm(join(this.state, entry), { recursive: true, force: true });
@@ -447,6 +517,8 @@ class LocalEmulator implements Emulator {
       await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
     }
     await this.#s3?.close();
+    this.clock.stop();
+    await this.#queues?.close();
     this.#functions.clear();
     this.#buckets?.close();
     await this.#workers.close();

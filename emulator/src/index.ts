@@ -3,6 +3,7 @@ export {
   type Emulator,
   type EmulatorClock,
   type EmulatorOptions,
+  type EmulatorQueue,
   type EmulatorS3,
 } from "./emulator.ts";
 export { appFileNames, findAppFile, type LoadedApp, loadApp } from "./loader/load-app.ts";

@@ -8,11 +8,20 @@ import { type Duration, NimbusError, parseDuration } from "@nimbus/core";
  * The time lives in a SharedArrayBuffer that function workers read too, so a handler's
  * writes carry the same clock as the emulator's own.
  */
+interface Timer {
+  at: number;
+  run: () => void;
+  handle?: NodeJS.Timeout;
+}
+
 export class Clock {
   readonly mode: "real" | "manual";
   /** Shared with workers: `[0]` is the manual time in ms since the epoch. */
   readonly shared: SharedArrayBuffer;
   readonly #time: Float64Array;
+  readonly #timers = new Set<Timer>();
+  /** What `advance` waits for after each step: the work the step's timers started. */
+  settle: () => Promise<void> = async () => {};
 
   constructor(mode: "real" | "manual") {
     this.mode = mode;
@@ -25,7 +34,43 @@ export class Clock {
     return this.mode === "real" ? Date.now() : this.#time[0]!;
   }
 
-  /** Moves a manual clock forward by a duration (`"5m"`) or milliseconds. */
+  /**
+   * Calls `run` once time reaches `at` (ms since the epoch): a real timer on the real
+   * clock, or when `advance` passes it on the manual one. Returns a cancel function.
+   */
+  at(at: number, run: () => void): () => void {
+    const timer: Timer = { at, run };
+    this.#timers.add(timer);
+    if (this.mode === "real") {
+      // setTimeout caps at about 24.8 days; a later timer re-arms when that one fires.
+      const arm = () => {
+        const wait = Math.min(Math.max(0, timer.at - Date.now()), 2 ** 31 - 1);
+        timer.handle = setTimeout(() => {
+          if (Date.now() < timer.at) return arm();
+          this.#timers.delete(timer);
+          timer.run();
+        }, wait);
+        timer.handle.unref();
+      };
+      arm();
+    }
+    return () => {
+      clearTimeout(timer.handle);
+      this.#timers.delete(timer);
+    };
+  }
+
+  /** Cancels every timer, as the emulator closes. */
+  stop(): void {
+    for (const timer of this.#timers) clearTimeout(timer.handle);
+    this.#timers.clear();
+  }
+
+  /**
+   * Moves a manual clock forward by a duration (`"5m"`) or milliseconds, firing every
+   * timer due on the way in time order; after each, waits for the work it started
+   * (deliveries, and the timers they set in turn) before taking the next step.
+   */
   async advance(by: Duration | number): Promise<void> {
     if (this.mode !== "manual") {
       throw new NimbusError(
@@ -40,7 +85,19 @@ export class Clock {
         `clock.advance() takes a duration such as "5m" or a number of milliseconds, at least 0; found ${JSON.stringify(by)}.`,
       );
     }
-    this.#time[0] = this.#time[0]! + ms;
+    const target = this.#time[0]! + ms;
+    await this.settle();
+    for (;;) {
+      let next: Timer | undefined;
+      for (const timer of this.#timers) if (timer.at <= target && (!next || timer.at < next.at)) next = timer;
+      if (!next) break;
+      this.#timers.delete(next);
+      this.#time[0] = Math.max(this.#time[0]!, next.at);
+      next.run();
+      await this.settle();
+    }
+    this.#time[0] = target;
+    await this.settle();
   }
 }
 

@@ -4,6 +4,11 @@ import { Hono } from "hono";
 export interface ControlApiOptions {
   graph(): Graph;
   invoke(fn: string, request: Request): Promise<Response>;
+  /** Every queue's stats, by name. */
+  queues(): Record<string, unknown>;
+  /** Sends JSON bodies to a queue; returns their ids. */
+  send(queue: string, bodies: unknown[]): Promise<string[]>;
+  redrive(queue: string): Record<string, number>;
 }
 
 /**
@@ -24,6 +29,20 @@ export function controlApi(options: ControlApiOptions): Hono {
     return options.invoke(fn, request);
   });
   api.all("/invoke/:fn", (c) => c.redirect(`${new URL(c.req.url).pathname}/`, 308));
+  api.get("/queues", (c) => c.json(options.queues()));
+  // The body is one message's JSON body, or `{ "messages": [body, …] }` with `?batch`.
+  api.post("/queues/:queue/messages", async (c) => {
+    const body = await c.req.json().catch(() => {
+      throw new NimbusError("NIMBUS_CONTROL_BODY", "The request body must be JSON: the message body to send.");
+    });
+    const batch = c.req.query("batch") !== undefined;
+    if (batch && !Array.isArray((body as { messages?: unknown }).messages)) {
+      throw new NimbusError("NIMBUS_CONTROL_BODY", 'With ?batch, send { "messages": [body, …] }.');
+    }
+    const ids = await options.send(c.req.param("queue"), batch ? (body as { messages: unknown[] }).messages : [body]);
+    return c.json({ ids }, 201);
+  });
+  api.post("/queues/:queue/redrive", (c) => c.json({ moved: options.redrive(c.req.param("queue")) }));
   api.notFound((c) =>
     c.json(
       {
@@ -37,7 +56,7 @@ export function controlApi(options: ControlApiOptions): Hono {
   );
   api.onError((error, c) => {
     if (NimbusError.is(error)) {
-      const status = error.code === "NIMBUS_EMULATOR_UNKNOWN_FUNCTION" ? 404 : 400;
+      const status = error.code.startsWith("NIMBUS_EMULATOR_UNKNOWN_") ? 404 : 400;
       return c.json({ error: { code: error.code, message: error.message } }, status);
     }
     return c.json({ error: { code: "NIMBUS_CONTROL_FAILED", message: (error as Error).message } }, 500);

@@ -5,6 +5,9 @@ export const usage = `nimbus <command> [options]
 Commands:
   dev [dir]                     run the app in the emulator on 127.0.0.1:8787
   invoke [dir] <fn>             call a function's fetch on the running emulator
+  send [dir] <queue> <json>     send a message to a queue of the running emulator
+  queues [dir]                  show every queue's depth, in flight, delayed, dead-lettered
+  redrive [dir] <queue>         move a dead-letter queue's messages back where they died
   graph [dir]                   print the app's resource graph as JSON
   schedule next [dir] <name>    print a schedule's next firings
 
@@ -47,4 +50,26 @@ status (on stderr) and the body. Exits 1 on a 4xx or 5xx answer.
   --method   HTTP method (default GET, or POST with --data)
   --path     request path (default /)
   --data     request body
+  --url      the emulator's URL, instead of reading it from dir`;
+
+export const sendHelp = `nimbus send [dir] <queue> <json> [--url URL]
+
+Sends one message, whose body is the JSON given, to a queue of the emulator running for
+dir (found through <dir>/.nimbus/emulator.json, or --url). Quote the JSON for your shell:
+nimbus send examples/shop fulfilment '{"id":"o-1"}'.
+
+  --url      the emulator's URL, instead of reading it from dir`;
+
+export const queuesHelp = `nimbus queues [dir] [--url URL]
+
+Prints every queue of the running emulator: messages ready (depth), being delivered (in
+flight), waiting for a delay or back-off (delayed), and dead-lettered.
+
+  --url      the emulator's URL, instead of reading it from dir`;
+
+export const redriveHelp = `nimbus redrive [dir] <queue> [--url URL]
+
+Moves every message of a dead-letter queue back to the queue it died in, to be
+delivered again from its first attempt.
+
   --url      the emulator's URL, instead of reading it from dir`;

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { NimbusError } from "@nimbus/core";
-import { devHelp, graphHelp, invokeHelp, scheduleHelp, usage } from "./help.ts";
+import { devHelp, graphHelp, invokeHelp, queuesHelp, redriveHelp, scheduleHelp, sendHelp, usage } from "./help.ts";
 import { type Output, processOutput, reportError } from "./output.ts";
 
 interface Command {
@@ -48,6 +48,41 @@ const commands: Record<string, Command> = {
         { dir, fn, method, path: String(values.path ?? "/"), data, url: values.url as string | undefined },
         output,
       );
+    },
+  },
+  send: {
+    help: sendHelp,
+    options: { url: { type: "string" } },
+    run: async (positionals, values, output) => {
+      if (positionals.length < 2 || positionals.length > 3) {
+        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus send [dir] <queue> <json>\`.\n\n${sendHelp}`);
+      }
+      const [dir, queue, json] =
+        positionals.length === 3
+          ? [positionals[0]!, positionals[1]!, positionals[2]!]
+          : [".", positionals[0]!, positionals[1]!];
+      const { sendCommand } = await import("./commands/queues.ts");
+      await sendCommand({ dir, queue, json, url: values.url as string | undefined }, output);
+    },
+  },
+  queues: {
+    help: queuesHelp,
+    options: { url: { type: "string" } },
+    run: async ([dir = "."], values, output) => {
+      const { queuesCommand } = await import("./commands/queues.ts");
+      await queuesCommand({ dir, url: values.url as string | undefined }, output);
+    },
+  },
+  redrive: {
+    help: redriveHelp,
+    options: { url: { type: "string" } },
+    run: async (positionals, values, output) => {
+      if (positionals.length < 1 || positionals.length > 2) {
+        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus redrive [dir] <queue>\`.\n\n${redriveHelp}`);
+      }
+      const [dir, queue] = positionals.length === 2 ? [positionals[0]!, positionals[1]!] : [".", positionals[0]!];
+      const { redriveCommand } = await import("./commands/queues.ts");
+      await redriveCommand({ dir, queue, url: values.url as string | undefined }, output);
     },
   },
   graph: {

@@ -42,6 +42,11 @@ export interface FunctionHostOptions {
 interface Invocation {
   invocationId: string;
   respond: (response: Response) => void;
+  /** Set for handler runs (queue, event, scheduled): their outcome instead of a Response. */
+  run?: {
+    complete: (value: unknown) => void;
+    fail: (error: string, value?: unknown) => void;
+  };
   /** Set once a response (or an error answer) went back to the caller. */
   answered: boolean;
   /** Timed out and did not stop in time: its worker is being recycled. */
@@ -219,6 +224,66 @@ export class FunctionHost {
     return promise;
   }
 
+  /**
+   * Runs one of the handler's other methods (`queue`, `event`, `scheduled`) with a
+   * payload the worker turns into its argument. Never rejects: a throw, a timeout or a
+   * crash is `{ ok: false, error }`, with what the handler reported before it failed.
+   */
+  async run(handler: RunHandler, payload: unknown, label: string): Promise<RunResult> {
+    if (this.#stopped) return { ok: false, error: `function "${this.name}" is stopping` };
+    const release = await this.#limiter.acquire();
+    if (!release) return { ok: false, error: `function "${this.name}" is at its concurrency limit` };
+    let handle = this.#current;
+    if (!handle || handle.retired || handle.exited) {
+      handle = this.#spawn(this.#bundle);
+      this.#current = handle;
+    }
+    try {
+      await handle.ready;
+    } catch (error) {
+      release();
+      return { ok: false, error: `function "${this.name}" failed to load: ${(error as Error).message}` };
+    }
+    const started = performance.now();
+    const id = this.#nextId++;
+    const invocationId = randomUUID().slice(0, 8);
+    const { promise, resolve } = Promise.withResolvers<RunResult>();
+    let timer: NodeJS.Timeout | undefined;
+    const target = handle;
+    const settle = (result: RunResult) => {
+      if (invocation.answered) return;
+      invocation.answered = true;
+      const ms = Math.round(performance.now() - started);
+      this.#options.logger.log({
+        fn: this.name,
+        invocationId,
+        level: result.ok ? "info" : "error",
+        message: `${label} ${result.ok ? "ok" : `failed: ${result.error}`} ${ms}ms`,
+      });
+      resolve(result);
+    };
+    const invocation: Invocation = {
+      invocationId,
+      answered: false,
+      stuck: false,
+      respond: () => {},
+      run: {
+        complete: (value) => settle({ ok: true, value }),
+        fail: (error, value) => settle({ ok: false, error, value }),
+      },
+      finish: () => {
+        clearTimeout(timer);
+        target.invocations.delete(id);
+        release();
+        this.#terminateIfIdle(target);
+      },
+    };
+    handle.invocations.set(id, invocation);
+    timer = setTimeout(() => this.#timeOut(target, id, invocation), this.spec.timeout);
+    handle.worker.postMessage({ type: "run", id, invocationId, handler, payload } satisfies ToWorker);
+    return promise;
+  }
+
   #timeOut(handle: WorkerHandle, id: number, invocation: Invocation) {
     const limit = formatDuration(this.spec.timeout);
     this.#options.logger.log({
@@ -227,7 +292,8 @@ export class FunctionHost {
       level: "error",
       message: `timed out after ${limit}; the run was cut off and the function recycled`,
     });
-    invocation.respond(this.#problem(504, `function "${this.name}" timed out after ${limit}`));
+    if (invocation.run) invocation.run.fail(`timed out after ${limit}`);
+    else invocation.respond(this.#problem(504, `function "${this.name}" timed out after ${limit}`));
     if (!handle.exited) handle.worker.postMessage({ type: "abort", id } satisfies ToWorker);
     // The function is recycled: new requests go to a fresh worker at once, since this one
     // may be blocked; it finishes what else it runs, then stops.
@@ -276,9 +342,9 @@ export class FunctionHost {
       reject(new NimbusError("NIMBUS_FUNCTION_LOAD", `its worker exited with code ${code} before it was ready`));
       const lost = [...handle.invocations.values()].filter((i) => !i.stuck);
       for (const invocation of handle.invocations.values()) {
-        invocation.respond(
-          this.#problem(500, `function "${this.name}" exited (code ${code}) while handling this request`),
-        );
+        const message = `function "${this.name}" exited (code ${code}) while handling this request`;
+        if (invocation.run) invocation.run.fail(message);
+        else invocation.respond(this.#problem(500, message));
         invocation.finish();
       }
       if (!handle.retired && !this.#stopped) {
@@ -324,7 +390,14 @@ export class FunctionHost {
           level: "error",
           message: message.error.stack ?? `${message.error.name}: ${message.error.message}`,
         });
-        invocation?.respond(this.#problem(500, `function "${this.name}" threw: ${describeError(message.error)}`));
+        if (invocation?.run) invocation.run.fail(`${message.error.name}: ${message.error.message}`, message.value);
+        else invocation?.respond(this.#problem(500, `function "${this.name}" threw: ${describeError(message.error)}`));
+        return;
+      }
+      case "result": {
+        const invocation = handle.invocations.get(message.id);
+        invocation?.run?.complete(message.value);
+        if (message.done) invocation?.finish();
         return;
       }
       case "done":
@@ -385,6 +458,12 @@ export class FunctionHost {
     });
   }
 }
+
+/** The handler methods besides `fetch`. */
+export type RunHandler = "queue" | "event" | "scheduled";
+
+/** How a run ended; `value` is what the handler reported (a queue batch's outcomes), also on failure. */
+export type RunResult = { ok: true; value: unknown } | { ok: false; error: string; value?: unknown };
 
 function toResponse(wire: WireResponse): Response {
   const body: Body = nullBodyStatuses.has(wire.status) ? null : wire.body;

@@ -40,6 +40,8 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 export type ToWorker =
   | { type: "fetch"; id: number; invocationId: string; request: WireRequest; params: Record<string, string> }
   | { type: "abort"; id: number }
+  /** Runs the handler's `queue`, `event` or `scheduled` with an argument built from `payload`. */
+  | { type: "run"; id: number; invocationId: string; handler: "queue" | "event" | "scheduled"; payload: unknown }
   | { type: "reply"; id: number; response?: WireResponse; error?: WireError };
 
 /** Worker → emulator. */
@@ -48,7 +50,10 @@ export type FromWorker =
   | { type: "load-error"; error: WireError }
   /** `done` when the invocation had nothing left to wait for: saves the separate `done` message. */
   | { type: "response"; id: number; response: WireResponse; done?: boolean }
-  | { type: "error"; id: number; error: WireError }
+  /** `value`: what a run reported before it failed (a queue batch's settled messages). */
+  | { type: "error"; id: number; error: WireError; value?: unknown }
+  /** A run's outcome; `done` as for `response`. */
+  | { type: "result"; id: number; value: unknown; done?: boolean }
   /** The invocation and everything it passed to `waitUntil` have settled. */
   | { type: "done"; id: number }
   | { type: "log"; invocationId: string | undefined; level: LogLevel; message: string }

@@ -12,6 +12,8 @@ import { sharedNow } from "../../clock/clock.ts";
 import { bucketClient } from "../bucket/binding.ts";
 import { bucketDir } from "../bucket/paths.ts";
 import { BucketStore } from "../bucket/store.ts";
+import { messageBatch, type QueueRunPayload } from "../queue/batch.ts";
+import { queueClient } from "../queue/binding.ts";
 import {
   type Body,
   type FromWorker,
@@ -83,6 +85,14 @@ function buildEnv(): Record<string, unknown> {
           return ((await response.json()) as { url: string }).url;
         },
       );
+    } else if (link.kind === "queue") {
+      env[link.name] = queueClient(link.resource, async (messages) => {
+        await callBinding(
+          link.name,
+          "send",
+          new Request("http://queue/send", { method: "POST", body: JSON.stringify({ messages }) }),
+        );
+      });
     } else if (link.kind === "function") {
       env[link.name] = {
         fetch: (input: Request | string | URL, init?: RequestInit) =>
@@ -126,7 +136,9 @@ async function toWireRequest(request: Request): Promise<WireRequest> {
 }
 
 type FetchHandler = (request: Request, env: unknown, ctx: unknown) => Promise<unknown> | unknown;
+type RunHandler = (argument: unknown, env: unknown, ctx: unknown) => Promise<unknown> | unknown;
 let fetchHandler: FetchHandler | undefined;
+let handlers: Record<string, RunHandler | undefined> = {};
 const env = buildEnv();
 const running = new Map<number, AbortController>();
 
@@ -187,6 +199,44 @@ function fromWireError(wire: WireError | undefined): Error {
   return Object.assign(new Error(wire?.message), { name: wire?.name ?? "Error" });
 }
 
+/** Runs `queue`, `event` or `scheduled`: the result is what the handler decided, reported also when it throws. */
+async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
+  const controller = new AbortController();
+  running.set(message.id, controller);
+  const pending: Promise<unknown>[] = [];
+  const ctx = {
+    signal: controller.signal,
+    invocationId: message.invocationId,
+    waitUntil: (promise: Promise<unknown>) => {
+      pending.push(
+        Promise.resolve(promise).catch((error: unknown) => console.error("waitUntil promise rejected:", error)),
+      );
+    },
+  };
+  await invocation.run(message.invocationId, async () => {
+    let report: () => unknown = () => undefined;
+    try {
+      const handler = handlers[message.handler];
+      if (!handler) {
+        throw new Error(`function "${data.fn}" has no ${message.handler} handler in its default export`);
+      }
+      let argument: unknown = message.payload;
+      if (message.handler === "queue") {
+        const { batch, outcomes } = messageBatch(message.payload as QueueRunPayload);
+        argument = batch;
+        report = outcomes;
+      }
+      await handler(argument, env, ctx);
+      post({ type: "result", id: message.id, value: report(), done: pending.length === 0 });
+    } catch (error) {
+      post({ type: "error", id: message.id, error: toWireError(error), value: report() });
+    }
+    await Promise.all(pending);
+    running.delete(message.id);
+    post({ type: "done", id: message.id });
+  });
+}
+
 function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   return typeof value === "object" ? `an object (${value.constructor?.name ?? "Object"})` : typeof value;
@@ -196,6 +246,9 @@ port.on("message", (message: ToWorker) => {
   switch (message.type) {
     case "fetch":
       void serveFetch(message);
+      break;
+    case "run":
+      void serveRun(message);
       break;
     case "abort":
       running.get(message.id)?.abort(new DOMException("The function's timeout was reached", "TimeoutError"));
@@ -225,5 +278,12 @@ export function serve(module: { default?: unknown }): void {
     return;
   }
   fetchHandler = typeof handler.fetch === "function" ? handler.fetch.bind(handler) : undefined;
+  const methods = handler as Record<string, unknown>;
+  handlers = Object.fromEntries(
+    ["queue", "event", "scheduled"].map((name) => {
+      const method = methods[name];
+      return [name, typeof method === "function" ? (method.bind(handler) as RunHandler) : undefined];
+    }),
+  );
   post({ type: "ready" });
 }

@@ -1,0 +1,67 @@
+import { NimbusError } from "@nimbus/core";
+import type { QueueClient, QueueSendOptions } from "@nimbus/runtime";
+import { delayMs } from "./batch.ts";
+
+/** A message on its way to the emulator: the body as base64 of its bytes, and how to read them back. */
+export interface WireMessage {
+  format: "json" | "bytes";
+  body: string;
+  delay?: number;
+}
+
+/**
+ * The queue binding: bodies are encoded where they are sent (JSON, or bytes as they are),
+ * so a body that cannot be sent fails in the sender's own stack; the emulator checks
+ * sizes and stores them. `send` carries them to the emulator's queue service.
+ */
+export function queueClient(queue: string, send: (messages: WireMessage[]) => Promise<void>): QueueClient {
+  const encode = (body: unknown, options: QueueSendOptions | undefined, index: number): WireMessage => ({
+    ...encodeBody(queue, body, index),
+    delay: delayOf(queue, options?.delay, index),
+  });
+  return {
+    send: (body, options) => send([encode(body, options, 0)]),
+    sendBatch: (messages) => send(messages.map((message, index) => encode(message.body, message, index))),
+  };
+}
+
+function encodeBody(queue: string, body: unknown, index: number): Pick<WireMessage, "format" | "body"> {
+  if (body instanceof Uint8Array)
+    return { format: "bytes", body: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("base64") };
+  if (body instanceof ArrayBuffer) return { format: "bytes", body: Buffer.from(body).toString("base64") };
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(body);
+  } catch (error) {
+    throw new NimbusError(
+      "NIMBUS_QUEUE_BODY",
+      `queue "${queue}": message ${index + 1} cannot be sent as JSON: ${(error as Error).message}`,
+    );
+  }
+  if (json === undefined) {
+    throw new NimbusError(
+      "NIMBUS_QUEUE_BODY",
+      `queue "${queue}": message ${index + 1} is ${typeof body}, which has no JSON form. Send JSON-serialisable data or bytes.`,
+    );
+  }
+  return { format: "json", body: Buffer.from(json).toString("base64") };
+}
+
+function delayOf(queue: string, delay: QueueSendOptions["delay"], index: number): number | undefined {
+  try {
+    return delayMs(delay);
+  } catch (error) {
+    throw new NimbusError("NIMBUS_QUEUE_DELAY", `queue "${queue}": message ${index + 1}: ${(error as Error).message}`);
+  }
+}
+
+/** Back from the wire, for the store. */
+export function fromWire(
+  messages: readonly WireMessage[],
+): { body: Uint8Array; format: "json" | "bytes"; delay?: number }[] {
+  return messages.map((message) => ({
+    body: Buffer.from(message.body, "base64"),
+    format: message.format,
+    ...(message.delay === undefined ? {} : { delay: message.delay }),
+  }));
+}

@@ -1,0 +1,265 @@
+import { join } from "node:path";
+import { NimbusError, type QueueSpec, type ResourceOf } from "@nimbus/core";
+import type { Clock } from "../../clock/clock.ts";
+import type { Logger } from "../../logs/logger.ts";
+import type { FunctionHost } from "../function/host.ts";
+import type { MessageOutcome, QueueRunPayload } from "./batch.ts";
+import { type Outcome, type OutgoingMessage, type QueuePolicy, type QueueStats, QueueStore } from "./store.ts";
+
+/** `sendBatch` takes at most this many messages, as Workers' Queues and SQS do. */
+export const maxBatchSend = 100;
+
+interface RunningQueue {
+  name: string;
+  spec: QueueSpec;
+  policy: QueuePolicy;
+  /** Batches being delivered now. */
+  running: number;
+  /** Since when a partial batch has been waiting for `maxBatchWait`. */
+  waitingSince?: number;
+  /** The clock timer that wakes this queue next, and when. */
+  wake?: { at: number; cancel: () => void };
+}
+
+export interface QueuePluginContext {
+  stateDir: string;
+  clock: Clock;
+  logger: Logger;
+  /** The running host of a function, to deliver batches to its `queue` handler. */
+  host: (fn: string) => FunctionHost | undefined;
+}
+
+/**
+ * Queues in the emulator: messages durable in SQLite under `<state>/queues/`, delivered
+ * to each queue's consumer in batches, at least once, with the retry, visibility-timeout
+ * and dead-letter rules of docs/semantics.md. Time comes from the emulator's clock, so a
+ * manual clock drives every retry, delay and timeout.
+ */
+export class QueuePlugin {
+  readonly #ctx: QueuePluginContext;
+  readonly #store: QueueStore;
+  readonly #queues = new Map<string, RunningQueue>();
+  readonly #deliveries = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(ctx: QueuePluginContext) {
+    this.#ctx = ctx;
+    this.#store = new QueueStore({ file: join(ctx.stateDir, "queues", "queues.sqlite") });
+  }
+
+  /** Takes the graph's queues (new, changed or removed); messages stay in the store either way. */
+  apply(queues: readonly ResourceOf<"queue">[]): void {
+    const wanted = new Map(queues.map((queue) => [queue.name, queue]));
+    for (const [name, queue] of this.#queues) {
+      if (!wanted.has(name)) {
+        queue.wake?.cancel();
+        this.#queues.delete(name);
+      }
+    }
+    for (const { name, spec } of queues) {
+      const current = this.#queues.get(name);
+      const policy: QueuePolicy = {
+        visibilityTimeout: spec.visibilityTimeout,
+        maxAttempts: spec.delivery.maxAttempts,
+        backoff: spec.delivery.backoff,
+        deadLetter: spec.deadLetter,
+        retention: spec.retention,
+      };
+      if (current) Object.assign(current, { spec, policy });
+      else this.#queues.set(name, { name, spec, policy, running: 0 });
+    }
+    for (const name of this.#queues.keys()) this.#pump(name);
+  }
+
+  names(): string[] {
+    return [...this.#queues.keys()].sort();
+  }
+
+  spec(name: string): QueueSpec | undefined {
+    return this.#queues.get(name)?.spec;
+  }
+
+  /** Stores messages (all or none) and wakes the queue's consumer. */
+  send(name: string, messages: readonly OutgoingMessage[]): string[] {
+    const queue = this.#require(name);
+    if (messages.length === 0) return [];
+    if (messages.length > maxBatchSend) {
+      throw new NimbusError(
+        "NIMBUS_QUEUE_BATCH",
+        `queue "${name}": sendBatch takes at most ${maxBatchSend} messages; found ${messages.length}. Send in batches of ${maxBatchSend}.`,
+      );
+    }
+    for (const [index, message] of messages.entries()) {
+      if (message.body.byteLength > queue.spec.maxMessageSize) {
+        throw new NimbusError(
+          "NIMBUS_QUEUE_MESSAGE_TOO_LARGE",
+          `queue "${name}": message ${index + 1} is ${message.body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${queue.spec.maxMessageSize.toLocaleString("en")}. Store large payloads in a bucket and send the key.`,
+        );
+      }
+      if ((message.delay ?? 0) < 0 || (message.delay ?? 0) > 12 * 3_600_000) {
+        throw new NimbusError(
+          "NIMBUS_QUEUE_DELAY",
+          `queue "${name}": a delay is 0s to 12h; message ${index + 1} asks for ${message.delay} ms`,
+        );
+      }
+    }
+    const ids = this.#store.send(name, messages, this.#ctx.clock.now());
+    this.#pump(name);
+    return ids;
+  }
+
+  stats(name: string): QueueStats {
+    this.#require(name);
+    return this.#store.stats(name, this.#ctx.clock.now());
+  }
+
+  /** Moves every message in dead-letter queue `name` back to the queue it died in. */
+  redrive(name: string): Record<string, number> {
+    this.#require(name);
+    const moved = this.#store.redrive(name, this.#ctx.clock.now());
+    for (const source of Object.keys(moved)) if (this.#queues.has(source)) this.#pump(source);
+    return moved;
+  }
+
+  /**
+   * Resolves once no delivery is running and none is due now; work due later (a delayed
+   * message, a back-off, a partial batch's wait) is not waited for.
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      await Promise.all(this.#deliveries);
+      for (const name of this.#queues.keys()) this.#pump(name);
+      if (this.#deliveries.size === 0) return;
+    }
+  }
+
+  clear(): void {
+    this.#store.clear();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const queue of this.#queues.values()) queue.wake?.cancel();
+    await Promise.all(this.#deliveries);
+    this.#store.close();
+  }
+
+  #require(name: string): RunningQueue {
+    const queue = this.#queues.get(name);
+    if (!queue) {
+      throw new NimbusError(
+        "NIMBUS_EMULATOR_UNKNOWN_QUEUE",
+        `The app has no queue "${name}" (its queues: ${
+          this.names()
+            .map((q) => `"${q}"`)
+            .join(", ") || "none"
+        }).`,
+      );
+    }
+    return queue;
+  }
+
+  /** Starts what is due for a queue: expired leases, old messages, and batches up to its concurrency. */
+  #pump(name: string): void {
+    const queue = this.#queues.get(name);
+    if (!queue || this.#closed) return;
+    const now = this.#ctx.clock.now();
+    for (const id of this.#store.expireLeases(name, now, queue.policy)) {
+      this.#ctx.logger.warn(
+        `queue ${name}: message ${id} was not settled within its visibility timeout; it will be delivered again`,
+      );
+    }
+    const expired = this.#store.dropExpired(name, now, queue.policy);
+    if (expired.length)
+      this.#ctx.logger.warn(`queue ${name}: dropped ${expired.length} message(s) older than its retention`);
+    const consumer = queue.spec.consumer;
+    const host = consumer && this.#ctx.host(consumer.function);
+    if (consumer && host) {
+      while (queue.running < consumer.concurrency) {
+        const ready = this.#store.stats(name, now).depth;
+        if (ready === 0) {
+          queue.waitingSince = undefined;
+          break;
+        }
+        if (ready < consumer.batchSize && consumer.maxBatchWait > 0) {
+          queue.waitingSince ??= now;
+          if (now < queue.waitingSince + consumer.maxBatchWait) break;
+        }
+        const { lease, messages } = this.#store.lease(name, consumer.batchSize, now, queue.policy);
+        if (messages.length === 0) break;
+        queue.waitingSince = undefined;
+        queue.running++;
+        const delivery = this.#deliver(queue, host, lease, messages).finally(() => {
+          queue.running--;
+          this.#deliveries.delete(delivery);
+          this.#pump(name);
+        });
+        this.#deliveries.add(delivery);
+      }
+    }
+    this.#schedule(queue);
+  }
+
+  /** Sets the queue's one wake-up for the next thing due: a delayed message, a back-off, a lease, a batch wait. */
+  #schedule(queue: RunningQueue): void {
+    const now = this.#ctx.clock.now();
+    const candidates = [this.#store.nextDue(queue.name, now)];
+    const consumer = queue.spec.consumer;
+    if (queue.waitingSince !== undefined && consumer) candidates.push(queue.waitingSince + consumer.maxBatchWait);
+    // What is due now was started, or waits for a running batch to finish (which pumps again).
+    const due = candidates.filter((at): at is number => at !== undefined && at > now).sort((a, b) => a - b)[0];
+    if (queue.wake && queue.wake.at === due) return;
+    queue.wake?.cancel();
+    queue.wake = undefined;
+    if (due === undefined) return;
+    const cancel = this.#ctx.clock.at(due, () => {
+      queue.wake = undefined;
+      this.#pump(queue.name);
+    });
+    queue.wake = { at: due, cancel };
+  }
+
+  async #deliver(
+    queue: RunningQueue,
+    host: FunctionHost,
+    lease: string,
+    messages: readonly {
+      id: string;
+      body: Uint8Array;
+      format: "json" | "bytes";
+      attempts: number;
+      firstSeen: number;
+    }[],
+  ): Promise<void> {
+    const payload: QueueRunPayload = {
+      queue: queue.name,
+      messages: messages.map(({ id, body, format, attempts, firstSeen }) => ({
+        id,
+        body,
+        format,
+        attempts,
+        firstSeen,
+      })),
+    };
+    const result = await host.run("queue", payload, `queue ${queue.name}: batch of ${messages.length}`);
+    const reported = new Map(((result.value as MessageOutcome[] | undefined) ?? []).map((o) => [o.id, o]));
+    const outcomes: Outcome[] = messages.map((message) => {
+      const settled = reported.get(message.id);
+      if (settled && "ack" in settled) return { id: message.id, ack: true };
+      if (settled) return { id: message.id, retry: { delay: settled.retry.delay, error: "retried by the consumer" } };
+      // Unsettled: acked when the handler returned, retried when it failed.
+      return result.ok ? { id: message.id, ack: true } : { id: message.id, retry: { error: result.error } };
+    });
+    const settled = this.#store.settle(lease, outcomes, this.#ctx.clock.now(), queue.policy);
+    for (const id of settled.deadLettered) {
+      this.#ctx.logger.warn(
+        `queue ${queue.name}: message ${id} failed ${queue.policy.maxAttempts} times; moved to "${queue.policy.deadLetter}"`,
+      );
+    }
+    for (const id of settled.dropped) {
+      this.#ctx.logger.error(
+        `queue ${queue.name}: message ${id} failed ${queue.policy.maxAttempts} times and the queue has no dead-letter queue; it was dropped`,
+      );
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { NimbusError } from "@nimbus/core";
+import type { Output } from "../output.ts";
+import { emulatorUrl } from "./invoke.ts";
+
+/** Calls the running emulator's control API; its `{ error }` answers become user errors. */
+async function control(dir: string, url: string | undefined, path: string, init?: RequestInit): Promise<unknown> {
+  const base = await emulatorUrl(dir, url);
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, base), init);
+  } catch (error) {
+    throw new NimbusError(
+      "NIMBUS_CLI_NO_EMULATOR",
+      `Could not reach the emulator at ${base}: ${(error as Error).message}`,
+    );
+  }
+  const body = (await response.json()) as { error?: { code: string; message: string } };
+  if (body.error) throw new NimbusError(body.error.code, body.error.message);
+  return body;
+}
+
+/** `nimbus send [dir] <queue> <json>`: one message, its body parsed from JSON. */
+export async function sendCommand(
+  args: { dir: string; queue: string; json: string; url?: string },
+  output: Output,
+): Promise<void> {
+  try {
+    JSON.parse(args.json);
+  } catch (error) {
+    throw new NimbusError(
+      "NIMBUS_CLI_ARGS",
+      `The message must be JSON (quote it for your shell, e.g. '{"id":1}'): ${(error as Error).message}`,
+    );
+  }
+  const { ids } = (await control(args.dir, args.url, `/_nimbus/queues/${encodeURIComponent(args.queue)}/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: args.json,
+  })) as { ids: string[] };
+  output.out(`sent ${ids[0]} to ${args.queue}`);
+}
+
+/** `nimbus queues [dir]`: each queue's depth, in flight, delayed and dead-lettered counts. */
+export async function queuesCommand(args: { dir: string; url?: string }, output: Output): Promise<void> {
+  const stats = (await control(args.dir, args.url, "/_nimbus/queues")) as Record<
+    string,
+    { depth: number; inFlight: number; delayed: number; deadLettered: number }
+  >;
+  const rows = Object.entries(stats);
+  if (rows.length === 0) {
+    output.out("The app has no queues.");
+    return;
+  }
+  const width = Math.max(5, ...rows.map(([name]) => name.length));
+  output.out(`${"queue".padEnd(width)}  depth  in flight  delayed  dead-lettered`);
+  for (const [name, s] of rows) {
+    output.out(
+      `${name.padEnd(width)}  ${String(s.depth).padStart(5)}  ${String(s.inFlight).padStart(9)}  ${String(s.delayed).padStart(7)}  ${String(s.deadLettered).padStart(13)}`,
+    );
+  }
+}
+
+/** `nimbus redrive [dir] <queue>`: a dead-letter queue's messages back to where they died. */
+export async function redriveCommand(
+  args: { dir: string; queue: string; url?: string },
+  output: Output,
+): Promise<void> {
+  const { moved } = (await control(args.dir, args.url, `/_nimbus/queues/${encodeURIComponent(args.queue)}/redrive`, {
+    method: "POST",
+  })) as { moved: Record<string, number> };
+  const entries = Object.entries(moved);
+  if (entries.length === 0) output.out(`${args.queue} holds no dead-lettered messages.`);
+  for (const [queue, count] of entries) output.out(`moved ${count} message${count === 1 ? "" : "s"} back to ${queue}`);
+}
