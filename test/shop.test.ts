@@ -1,13 +1,13 @@
 import { join } from "node:path";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "./support/cli.ts";
+import { repoRoot, runCliAsync } from "./support/cli.ts";
 
 let emu: Emulator;
 
 beforeAll(async () => {
   // A temporary state folder: the example's own .nimbus is left alone.
-  emu = await createEmulator({ root: join(repoRoot, "examples", "shop"), watch: false });
+  emu = await createEmulator({ root: join(repoRoot, "examples", "shop"), watch: false, clock: "manual" });
 });
 
 afterAll(async () => {
@@ -55,5 +55,27 @@ describe("the shop example: receipts in the bucket", () => {
       takings: 2240,
       keys: ["receipts/o-1.json", "receipts/o-2.json"],
     });
+  });
+});
+
+describe("the shop example: fulfilment", () => {
+  it("send: `nimbus send … fulfilment <event>` leads fulfil to write the receipt", async () => {
+    const paid = { source: "shop.api", "detail-type": "OrderPaid", detail: order("o-9", 4200) };
+    // The real CLI, against this emulator (it finds `nimbus dev` through .nimbus/emulator.json, or --url).
+    const sent = await runCliAsync(["send", "--url", emu.url, "fulfilment", JSON.stringify(paid)]);
+    expect(sent.stderr).toBe("");
+    expect(sent.stdout).toMatch(/^sent [0-9a-f-]{36} to fulfilment\n$/);
+    expect(sent.status).toBe(0);
+    // fulfil takes batches of up to 10 and waits up to 1 s for one to fill.
+    await emu.idle();
+    expect(await emu.bucket("receipts").head("receipts/o-9.json")).toBeNull();
+    await emu.clock.advance("1s");
+    const receipt = await emu.bucket("receipts").get("receipts/o-9.json");
+    expect(await receipt?.json()).toMatchObject({ orderId: "o-9", email: "o-9@example.com", total: 4200 });
+    expect(emu.queue("fulfilment").stats()).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+
+    const queues = await runCliAsync(["queues", "--url", emu.url]);
+    expect(queues.stdout).toMatch(/^queue\s+depth\s+in flight\s+delayed\s+dead-lettered\n/);
+    expect(queues.stdout).toMatch(/\nfulfilment\s+0\s+0\s+0\s+0\n/);
   });
 });

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,17 +10,35 @@ export interface CliResult {
   stderr: string;
 }
 
+const cliArgs = (args: readonly string[]) => [
+  "--conditions=nimbus-source",
+  "--disable-warning=ExperimentalWarning",
+  join(repoRoot, "packages/cli/src/bin.ts"),
+  ...args,
+];
+
 /** Runs the real `nimbus` CLI from source in a child process, as `pnpm nimbus` does. */
 export function runCli(args: readonly string[], options: { cwd?: string } = {}): CliResult {
-  const result = spawnSync(
-    process.execPath,
-    [
-      "--conditions=nimbus-source",
-      "--disable-warning=ExperimentalWarning",
-      join(repoRoot, "packages/cli/src/bin.ts"),
-      ...args,
-    ],
-    { cwd: options.cwd ?? repoRoot, encoding: "utf8", timeout: 60_000 },
-  );
+  const result = spawnSync(process.execPath, cliArgs(args), {
+    cwd: options.cwd ?? repoRoot,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `runCli` without blocking: for a CLI that talks to an emulator running in this process. */
+export function runCliAsync(args: readonly string[], options: { cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, cliArgs(args), { cwd: options.cwd ?? repoRoot, timeout: 60_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (data) => {
+      stdout += data;
+    });
+    child.stderr.on("data", (data) => {
+      stderr += data;
+    });
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
