@@ -4,6 +4,7 @@ import type { Clock } from "../../clock/clock.ts";
 import type { Logger } from "../../logs/logger.ts";
 import type { FunctionHost } from "../function/host.ts";
 import type { MessageOutcome, QueueRunPayload } from "./batch.ts";
+import { bodyCheck } from "./schema.ts";
 import { type Outcome, type OutgoingMessage, type QueuePolicy, type QueueStats, QueueStore } from "./store.ts";
 
 /** `sendBatch` takes at most this many messages, as Workers' Queues and SQS do. */
@@ -13,6 +14,8 @@ interface RunningQueue {
   name: string;
   spec: QueueSpec;
   policy: QueuePolicy;
+  /** Checks JSON bodies against the queue's schema, when it has one. */
+  check: ReturnType<typeof bodyCheck>;
   /** Batches being delivered now. */
   running: number;
   /** Since when a partial batch has been waiting for `maxBatchWait`. */
@@ -65,8 +68,9 @@ export class QueuePlugin {
         deadLetter: spec.deadLetter,
         retention: spec.retention,
       };
-      if (current) Object.assign(current, { spec, policy });
-      else this.#queues.set(name, { name, spec, policy, running: 0 });
+      const check = bodyCheck(name, spec.schema);
+      if (current) Object.assign(current, { spec, policy, check });
+      else this.#queues.set(name, { name, spec, policy, check, running: 0 });
     }
     for (const name of this.#queues.keys()) this.#pump(name);
   }
@@ -96,6 +100,7 @@ export class QueuePlugin {
           `queue "${name}": message ${index + 1} is ${message.body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${queue.spec.maxMessageSize.toLocaleString("en")}. Store large payloads in a bucket and send the key.`,
         );
       }
+      if (message.format === "json") queue.check?.(message.body, index);
       if ((message.delay ?? 0) < 0 || (message.delay ?? 0) > 12 * 3_600_000) {
         throw new NimbusError(
           "NIMBUS_QUEUE_DELAY",

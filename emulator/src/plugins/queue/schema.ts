@@ -1,0 +1,23 @@
+import { NimbusError } from "@nimbus/core";
+import { z } from "zod";
+
+/**
+ * A check of message bodies against the JSON Schema a queue's `schema` was stored as,
+ * or undefined for a queue without one. Bodies sent as bytes are not checked.
+ */
+export function bodyCheck(
+  queue: string,
+  schema: Record<string, unknown> | null,
+): ((body: Uint8Array, index: number) => void) | undefined {
+  if (!schema) return undefined;
+  const parser = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+  return (body, index) => {
+    const result = parser.safeParse(JSON.parse(Buffer.from(body).toString("utf8")));
+    if (result.success) return;
+    const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "the body"}: ${issue.message}`);
+    throw new NimbusError(
+      "NIMBUS_QUEUE_SCHEMA",
+      `queue "${queue}": message ${index + 1} does not match the queue's schema (${problems.join("; ")}). Fix the body, or the schema in the app file.`,
+    );
+  };
+}
