@@ -59,11 +59,11 @@ export interface SettleResult {
   dropped: string[];
 }
 
-/**
- * The ids of the messages whose lease expired, and which of them were retried, moved to
- * the dead-letter queue or dropped (so the caller can log the drops, as after `settle`).
- */
-export type ExpiredLeases = string[] & Omit<SettleResult, "acked">;
+/** What `expireLeasesDetailed` did: every expired message, and where each one went. */
+export interface ExpiredLeases extends Omit<SettleResult, "acked"> {
+  /** In the order their leases expired. */
+  expired: string[];
+}
 
 export interface QueueStats {
   /** Deliverable now, not leased. */
@@ -84,7 +84,7 @@ const leased = 2; // in flight until visible_at
 const schema = `
 CREATE TABLE IF NOT EXISTS messages (
   seq INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
+  id TEXT NOT NULL,
   queue TEXT NOT NULL,
   state INTEGER NOT NULL,
   visible_at INTEGER NOT NULL,
@@ -103,6 +103,9 @@ CREATE INDEX IF NOT EXISTS messages_age ON messages (queue, first_seen);
 CREATE INDEX IF NOT EXISTS messages_dead ON messages (queue, seq) WHERE dead_from IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_dead_from ON messages (dead_from) WHERE dead_from IS NOT NULL;
 `;
+
+/** `PRAGMA user_version` of a file in this layout; 0 is the first layout, whose ids were random v4 UUIDs. */
+const layout = 1;
 
 const columns = "seq, id, queue, visible_at, attempts, first_seen, last_error, dead_from, dead_attempts, format, body";
 
@@ -133,7 +136,10 @@ interface HeldRow {
  * method that depends on time takes `now` (ms since the epoch), so tests drive the clock.
  *
  * Send order is `seq`, the rowid: a new row always gets a number above every row
- * present, so "oldest first" holds among the messages that exist. Delayed messages
+ * present, so "oldest first" holds among the messages that exist. A message's id is a
+ * UUID (version 8) that carries its `seq` in its first 48 bits and 74 random bits after
+ * them: a settle finds the row by its key and checks the whole id, and no index on a
+ * random text slows every send down (it halved the rate of sends). Delayed messages
  * become `ready` when a lease looks at a time past their `visible_at`; a lease then
  * reads the ready ones in `seq` order with a LIMIT, so no call loads a whole queue.
  *
@@ -150,6 +156,7 @@ export class QueueStore {
     | "begin"
     | "commit"
     | "rollback"
+    | "last"
     | "insert"
     | "promote"
     | "lease"
@@ -159,6 +166,8 @@ export class QueueStore {
     | "deadLetter"
     | "expired"
     | "nextDue"
+    | "readyCount"
+    | "oldest"
     | "dropExpired"
     | "stats"
     | "deadLettered"
@@ -182,8 +191,9 @@ export class QueueStore {
       begin: prepare("BEGIN IMMEDIATE"),
       commit: prepare("COMMIT"),
       rollback: prepare("ROLLBACK"),
+      last: prepare("SELECT coalesce(max(seq), 0) AS seq FROM messages"),
       insert: prepare(
-        "INSERT INTO messages (id, queue, state, visible_at, attempts, first_seen, format, body) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+        "INSERT INTO messages (seq, id, queue, state, visible_at, attempts, first_seen, format, body) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
       ),
       promote: prepare(
         `UPDATE messages SET state = ${ready} WHERE queue = ? AND state = ${delayed} AND visible_at <= ?`,
@@ -194,7 +204,8 @@ export class QueueStore {
          RETURNING ${columns}`,
       ),
       held: prepare(
-        `SELECT seq, id, queue, attempts FROM messages WHERE id = ? AND lease = ? AND state = ${leased} AND visible_at > ?`,
+        `SELECT seq, id, queue, attempts FROM messages
+         WHERE seq = ? AND id = ? AND lease = ? AND state = ${leased} AND visible_at > ?`,
       ),
       delete: prepare("DELETE FROM messages WHERE seq = ?"),
       retry: prepare("UPDATE messages SET state = ?, visible_at = ?, lease = NULL, last_error = ? WHERE seq = ?"),
@@ -214,6 +225,13 @@ export class QueueStore {
            UNION ALL SELECT min(visible_at) FROM messages WHERE queue = ?1 AND state = ${ready} AND visible_at > ?2
            UNION ALL SELECT min(visible_at) FROM messages WHERE queue = ?1 AND state = ${leased} AND visible_at > ?2)`,
       ),
+      readyCount: prepare(
+        `SELECT
+           (SELECT count(*) FROM (SELECT 1 FROM messages WHERE queue = ?1 AND state = ${ready} LIMIT ?3))
+             + (SELECT count(*) FROM (SELECT 1 FROM messages WHERE queue = ?1 AND state = ${delayed} AND visible_at <= ?2 LIMIT ?3))
+             AS count`,
+      ),
+      oldest: prepare("SELECT min(first_seen) AS oldest FROM messages WHERE queue = ?"),
       dropExpired: prepare("DELETE FROM messages WHERE queue = ? AND first_seen <= ? RETURNING id"),
       // One statement, so the four counts come from one snapshot even while another thread writes.
       stats: prepare(
@@ -237,16 +255,28 @@ export class QueueStore {
       ),
       clear: prepare("DELETE FROM messages"),
     };
+    this.#upgrade();
   }
 
   /** Appends messages in order (one transaction); returns their ids. */
   send(queue: string, messages: readonly OutgoingMessage[], now: number): string[] {
     const ids: string[] = [];
     this.#transaction(() => {
+      // The write lock is held from BEGIN IMMEDIATE: no other writer can take these numbers.
+      let seq = (this.#sql.last.get() as { seq: number }).seq;
       for (const message of messages) {
-        const id = randomUUID();
+        const id = messageId(++seq);
         const delay = Math.max(0, message.delay ?? 0);
-        this.#sql.insert.run(id, queue, delay > 0 ? delayed : ready, now + delay, now, message.format, message.body);
+        this.#sql.insert.run(
+          seq,
+          id,
+          queue,
+          delay > 0 ? delayed : ready,
+          now + delay,
+          now,
+          message.format,
+          message.body,
+        );
         ids.push(id);
       }
     });
@@ -281,7 +311,9 @@ export class QueueStore {
     const result: SettleResult = { acked: [], retried: [], deadLettered: [], dropped: [] };
     this.#transaction(() => {
       for (const outcome of outcomes) {
-        const row = this.#sql.held.get(outcome.id, lease, now) as HeldRow | undefined;
+        const seq = seqOf(outcome.id);
+        const row =
+          seq === undefined ? undefined : (this.#sql.held.get(seq, outcome.id, lease, now) as HeldRow | undefined);
         if (!row) continue;
         if ("ack" in outcome) {
           this.#sql.delete.run(row.seq);
@@ -295,20 +327,26 @@ export class QueueStore {
   }
 
   /**
-   * Every in-flight message of `queue` whose lease expired at `now` counts as a failed
-   * delivery, retried under the same rules as `settle`'s retry (back-off, dead letter).
+   * Every in-flight message of `queue` whose lease expired at `now` (`now` ≥ its
+   * `visibleAt`) counts as a failed delivery, retried under the same rules as `settle`'s
+   * retry (back-off, dead letter, drop). Returns their ids, in the order the leases expired.
    */
-  expireLeases(queue: string, now: number, policy: QueuePolicy): ExpiredLeases {
-    const result: SettleResult = { acked: [], retried: [], deadLettered: [], dropped: [] };
-    const ids: string[] = [];
+  expireLeases(queue: string, now: number, policy: QueuePolicy): string[] {
+    return this.expireLeasesDetailed(queue, now, policy).expired;
+  }
+
+  /** `expireLeases`, also telling which messages were retried, dead-lettered or dropped (to log the drops). */
+  expireLeasesDetailed(queue: string, now: number, policy: QueuePolicy): ExpiredLeases {
+    const result: ExpiredLeases = { expired: [], retried: [], deadLettered: [], dropped: [] };
     this.#transaction(() => {
       for (const row of this.#sql.expired.all(queue, now) as unknown as HeldRow[]) {
-        const error = `visibility timeout expired (delivery ${row.attempts} was not settled within ${formatDuration(policy.visibilityTimeout)})`;
+        const within = formatDuration(policy.visibilityTimeout);
+        const error = `visibility timeout expired (delivery ${row.attempts} was not settled within ${within})`;
         this.#fail(row, now, policy, error, undefined, result);
-        ids.push(row.id);
+        result.expired.push(row.id);
       }
     });
-    return Object.assign(ids, { retried: result.retried, deadLettered: result.deadLettered, dropped: result.dropped });
+    return result;
   }
 
   /**
@@ -320,6 +358,22 @@ export class QueueStore {
   nextDue(queue: string, after = Number.NEGATIVE_INFINITY): number | undefined {
     const row = this.#sql.nextDue.get(queue, after) as { due: number | null };
     return row.due ?? undefined;
+  }
+
+  /**
+   * How many messages of `queue` are deliverable at `now`, counting no further than
+   * `atMost`: whether a full batch is ready, without counting a whole backlog as `stats` does.
+   */
+  readyCount(queue: string, now: number, atMost: number): number {
+    const limit = Math.max(0, Math.floor(atMost));
+    const row = this.#sql.readyCount.get(queue, now, limit) as { count: number };
+    return Math.min(row.count, limit);
+  }
+
+  /** When `dropExpired` will next drop something of `queue`: its oldest message's first send plus `retention`. */
+  nextExpiry(queue: string, policy: QueuePolicy): number | undefined {
+    const row = this.#sql.oldest.get(queue) as { oldest: number | null };
+    return row.oldest === null ? undefined : row.oldest + policy.retention;
   }
 
   /** Drops the messages of `queue` (in any state) first sent `retention` or longer ago; returns their ids. */
@@ -375,7 +429,7 @@ export class QueueStore {
     policy: QueuePolicy,
     error: string,
     delay: number | undefined,
-    result: SettleResult,
+    result: Omit<SettleResult, "acked">,
   ): void {
     if (row.attempts >= policy.maxAttempts) {
       if (policy.deadLetter === null) {
@@ -392,6 +446,24 @@ export class QueueStore {
     result.retried.push(row.id);
   }
 
+  /**
+   * Brings a file written by an earlier layout up to this one. Layout 0 gave messages
+   * random ids, which `settle` cannot find without an index: they get ids of the current
+   * form. No outcome can still come for an old id, since a lease dies with its process.
+   */
+  #upgrade(): void {
+    const version = () => (this.#db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+    if (version() >= layout) return;
+    this.#transaction(() => {
+      // Another thread may have upgraded the file since the check above.
+      if (version() >= layout) return;
+      const rename = this.#db.prepare("UPDATE messages SET id = ? WHERE seq = ?");
+      const seqs = this.#db.prepare("SELECT seq FROM messages").all() as { seq: number }[];
+      for (const { seq } of seqs) rename.run(messageId(seq), seq);
+      this.#db.exec(`PRAGMA user_version = ${layout}`);
+    });
+  }
+
   #transaction(work: () => void): void {
     this.#sql.begin.run();
     try {
@@ -402,6 +474,20 @@ export class QueueStore {
       throw error;
     }
   }
+}
+
+/** A UUID of version 8: `seq` in the first 48 bits, then the version, then 74 random bits of a v4 UUID. */
+function messageId(seq: number): string {
+  const hex = seq.toString(16).padStart(12, "0");
+  const random = randomUUID(); // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx; V holds the variant, as v8 needs
+  return `${hex.slice(0, 8)}-${hex.slice(8)}-8${random.slice(15, 18)}-${random.slice(19)}`;
+}
+
+/** The `seq` a message id carries, or undefined for text that is not one of ours. */
+function seqOf(id: string): number | undefined {
+  if (typeof id !== "string" || id.length !== 36 || id[14] !== "8") return undefined;
+  const seq = Number.parseInt(`${id.slice(0, 8)}${id.slice(9, 13)}`, 16);
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
 }
 
 function toMessage(row: MessageRow): StoredMessage {
