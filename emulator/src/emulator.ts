@@ -232,7 +232,8 @@ class LocalEmulator implements Emulator {
       logger: this.#logger,
       host: (fn) => this.#functions.get(fn)?.host,
     });
-    this.clock.settle = () => this.idle();
+    const queues = this.#queues;
+    this.clock.work = { mark: () => queues.mark(), settle: (since) => queues.settle(since) };
     this.#queues.apply(this.#queueResources(this.graph));
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
     await this.#listen();

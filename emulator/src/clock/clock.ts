@@ -20,8 +20,14 @@ export class Clock {
   readonly shared: SharedArrayBuffer;
   readonly #time: Float64Array;
   readonly #timers = new Set<Timer>();
-  /** What `advance` waits for after each step: the work the step's timers started. */
-  settle: () => Promise<void> = async () => {};
+  /**
+   * What `advance` waits on after each step: `mark()` before the step, then `settle(mark)`
+   * for the work the step's timers started.
+   */
+  work: { mark: () => number; settle: (since: number) => Promise<void> } = {
+    mark: () => 0,
+    settle: async () => {},
+  };
 
   constructor(mode: "real" | "manual") {
     this.mode = mode;
@@ -86,18 +92,19 @@ export class Clock {
       );
     }
     const target = this.#time[0]! + ms;
-    await this.settle();
     for (;;) {
       let next: Timer | undefined;
       for (const timer of this.#timers) if (timer.at <= target && (!next || timer.at < next.at)) next = timer;
       if (!next) break;
       this.#timers.delete(next);
       this.#time[0] = Math.max(this.#time[0]!, next.at);
+      const mark = this.work.mark();
       next.run();
-      await this.settle();
+      await this.work.settle(mark);
     }
     this.#time[0] = target;
-    await this.settle();
+    const mark = this.work.mark();
+    await this.work.settle(mark);
   }
 }
 

@@ -19,9 +19,10 @@ export function queueClient(queue: string, send: (messages: WireMessage[]) => Pr
     ...encodeBody(queue, body, index),
     delay: delayOf(queue, options?.delay, index),
   });
+  // Async, so a body that cannot be sent rejects the promise rather than throwing.
   return {
-    send: (body, options) => send([encode(body, options, 0)]),
-    sendBatch: (messages) => send(messages.map((message, index) => encode(message.body, message, index))),
+    send: async (body, options) => send([encode(body, options, 0)]),
+    sendBatch: async (messages) => send(messages.map((message, index) => encode(message.body, message, index))),
   };
 }
 

@@ -42,7 +42,9 @@ export class QueuePlugin {
   readonly #ctx: QueuePluginContext;
   readonly #store: QueueStore;
   readonly #queues = new Map<string, RunningQueue>();
-  readonly #deliveries = new Set<Promise<void>>();
+  readonly #deliveries = new Map<Promise<void>, number>();
+  /** Counts clock steps: `settle(since)` waits only for deliveries started at or after one. */
+  #epoch = 0;
   #closed = false;
 
   constructor(ctx: QueuePluginContext) {
@@ -131,10 +133,25 @@ export class QueuePlugin {
    * message, a back-off, a partial batch's wait) is not waited for.
    */
   async idle(): Promise<void> {
+    return this.settle(Number.NEGATIVE_INFINITY);
+  }
+
+  /** A mark for `settle`: deliveries started from now on. */
+  mark(): number {
+    return ++this.#epoch;
+  }
+
+  /**
+   * Like `idle`, but waits only for deliveries started since `mark` was taken: what a
+   * clock step set off. A delivery already running (one a test holds open to let its
+   * visibility timeout pass, say) does not hold the clock up.
+   */
+  async settle(since: number): Promise<void> {
     for (;;) {
-      await Promise.all(this.#deliveries);
       for (const name of this.#queues.keys()) this.#pump(name);
-      if (this.#deliveries.size === 0) return;
+      const waiting = [...this.#deliveries].filter(([, epoch]) => epoch >= since).map(([delivery]) => delivery);
+      if (waiting.length === 0) return;
+      await Promise.all(waiting);
     }
   }
 
@@ -145,7 +162,7 @@ export class QueuePlugin {
   async close(): Promise<void> {
     this.#closed = true;
     for (const queue of this.#queues.values()) queue.wake?.cancel();
-    await Promise.all(this.#deliveries);
+    await Promise.all(this.#deliveries.keys());
     this.#store.close();
   }
 
@@ -169,19 +186,20 @@ export class QueuePlugin {
     const queue = this.#queues.get(name);
     if (!queue || this.#closed) return;
     const now = this.#ctx.clock.now();
-    for (const id of this.#store.expireLeases(name, now, queue.policy)) {
+    const expired = this.#store.expireLeasesDetailed(name, now, queue.policy);
+    for (const id of expired.retried) {
       this.#ctx.logger.warn(
         `queue ${name}: message ${id} was not settled within its visibility timeout; it will be delivered again`,
       );
     }
-    const expired = this.#store.dropExpired(name, now, queue.policy);
-    if (expired.length)
-      this.#ctx.logger.warn(`queue ${name}: dropped ${expired.length} message(s) older than its retention`);
+    this.#logDeadEnds(queue, expired);
+    const old = this.#store.dropExpired(name, now, queue.policy);
+    if (old.length) this.#ctx.logger.warn(`queue ${name}: dropped ${old.length} message(s) older than its retention`);
     const consumer = queue.spec.consumer;
     const host = consumer && this.#ctx.host(consumer.function);
     if (consumer && host) {
       while (queue.running < consumer.concurrency) {
-        const ready = this.#store.stats(name, now).depth;
+        const ready = this.#store.readyCount(name, now, consumer.batchSize);
         if (ready === 0) {
           queue.waitingSince = undefined;
           break;
@@ -199,7 +217,7 @@ export class QueuePlugin {
           this.#deliveries.delete(delivery);
           this.#pump(name);
         });
-        this.#deliveries.add(delivery);
+        this.#deliveries.set(delivery, this.#epoch);
       }
     }
     this.#schedule(queue);
@@ -208,7 +226,7 @@ export class QueuePlugin {
   /** Sets the queue's one wake-up for the next thing due: a delayed message, a back-off, a lease, a batch wait. */
   #schedule(queue: RunningQueue): void {
     const now = this.#ctx.clock.now();
-    const candidates = [this.#store.nextDue(queue.name, now)];
+    const candidates = [this.#store.nextDue(queue.name, now), this.#store.nextExpiry(queue.name, queue.policy)];
     const consumer = queue.spec.consumer;
     if (queue.waitingSince !== undefined && consumer) candidates.push(queue.waitingSince + consumer.maxBatchWait);
     // What is due now was started, or waits for a running batch to finish (which pumps again).
@@ -255,15 +273,17 @@ export class QueuePlugin {
       // Unsettled: acked when the handler returned, retried when it failed.
       return result.ok ? { id: message.id, ack: true } : { id: message.id, retry: { error: result.error } };
     });
-    const settled = this.#store.settle(lease, outcomes, this.#ctx.clock.now(), queue.policy);
-    for (const id of settled.deadLettered) {
-      this.#ctx.logger.warn(
-        `queue ${queue.name}: message ${id} failed ${queue.policy.maxAttempts} times; moved to "${queue.policy.deadLetter}"`,
-      );
+    this.#logDeadEnds(queue, this.#store.settle(lease, outcomes, this.#ctx.clock.now(), queue.policy));
+  }
+
+  #logDeadEnds(queue: RunningQueue, result: { deadLettered: string[]; dropped: string[] }): void {
+    const { maxAttempts, deadLetter } = queue.policy;
+    for (const id of result.deadLettered) {
+      this.#ctx.logger.warn(`queue ${queue.name}: message ${id} failed ${maxAttempts} times; moved to "${deadLetter}"`);
     }
-    for (const id of settled.dropped) {
+    for (const id of result.dropped) {
       this.#ctx.logger.error(
-        `queue ${queue.name}: message ${id} failed ${queue.policy.maxAttempts} times and the queue has no dead-letter queue; it was dropped`,
+        `queue ${queue.name}: message ${id} failed ${maxAttempts} times and the queue has no dead-letter queue; it was dropped`,
       );
     }
   }
