@@ -7,6 +7,7 @@ import { benchBuckets } from "./buckets.ts";
 import { benchEmulator } from "./emulator.ts";
 import { benchGraph } from "./graph.ts";
 import { benchPatterns } from "./patterns.ts";
+import { benchS3 } from "./s3.ts";
 
 const { values } = parseArgs({
   options: { smoke: { type: "boolean", default: false }, only: { type: "string" } },
@@ -17,6 +18,7 @@ const benches: Record<string, (options: { smoke: boolean }) => Promise<void>> = 
   patterns: benchPatterns,
   emulator: benchEmulator,
   buckets: benchBuckets,
+  s3: benchS3,
 };
 
 console.log(`Nimbus benchmarks${smoke ? " (smoke pass: small inputs, figures not meaningful)" : ""}`);
