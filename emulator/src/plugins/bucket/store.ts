@@ -159,6 +159,7 @@ export class BucketStore {
   readonly #sql: Record<
     | "row"
     | "head"
+    | "version"
     | "upsert"
     | "delete"
     | "begin"
@@ -195,6 +196,7 @@ export class BucketStore {
       // would spill any body over ~1 KB to an overflow page and read it on every lookup.
       row: prepare(`SELECT ${columns}, body, blobs FROM objects WHERE key = ?`),
       head: prepare(`SELECT ${columns}, blobs FROM objects WHERE key = ?`),
+      version: prepare("SELECT etag, uploaded, blobs FROM objects WHERE key = ?"),
       upsert: prepare(
         `INSERT INTO objects (${columns}, body, blobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type,
@@ -724,8 +726,11 @@ export class BucketStore {
     let replaced: BlobRef[] = [];
     try {
       this.#transaction(() => {
-        const current = this.#sql.head.get(bytes) as ObjectRow | undefined;
-        if (checkConditions(current && toRecord(current), next.onlyIf) !== "ok") {
+        // Only what the conditions and the cleanup need: no JSON to parse on the hot path.
+        const current = this.#sql.version.get(bytes) as
+          | { etag: string; uploaded: number; blobs: string | null }
+          | undefined;
+        if (checkConditions(current, next.onlyIf) !== "ok") {
           throw bucketError(
             "NIMBUS_BUCKET_PRECONDITION",
             this.name,

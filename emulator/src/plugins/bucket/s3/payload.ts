@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { BodySource } from "../body-writer.ts";
+import { type BodySource, inlineLimit } from "../body-writer.ts";
 import { decodeAwsChunked, type RequestChecksum, requestChecksum } from "./aws-chunked.ts";
 import { S3Error } from "./s3-error.ts";
 import type { VerifiedRequest } from "./sigv4.ts";
@@ -18,8 +18,31 @@ export interface Payload {
  * `x-amz-content-sha256`, each chunk's signature) and the checksum it sent. A payload
  * that does not check out fails at its end, before the store commits anything.
  */
-export function payloadOf(incoming: AsyncIterable<Uint8Array>, headers: Headers, verified: VerifiedRequest): Payload {
+export async function payloadOf(
+  incoming: AsyncIterable<Uint8Array>,
+  headers: Headers,
+  verified: VerifiedRequest,
+  method: string,
+): Promise<Payload> {
   const { payload } = verified;
+  // GET, HEAD and DELETE carry no payload worth checking; their (empty) body is not read.
+  if (method !== "PUT" && method !== "POST") return { body: incoming };
+  const length = Number(headers.get("content-length") ?? Number.NaN);
+  if (payload.kind === "sha256" && length <= inlineLimit) {
+    // A small body is read whole and checked once: the store then takes it as bytes.
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of incoming) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    const checksum = requestChecksum(headers);
+    for await (const _ of checkedSha256([body], payload.hash)) {
+      // Checks the hash; the bytes are already in hand.
+    }
+    if (checksum) {
+      checksum.update(body);
+      await checksum.verify();
+    }
+    return { body, checksum };
+  }
   let body: AsyncIterable<Uint8Array> = incoming;
   let trailers: Promise<Record<string, string>> | undefined;
   if (payload.kind === "sha256") {
@@ -46,7 +69,10 @@ export function payloadOf(incoming: AsyncIterable<Uint8Array>, headers: Headers,
   return { body: checksum ? checkedChecksum(body, checksum) : body, checksum };
 }
 
-async function* checkedSha256(body: AsyncIterable<Uint8Array>, expected: string): AsyncGenerator<Uint8Array> {
+async function* checkedSha256(
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  expected: string,
+): AsyncGenerator<Uint8Array> {
   const hash = createHash("sha256");
   for await (const chunk of body) {
     hash.update(chunk);

@@ -78,8 +78,14 @@ export class S3Endpoint {
     });
   }
 
+  // Request ids only need to be unique: a counter after a random start costs nothing.
+  #nextRequest = randomBytes(4).readUInt32BE() * 1024;
+  #requestId(): string {
+    return (this.#nextRequest++).toString(16).toUpperCase().padStart(16, "0");
+  }
+
   async #serve(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
-    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    const requestId = this.#requestId();
     const rawUrl = incoming.url ?? "/";
     const queryAt = rawUrl.indexOf("?");
     const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
@@ -100,7 +106,12 @@ export class S3Endpoint {
         key: target.key,
         query: new URLSearchParams(queryAt < 0 ? "" : rawUrl.slice(queryAt + 1)),
         headers,
-        ...payloadOf(incoming as unknown as AsyncIterable<Uint8Array>, headers, verified),
+        ...(await payloadOf(
+          incoming as unknown as AsyncIterable<Uint8Array>,
+          headers,
+          verified,
+          incoming.method ?? "GET",
+        )),
         requestId,
       };
       const answer = await this.#dispatch(request);
@@ -211,6 +222,7 @@ function headersOf(incoming: IncomingMessage): Headers {
 }
 
 async function text(body: BodySource): Promise<string> {
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Uint8Array>) {
@@ -222,6 +234,7 @@ async function text(body: BodySource): Promise<string> {
 }
 
 async function drain(body: BodySource): Promise<void> {
+  if (body instanceof Uint8Array) return;
   for await (const _ of body as AsyncIterable<Uint8Array>) {
     // Requests that carry no payload may still send a few bytes (an empty XML config).
   }
