@@ -288,7 +288,7 @@ describe("bucket binding: keys are bytes, never paths", () => {
 
   it("put: nothing is written outside the bucket's folder, and no file is named after a key", async () => {
     const stateEntries = (await readdir(emu.state)).sort();
-    expect(stateEntries).toEqual(["buckets", "build", "credentials.json"]);
+    expect(stateEntries).toEqual(["buckets", "build", "credentials.json", "queues"]);
     expect((await readdir(join(emu.state, "buckets"))).sort()).toEqual(["archive", "uploads"]);
     const bucketFiles = (await readdir(join(emu.state, "buckets", "uploads"))).sort();
     expect(bucketFiles.filter((name) => !/^index\.sqlite(-wal|-shm)?$/.test(name))).toEqual(["blobs"]);

@@ -7,6 +7,7 @@ import { benchBuckets } from "./buckets.ts";
 import { benchEmulator } from "./emulator.ts";
 import { benchGraph } from "./graph.ts";
 import { benchPatterns } from "./patterns.ts";
+import { benchQueues } from "./queues.ts";
 import { benchS3 } from "./s3.ts";
 
 const { values } = parseArgs({
@@ -18,6 +19,7 @@ const benches: Record<string, (options: { smoke: boolean }) => Promise<void>> = 
   patterns: benchPatterns,
   emulator: benchEmulator,
   buckets: benchBuckets,
+  queues: benchQueues,
   s3: benchS3,
 };
 

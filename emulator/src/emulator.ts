@@ -492,7 +492,8 @@ class LocalEmulator implements Emulator {
     this.#buckets.reset();
     this.#queues?.clear();
     for (const entry of await readdir(this.state)) {
-      if (entry === "build" || entry === "buckets" || entry === credentialsFile) continue;
+      // Open stores were emptied in place above; their files stay.
+      if (entry === "build" || entry === "buckets" || entry === "queues" || entry === credentialsFile) continue;
       await rm(join(this.state, entry), { recursive: true, force: true });
     }
   }

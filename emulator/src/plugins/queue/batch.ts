@@ -51,7 +51,7 @@ export function delayMs(delay: Delay | undefined): number | undefined {
   const ms = typeof delay === "number" ? delay * 1000 : parseDuration(delay);
   if (ms === undefined || !Number.isFinite(ms) || ms < 0 || ms > 12 * 3_600_000) {
     throw new RangeError(
-      `a delay must be a duration from 0s to 12h, such as "30s", or seconds; found ${JSON.stringify(delay)}`,
+      `a delay must be a duration from 0s to 12h, such as "30s", or seconds; found ${typeof delay === "number" ? String(delay) : JSON.stringify(delay)}`,
     );
   }
   return ms;

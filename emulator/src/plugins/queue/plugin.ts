@@ -74,7 +74,7 @@ export class QueuePlugin {
       if (current) Object.assign(current, { spec, policy, check });
       else this.#queues.set(name, { name, spec, policy, check, running: 0 });
     }
-    for (const name of this.#queues.keys()) this.#pump(name);
+    for (const name of this.#queues.keys()) this.#pump(name, true);
   }
 
   names(): string[] {
@@ -124,7 +124,10 @@ export class QueuePlugin {
   redrive(name: string): Record<string, number> {
     this.#require(name);
     const moved = this.#store.redrive(name, this.#ctx.clock.now());
-    for (const source of Object.keys(moved)) if (this.#queues.has(source)) this.#pump(source);
+    for (const [source, count] of Object.entries(moved)) {
+      this.#ctx.logger.info(`queue ${name}: redrove ${count} message${count === 1 ? "" : "s"} back to ${source}`);
+      if (this.#queues.has(source)) this.#pump(source, true);
+    }
     return moved;
   }
 
@@ -155,8 +158,14 @@ export class QueuePlugin {
     }
   }
 
+  /** Empties every queue, forgetting partial-batch waits and wake-ups with it. */
   clear(): void {
     this.#store.clear();
+    for (const queue of this.#queues.values()) {
+      queue.wake?.cancel();
+      queue.wake = undefined;
+      queue.waitingSince = undefined;
+    }
   }
 
   async close(): Promise<void> {
@@ -181,11 +190,22 @@ export class QueuePlugin {
     return queue;
   }
 
-  /** Starts what is due for a queue: expired leases, old messages, and batches up to its concurrency. */
-  #pump(name: string): void {
+  /**
+   * Starts what is due for a queue: batches up to its concurrency, and with `sweep` (its
+   * clock wake-up, set for the next lease expiry or retention) expired leases and old
+   * messages first. A send or a finished batch need no sweep: nothing expires by them.
+   */
+  #pump(name: string, sweep = false): void {
     const queue = this.#queues.get(name);
     if (!queue || this.#closed) return;
     const now = this.#ctx.clock.now();
+    if (sweep) this.#sweep(queue, now);
+    this.#start(queue, now);
+    this.#schedule(queue);
+  }
+
+  #sweep(queue: RunningQueue, now: number): void {
+    const name = queue.name;
     const expired = this.#store.expireLeasesDetailed(name, now, queue.policy);
     for (const id of expired.retried) {
       this.#ctx.logger.warn(
@@ -195,18 +215,27 @@ export class QueuePlugin {
     this.#logDeadEnds(queue, expired);
     const old = this.#store.dropExpired(name, now, queue.policy);
     if (old.length) this.#ctx.logger.warn(`queue ${name}: dropped ${old.length} message(s) older than its retention`);
+  }
+
+  #start(queue: RunningQueue, now: number): void {
+    const name = queue.name;
     const consumer = queue.spec.consumer;
     const host = consumer && this.#ctx.host(consumer.function);
     if (consumer && host) {
       while (queue.running < consumer.concurrency) {
-        const ready = this.#store.readyCount(name, now, consumer.batchSize);
-        if (ready === 0) {
-          queue.waitingSince = undefined;
-          break;
-        }
-        if (ready < consumer.batchSize && consumer.maxBatchWait > 0) {
-          queue.waitingSince ??= now;
-          if (now < queue.waitingSince + consumer.maxBatchWait) break;
+        if (consumer.maxBatchWait > 0) {
+          // A partial batch waits for more, up to maxBatchWait; with no wait, lease what there is.
+          const ready = this.#store.readyCount(name, now, consumer.batchSize);
+          if (ready === 0) {
+            queue.waitingSince = undefined;
+            break;
+          }
+          if (ready < consumer.batchSize) {
+            // The wait runs from when the oldest message became deliverable, not from
+            // when a slot came free: a message that waited for a busy consumer goes at once.
+            queue.waitingSince = this.#store.oldestDeliverable(name, now) ?? now;
+            if (now < queue.waitingSince + consumer.maxBatchWait) break;
+          }
         }
         const { lease, messages } = this.#store.lease(name, consumer.batchSize, now, queue.policy);
         if (messages.length === 0) break;
@@ -220,7 +249,6 @@ export class QueuePlugin {
         this.#deliveries.set(delivery, this.#epoch);
       }
     }
-    this.#schedule(queue);
   }
 
   /** Sets the queue's one wake-up for the next thing due: a delayed message, a back-off, a lease, a batch wait. */
@@ -237,7 +265,7 @@ export class QueuePlugin {
     if (due === undefined) return;
     const cancel = this.#ctx.clock.at(due, () => {
       queue.wake = undefined;
-      this.#pump(queue.name);
+      this.#pump(queue.name, true);
     });
     queue.wake = { at: due, cancel };
   }
@@ -279,12 +307,18 @@ export class QueuePlugin {
   #logDeadEnds(queue: RunningQueue, result: { deadLettered: string[]; dropped: string[] }): void {
     const { maxAttempts, deadLetter } = queue.policy;
     for (const id of result.deadLettered) {
-      this.#ctx.logger.warn(`queue ${queue.name}: message ${id} failed ${maxAttempts} times; moved to "${deadLetter}"`);
+      this.#ctx.logger.warn(
+        `queue ${queue.name}: message ${id} failed ${times(maxAttempts)}; moved to "${deadLetter}"`,
+      );
     }
     for (const id of result.dropped) {
       this.#ctx.logger.error(
-        `queue ${queue.name}: message ${id} failed ${maxAttempts} times and the queue has no dead-letter queue; it was dropped`,
+        `queue ${queue.name}: message ${id} failed ${times(maxAttempts)} and the queue has no dead-letter queue; it was dropped`,
       );
     }
   }
+}
+
+function times(count: number): string {
+  return count === 1 ? "once" : `${count} times`;
 }

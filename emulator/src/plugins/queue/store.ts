@@ -167,6 +167,7 @@ export class QueueStore {
     | "expired"
     | "nextDue"
     | "readyCount"
+    | "oldestDeliverable"
     | "oldest"
     | "dropExpired"
     | "stats"
@@ -232,6 +233,10 @@ export class QueueStore {
              AS count`,
       ),
       oldest: prepare("SELECT min(first_seen) AS oldest FROM messages WHERE queue = ?"),
+      oldestDeliverable: prepare(
+        `SELECT min(visible_at) AS at FROM messages
+         WHERE queue = ?1 AND (state = ${ready} OR (state = ${delayed} AND visible_at <= ?2))`,
+      ),
       dropExpired: prepare("DELETE FROM messages WHERE queue = ? AND first_seen <= ? RETURNING id"),
       // One statement, so the four counts come from one snapshot even while another thread writes.
       stats: prepare(
@@ -364,6 +369,12 @@ export class QueueStore {
    * How many messages of `queue` are deliverable at `now`, counting no further than
    * `atMost`: whether a full batch is ready, without counting a whole backlog as `stats` does.
    */
+  /** When the longest-waiting deliverable message of `queue` became deliverable; undefined when none is. */
+  oldestDeliverable(queue: string, now: number): number | undefined {
+    const row = this.#sql.oldestDeliverable.get(queue, now) as { at: number | null };
+    return row.at ?? undefined;
+  }
+
   readyCount(queue: string, now: number, atMost: number): number {
     const limit = Math.max(0, Math.floor(atMost));
     const row = this.#sql.readyCount.get(queue, now, limit) as { count: number };
