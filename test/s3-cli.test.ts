@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,6 +5,7 @@ import { join } from "node:path";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyFixture } from "./support/app-copy.ts";
+import { type CliResult, runAsync } from "./support/cli.ts";
 import { requireService } from "./support/services.ts";
 
 const aws = requireService("aws");
@@ -29,28 +29,21 @@ afterAll(async () => {
 });
 
 /** Runs the real `aws` CLI against the emulator's S3 endpoint, configured only by environment. */
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(aws.path!, ["--endpoint-url", emu.s3.endpoint, ...args], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: work,
-        AWS_ACCESS_KEY_ID: emu.s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: emu.s3.secretAccessKey,
-        AWS_DEFAULT_REGION: emu.s3.region,
-        AWS_EC2_METADATA_DISABLED: "true",
-        AWS_PAGER: "",
-      },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (data) => {
-      stdout += data;
-    });
-    child.stderr.on("data", (data) => {
-      stderr += data;
-    });
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
+function cli(...args: string[]): Promise<CliResult> {
+  return awsCli(emu.s3.secretAccessKey, args);
+}
+
+function awsCli(secret: string, args: string[]): Promise<CliResult> {
+  return runAsync(aws.path!, ["--endpoint-url", emu.s3.endpoint, ...args], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: work,
+      AWS_ACCESS_KEY_ID: emu.s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: secret,
+      AWS_DEFAULT_REGION: emu.s3.region,
+      AWS_EC2_METADATA_DISABLED: "true",
+      AWS_PAGER: "",
+    },
   });
 }
 
@@ -154,23 +147,7 @@ describe.skipIf(aws.skip)("S3 endpoint: the aws CLI", () => {
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toMatch(/404/);
 
-    const wrong = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-      const child = spawn(aws.path!, ["--endpoint-url", emu.s3.endpoint, "s3", "ls", "s3://uploads"], {
-        env: {
-          PATH: process.env.PATH,
-          HOME: work,
-          AWS_ACCESS_KEY_ID: emu.s3.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: "not-the-secret-not-the-secret-not-the-sec",
-          AWS_DEFAULT_REGION: emu.s3.region,
-          AWS_EC2_METADATA_DISABLED: "true",
-        },
-      });
-      let stderr = "";
-      child.stderr.on("data", (data) => {
-        stderr += data;
-      });
-      child.on("close", (status) => resolve({ status, stderr }));
-    });
+    const wrong = await awsCli("not-the-secret-not-the-secret-not-the-sec", ["s3", "ls", "s3://uploads"]);
     expect(wrong.status).not.toBe(0);
     expect(wrong.stderr).toMatch(/SignatureDoesNotMatch/);
   }, 60_000);

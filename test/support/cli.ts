@@ -29,8 +29,17 @@ export function runCli(args: readonly string[], options: { cwd?: string } = {}):
 
 /** `runCli` without blocking: for a CLI that talks to an emulator running in this process. */
 export function runCliAsync(args: readonly string[], options: { cwd?: string } = {}): Promise<CliResult> {
+  return runAsync(process.execPath, cliArgs(args), { cwd: options.cwd ?? repoRoot });
+}
+
+/** Runs a program to its end without blocking this process, collecting its output. */
+export function runAsync(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, cliArgs(args), { cwd: options.cwd ?? repoRoot, timeout: 60_000 });
+    const child = spawn(command, args, { ...options, timeout: 60_000 });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (data) => {

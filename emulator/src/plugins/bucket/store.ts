@@ -2,7 +2,8 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdirSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { copyFile, link, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { openDatabase, transactions } from "../../state/sqlite.ts";
 import { type BlobRef, blobStream, openBlobs } from "./body-reader.ts";
 import { type BodySource, BodyTooLarge, newBlobId, receiveBody } from "./body-writer.ts";
 import { type ConditionResult, type Conditions, checkConditions } from "./conditions.ts";
@@ -155,6 +156,7 @@ export class BucketStore {
   readonly dir: string;
   readonly #blobs: string;
   readonly #db: DatabaseSync;
+  readonly #transaction: (work: () => void) => void;
   readonly #now: () => number;
   readonly #sql: Record<
     | "row"
@@ -162,9 +164,6 @@ export class BucketStore {
     | "version"
     | "upsert"
     | "delete"
-    | "begin"
-    | "commit"
-    | "rollback"
     | "page"
     | "pageBelow"
     | "upload"
@@ -183,10 +182,8 @@ export class BucketStore {
     this.#blobs = join(options.dir, "blobs");
     this.#now = options.now ?? Date.now;
     mkdirSync(this.#blobs, { recursive: true });
-    this.#db = new DatabaseSync(join(options.dir, "index.sqlite"));
-    // A commit is durable once written to the WAL; the OS keeps it through a killed
-    // process. Only power loss could lose the last commits, which the store does not promise.
-    this.#db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;");
+    this.#db = openDatabase(join(options.dir, "index.sqlite"));
+    this.#transaction = transactions(this.#db);
     this.#db.exec(schema);
     this.#db.prepare("INSERT INTO bucket (created) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM bucket)").run(this.#now());
     const columns = "key, size, etag, content_type, metadata, headers, uploaded";
@@ -204,9 +201,6 @@ export class BucketStore {
            blobs = excluded.blobs`,
       ),
       delete: prepare("DELETE FROM objects WHERE key = ? RETURNING blobs"),
-      begin: prepare("BEGIN IMMEDIATE"),
-      commit: prepare("COMMIT"),
-      rollback: prepare("ROLLBACK"),
       page: prepare(`SELECT ${columns} FROM objects WHERE key >= ? ORDER BY key LIMIT ?`),
       pageBelow: prepare(`SELECT ${columns} FROM objects WHERE key >= ? AND key < ? ORDER BY key LIMIT ?`),
       upload: prepare("SELECT * FROM uploads WHERE id = ?"),
@@ -760,17 +754,6 @@ export class BucketStore {
     }
     this.#unlinkBlobs(replaced);
     return record;
-  }
-
-  #transaction(work: () => void): void {
-    this.#sql.begin.run();
-    try {
-      work();
-      this.#sql.commit.run();
-    } catch (error) {
-      this.#sql.rollback.run();
-      throw error;
-    }
   }
 
   async #linkBlobs(source: BucketStore, blobs: BlobRef[]): Promise<BlobRef[]> {

@@ -148,6 +148,21 @@ export class FunctionHost {
     return { running: this.#limiter.active, waiting: this.#limiter.waiting };
   }
 
+  /** The worker new invocations go to, started if need be; a message when its module does not load. */
+  async #readyWorker(): Promise<WorkerHandle | string> {
+    let handle = this.#current;
+    if (!handle || handle.retired || handle.exited) {
+      handle = this.#spawn(this.#bundle);
+      this.#current = handle;
+    }
+    try {
+      await handle.ready;
+      return handle;
+    } catch (error) {
+      return `function "${this.name}" failed to load: ${(error as Error).message}`;
+    }
+  }
+
   /** Calls the function's `fetch`. Never rejects: failures become 500, 503 or 504 responses. */
   async fetch(request: Request, params: Record<string, string> = {}): Promise<Response> {
     if (this.#stopped) return this.#problem(503, `function "${this.name}" is stopping`);
@@ -160,16 +175,10 @@ export class FunctionHost {
         { "retry-after": "1" },
       );
     }
-    let handle = this.#current;
-    if (!handle || handle.retired || handle.exited) {
-      handle = this.#spawn(this.#bundle);
-      this.#current = handle;
-    }
-    try {
-      await handle.ready;
-    } catch (error) {
+    const handle = await this.#readyWorker();
+    if (typeof handle === "string") {
       release();
-      return this.#problem(500, `function "${this.name}" failed to load: ${(error as Error).message}`);
+      return this.#problem(500, handle);
     }
     let body: Body;
     try {
@@ -233,16 +242,10 @@ export class FunctionHost {
     if (this.#stopped) return { ok: false, error: `function "${this.name}" is stopping` };
     const release = await this.#limiter.acquire();
     if (!release) return { ok: false, error: `function "${this.name}" is at its concurrency limit` };
-    let handle = this.#current;
-    if (!handle || handle.retired || handle.exited) {
-      handle = this.#spawn(this.#bundle);
-      this.#current = handle;
-    }
-    try {
-      await handle.ready;
-    } catch (error) {
+    const handle = await this.#readyWorker();
+    if (typeof handle === "string") {
       release();
-      return { ok: false, error: `function "${this.name}" failed to load: ${(error as Error).message}` };
+      return { ok: false, error: handle };
     }
     const started = performance.now();
     const id = this.#nextId++;

@@ -142,20 +142,26 @@ let handlers: Record<string, RunHandler | undefined> = {};
 const env = buildEnv();
 const running = new Map<number, AbortController>();
 
-async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promise<void> {
+/** An invocation's `ctx` (its abort signal and `waitUntil`), and the promises it must wait for. */
+function invocationContext(id: number, invocationId: string) {
   const controller = new AbortController();
-  running.set(message.id, controller);
+  running.set(id, controller);
   const pending: Promise<unknown>[] = [];
   const ctx = {
-    params: message.params,
     signal: controller.signal,
-    invocationId: message.invocationId,
+    invocationId,
     waitUntil: (promise: Promise<unknown>) => {
       pending.push(
         Promise.resolve(promise).catch((error: unknown) => console.error("waitUntil promise rejected:", error)),
       );
     },
   };
+  return { controller, pending, ctx };
+}
+
+async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promise<void> {
+  const { controller, pending, ctx: base } = invocationContext(message.id, message.invocationId);
+  const ctx = { ...base, params: message.params };
   await invocation.run(message.invocationId, async () => {
     try {
       if (!fetchHandler) throw new Error(`function "${data.fn}" has no fetch handler in its default export`);
@@ -201,18 +207,7 @@ function fromWireError(wire: WireError | undefined): Error {
 
 /** Runs `queue`, `event` or `scheduled`: the result is what the handler decided, reported also when it throws. */
 async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
-  const controller = new AbortController();
-  running.set(message.id, controller);
-  const pending: Promise<unknown>[] = [];
-  const ctx = {
-    signal: controller.signal,
-    invocationId: message.invocationId,
-    waitUntil: (promise: Promise<unknown>) => {
-      pending.push(
-        Promise.resolve(promise).catch((error: unknown) => console.error("waitUntil promise rejected:", error)),
-      );
-    },
-  };
+  const { pending, ctx } = invocationContext(message.id, message.invocationId);
   await invocation.run(message.invocationId, async () => {
     let report: () => unknown = () => undefined;
     try {

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { formatDuration } from "@nimbus/core";
+import { openDatabase, transactions } from "../../state/sqlite.ts";
 import { backoffDelay } from "./backoff.ts";
 
 /** How a body's bytes are turned back into the value that was sent. */
@@ -151,11 +152,9 @@ interface HeldRow {
  */
 export class QueueStore {
   readonly #db: DatabaseSync;
+  readonly #transaction: (work: () => void) => void;
   readonly #random: () => number;
   readonly #sql: Record<
-    | "begin"
-    | "commit"
-    | "rollback"
     | "last"
     | "insert"
     | "promote"
@@ -182,16 +181,11 @@ export class QueueStore {
   constructor(options: { file: string; random?: () => number }) {
     this.#random = options.random ?? Math.random;
     mkdirSync(dirname(options.file), { recursive: true });
-    this.#db = new DatabaseSync(options.file);
-    // A commit is durable once written to the WAL; the OS keeps it through a killed
-    // process. Only power loss could lose the last commits, which the store does not promise.
-    this.#db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;");
+    this.#db = openDatabase(options.file);
+    this.#transaction = transactions(this.#db);
     this.#db.exec(schema);
     const prepare = (sql: string) => this.#db.prepare(sql);
     this.#sql = {
-      begin: prepare("BEGIN IMMEDIATE"),
-      commit: prepare("COMMIT"),
-      rollback: prepare("ROLLBACK"),
       last: prepare("SELECT coalesce(max(seq), 0) AS seq FROM messages"),
       insert: prepare(
         "INSERT INTO messages (seq, id, queue, state, visible_at, attempts, first_seen, format, body) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
@@ -473,17 +467,6 @@ export class QueueStore {
       for (const { seq } of seqs) rename.run(messageId(seq), seq);
       this.#db.exec(`PRAGMA user_version = ${layout}`);
     });
-  }
-
-  #transaction(work: () => void): void {
-    this.#sql.begin.run();
-    try {
-      work();
-      this.#sql.commit.run();
-    } catch (error) {
-      this.#sql.rollback.run();
-      throw error;
-    }
   }
 }
 
