@@ -386,8 +386,16 @@ class LocalEmulator implements Emulator {
       if (!target) return new Response(`function "${link.resource}" is not running\n`, { status: 503 });
       return target.host.fetch(request, paramsFor(target.spec, request));
     }
+    throw new NimbusError(
+      "NIMBUS_EMULATOR_UNSUPPORTED",
+      `function "${from}" called ${method} on ${link.kind} "${link.resource}", which the emulator does not serve yet`,
+    );
+  }
+
+  /** A service binding's call from a function's worker; the data is checked, since a worker can forge it. */
+  async #callService(from: string, link: LinkSpec, method: string, args: unknown): Promise<unknown> {
     if (link.kind === "bucket" && method === "presign") {
-      const parsed = presignRequestSchema.safeParse(await request.json().catch(() => undefined));
+      const parsed = presignRequestSchema.safeParse(args);
       if (!parsed.success) {
         throw new NimbusError(
           "NIMBUS_BUCKET_ARGUMENT",
@@ -395,18 +403,17 @@ class LocalEmulator implements Emulator {
         );
       }
       const { key, ...options } = parsed.data;
-      return Response.json({ url: this.#presign(link.resource, key, options) });
+      return this.#presign(link.resource, key, options);
     }
     if (link.kind === "queue" && method === "send") {
-      const parsed = wireMessagesSchema.safeParse(await request.json().catch(() => undefined));
+      const parsed = wireMessagesSchema.safeParse(args);
       if (!parsed.success) {
         throw new NimbusError(
           "NIMBUS_QUEUE_BODY",
           `queue "${link.resource}": function "${from}" sent messages the emulator cannot read`,
         );
       }
-      const ids = this.#queues!.send(link.resource, fromWire(parsed.data.messages as WireMessage[]));
-      return Response.json({ ids });
+      return this.#queues!.send(link.resource, fromWire(parsed.data.messages as WireMessage[]));
     }
     throw new NimbusError(
       "NIMBUS_EMULATOR_UNSUPPORTED",
@@ -423,6 +430,7 @@ class LocalEmulator implements Emulator {
         logger: this.#logger,
         secrets,
         callLink: (from, link, method, request) => this.#callLink(from, link, method, request),
+        callService: (from, link, method, args) => this.#callService(from, link, method, args),
         clock: this.clock.mode === "manual" ? this.clock.shared : undefined,
         workers: this.#workers,
       },

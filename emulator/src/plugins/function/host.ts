@@ -31,8 +31,10 @@ export interface FunctionHostOptions {
   /** A manual clock's shared time; undefined on the real clock. */
   clock?: SharedArrayBuffer;
   logger: Logger;
-  /** Serves a call the handler makes on one of its links. */
+  /** Serves a call the handler makes on one of its links: a linked function's `fetch`… */
   callLink(link: LinkSpec, method: string, request: Request, invocationId: string | undefined): Promise<Response>;
+  /** …or a service binding's call, with plain data. */
+  callService(link: LinkSpec, method: string, args: unknown, invocationId: string | undefined): Promise<unknown>;
   /** Where workers come from: started ones waiting, so a swap need not wait for a thread. */
   workers: SpareWorkers;
   /** How long a timed-out invocation may take to stop before its worker is recycled. */
@@ -413,17 +415,24 @@ export class FunctionHost {
   }
 
   async #serveCall(handle: WorkerHandle, message: Extract<FromWorker, { type: "call" }>) {
-    const reply = (answer: { response?: WireResponse; error?: WireError }, transfer: TransferListItem[] = []) => {
+    const reply = (
+      answer: { response?: WireResponse; value?: unknown; error?: WireError },
+      transfer: TransferListItem[] = [],
+    ) => {
       if (!handle.exited)
         handle.worker.postMessage({ type: "reply", id: message.id, ...answer } satisfies ToWorker, transfer);
     };
     // The link is looked up in the spec, so a forged message cannot reach a resource the function did not link.
     const link = this.spec.links.find((l) => l.name === message.binding);
-    if (!link || !message.request) {
+    if (!link || (!message.request && message.args === undefined)) {
       reply({ error: { name: "Error", message: `function "${this.name}" has no link named "${message.binding}"` } });
       return;
     }
     try {
+      if (!message.request) {
+        reply({ value: await this.#options.callService(link, message.method, message.args, message.invocationId) });
+        return;
+      }
       const { method, url, headers, body } = message.request;
       const request = new Request(url, { method, headers, body: body as RequestBody, duplex: "half" } as RequestInit);
       const response = await this.#options.callLink(link, message.method, request, message.invocationId);

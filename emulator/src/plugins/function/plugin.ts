@@ -11,6 +11,13 @@ export interface FunctionPluginContext {
   logger: Logger;
   /** Values from the app's `.env`, for the secrets functions declare. */
   secrets: Record<string, string>;
+  callService(
+    from: string,
+    link: LinkSpec,
+    method: string,
+    args: unknown,
+    invocationId: string | undefined,
+  ): Promise<unknown>;
   callLink(
     from: string,
     link: LinkSpec,
@@ -57,6 +64,7 @@ export const functionPlugin = {
         clock: ctx.clock,
         logger: ctx.logger,
         callLink: (link, method, request, invocationId) => ctx.callLink(name, link, method, request, invocationId),
+        callService: (link, method, args, invocationId) => ctx.callService(name, link, method, args, invocationId),
         workers: ctx.workers,
       });
       if (wait) await host.warm();

@@ -42,7 +42,8 @@ export type ToWorker =
   | { type: "abort"; id: number }
   /** Runs the handler's `queue`, `event` or `scheduled` with an argument built from `payload`. */
   | { type: "run"; id: number; invocationId: string; handler: "queue" | "event" | "scheduled"; payload: unknown }
-  | { type: "reply"; id: number; response?: WireResponse; error?: WireError };
+  /** `response` answers a `request` call, `value` an `args` call. */
+  | { type: "reply"; id: number; response?: WireResponse; value?: unknown; error?: WireError };
 
 /** Worker → emulator. */
 export type FromWorker =
@@ -64,7 +65,10 @@ export type FromWorker =
       invocationId: string | undefined;
       binding: string;
       method: string;
+      /** A linked function's `fetch`. */
       request?: WireRequest;
+      /** A service binding's call (a queue's send, a bucket's presign): plain, cloneable data. */
+      args?: unknown;
     };
 
 /** What a worker is started with. */

@@ -53,18 +53,28 @@ process.on("unhandledRejection", (reason) => {
 
 // Binding calls go to the emulator, which checks them against the function's links.
 let nextCall = 0;
-const calls = new Map<number, { resolve: (r: WireResponse) => void; reject: (e: Error) => void }>();
+type Reply = Extract<ToWorker, { type: "reply" }>;
+const calls = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
 
-async function callBinding(binding: string, method: string, request: Request): Promise<Response> {
+function call(message: { binding: string; method: string; request?: WireRequest; args?: unknown }): Promise<Reply> {
   const id = nextCall++;
-  const wire = await toWireRequest(request);
-  const reply = new Promise<WireResponse>((resolve, reject) => calls.set(id, { resolve, reject }));
+  const reply = new Promise<Reply>((resolve, reject) => calls.set(id, { resolve, reject }));
   post(
-    { type: "call", id, invocationId: invocation.getStore(), binding, method, request: wire },
-    transferables(wire.body),
+    { type: "call", id, invocationId: invocation.getStore(), ...message },
+    transferables(message.request?.body ?? null),
   );
-  const response = await reply;
-  return new Response(response.body, response);
+  return reply;
+}
+
+/** A linked function's `fetch`. */
+async function callBinding(binding: string, method: string, request: Request): Promise<Response> {
+  const { response } = await call({ binding, method, request: await toWireRequest(request) });
+  return new Response(response!.body, response);
+}
+
+/** A service binding's call: plain data there and back, no HTTP objects on the way. */
+async function callService(binding: string, method: string, args: unknown): Promise<unknown> {
+  return (await call({ binding, method, args })).value;
 }
 
 const now = sharedNow(data.clock);
@@ -76,22 +86,11 @@ function buildEnv(): Record<string, unknown> {
       env[link.name] = bucketClient(
         link.resource,
         () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
-        async (key, options) => {
-          const response = await callBinding(
-            link.name,
-            "presign",
-            new Request("http://bucket/presign", { method: "POST", body: JSON.stringify({ key, ...options }) }),
-          );
-          return ((await response.json()) as { url: string }).url;
-        },
+        async (key, options) => (await callService(link.name, "presign", { key, ...options })) as string,
       );
     } else if (link.kind === "queue") {
       env[link.name] = queueClient(link.resource, async (messages) => {
-        await callBinding(
-          link.name,
-          "send",
-          new Request("http://queue/send", { method: "POST", body: JSON.stringify({ messages }) }),
-        );
+        await callService(link.name, "send", { messages });
       });
     } else if (link.kind === "function") {
       env[link.name] = {
@@ -251,8 +250,8 @@ port.on("message", (message: ToWorker) => {
     case "reply": {
       const call = calls.get(message.id);
       calls.delete(message.id);
-      if (message.response) call?.resolve(message.response);
-      else call?.reject(fromWireError(message.error));
+      if (message.error) call?.reject(fromWireError(message.error));
+      else call?.resolve(message);
       break;
     }
   }
