@@ -430,6 +430,15 @@ describe("queues: dead letters and redrive", () => {
     expect(loggedSince(mark, /^queue jobs: message [0-9a-f-]{36} failed 3 times; moved to "jobs-dlq"$/)).toHaveLength(
       1,
     );
+    // It keeps its attempt count, first-seen time and last error (§redelivery/5).
+    const [dead] = emu.queue("jobs-dlq").deadLettered();
+    expect(dead).toMatchObject({
+      body: { id, action: "fail-unless-fixed" },
+      queue: "jobs",
+      attempts: 3,
+      lastError: expect.stringContaining(`job ${id}`),
+    });
+    expect(dead?.firstSeen.getTime()).toBeLessThanOrEqual(emu.clock.now());
 
     // It stays there: nothing consumes the dead-letter queue.
     await emu.clock.advance("1h");

@@ -30,7 +30,7 @@ import { S3Endpoint } from "./plugins/bucket/s3/server.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
 import { fromWire, queueClient, type WireMessage } from "./plugins/queue/binding.ts";
-import { QueuePlugin } from "./plugins/queue/plugin.ts";
+import { type DeadLetteredMessage, QueuePlugin } from "./plugins/queue/plugin.ts";
 import type { QueueStats } from "./plugins/queue/store.ts";
 import { Reloader } from "./reload/reloader.ts";
 import { type Credentials, credentialsFile, loadCredentials } from "./state/credentials.ts";
@@ -99,6 +99,8 @@ export interface EmulatorQueue extends QueueClient {
   stats(): QueueStats;
   /** For a dead-letter queue: moves its messages back to the queues they died in. */
   redrive(): Record<string, number>;
+  /** For a dead-letter queue: what waits in it, oldest first, with where and why each died. */
+  deadLettered(limit?: number): DeadLetteredMessage[];
 }
 
 /** A running emulator: the app's routes on `url`, its state under `state`. */
@@ -353,7 +355,12 @@ class LocalEmulator implements Emulator {
     const client = queueClient(name, async (messages) => {
       queues.send(name, fromWire(messages));
     });
-    return { ...client, stats: () => queues.stats(name), redrive: () => queues.redrive(name) };
+    return {
+      ...client,
+      stats: () => queues.stats(name),
+      redrive: () => queues.redrive(name),
+      deadLettered: (limit) => queues.deadLettered(name, limit),
+    };
   }
 
   idle(): Promise<void> {

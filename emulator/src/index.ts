@@ -8,3 +8,4 @@ export {
 } from "./emulator.ts";
 export { appFileNames, findAppFile, type LoadedApp, loadApp } from "./loader/load-app.ts";
 export type { LogEntry, LogFormat, LogLevel } from "./logs/logger.ts";
+export type { DeadLetteredMessage } from "./plugins/queue/plugin.ts";

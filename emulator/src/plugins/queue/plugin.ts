@@ -7,6 +7,20 @@ import type { MessageOutcome, QueueRunPayload } from "./batch.ts";
 import { bodyCheck } from "./schema.ts";
 import { type Outcome, type OutgoingMessage, type QueuePolicy, type QueueStats, QueueStore } from "./store.ts";
 
+/** A message in a dead-letter queue, as tests and tools inspect it. */
+export interface DeadLetteredMessage {
+  id: string;
+  body: unknown;
+  /** The queue it died in. */
+  queue: string;
+  /** Its deliveries there. */
+  attempts: number;
+  /** When it was first sent. */
+  firstSeen: Date;
+  /** Why its last delivery failed: the thrown error, `timed out after …`, or a visibility timeout. */
+  lastError: string;
+}
+
 /** `sendBatch` takes at most this many messages, as Workers' Queues and SQS do. */
 export const maxBatchSend = 100;
 
@@ -118,6 +132,19 @@ export class QueuePlugin {
   stats(name: string): QueueStats {
     this.#require(name);
     return this.#store.stats(name, this.#ctx.clock.now());
+  }
+
+  /** What waits in dead-letter queue `name`: each message with where and how it died. */
+  deadLettered(name: string, limit?: number): DeadLetteredMessage[] {
+    this.#require(name);
+    return this.#store.deadLettered(name, limit).map((message) => ({
+      id: message.id,
+      body: message.format === "json" ? JSON.parse(Buffer.from(message.body).toString("utf8")) : message.body,
+      queue: message.deadFrom ?? name,
+      attempts: message.deadAttempts ?? message.attempts,
+      firstSeen: new Date(message.firstSeen),
+      lastError: message.lastError ?? "",
+    }));
   }
 
   /** Moves every message in dead-letter queue `name` back to the queue it died in. */
