@@ -1,13 +1,7 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import {
-  type AwsChunkedOptions,
-  type ChecksumAlgorithm,
-  type ChunkSigning,
-  checksumVerifier,
-  decodeAwsChunked,
-  requestChecksum,
-} from "./aws-chunked.ts";
+import { type AwsChunkedOptions, type ChunkSigning, decodeAwsChunked } from "./aws-chunked.ts";
+import { type ChecksumAlgorithm, checksumVerifier, requestChecksum } from "./checksums.ts";
 import { isS3Error, type S3Error } from "./s3-error.ts";
 
 // AWS's published examples (Amazon S3 API reference, "Signature Calculations for the

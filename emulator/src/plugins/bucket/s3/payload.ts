@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { type BodySource, inlineLimit } from "../body-writer.ts";
-import { decodeAwsChunked, type RequestChecksum, requestChecksum } from "./aws-chunked.ts";
+import { decodeAwsChunked } from "./aws-chunked.ts";
+import { type RequestChecksum, requestChecksum } from "./checksums.ts";
 import { S3Error } from "./s3-error.ts";
 import type { VerifiedRequest } from "./sigv4.ts";
 

@@ -1,7 +1,7 @@
 import type { BodySource } from "../body-writer.ts";
 import type { Conditions } from "../conditions.ts";
 import type { GetRange } from "../store.ts";
-import type { RequestChecksum } from "./aws-chunked.ts";
+import type { RequestChecksum } from "./checksums.ts";
 import { S3Error } from "./s3-error.ts";
 
 /** One S3 request, authenticated, with its body decoded and checked as it is read. */

@@ -14,7 +14,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { decodeAwsChunked, requestChecksum } from "./aws-chunked.ts";
+import { decodeAwsChunked } from "./aws-chunked.ts";
+import { requestChecksum } from "./checksums.ts";
 import { isS3Error, S3Error, s3ErrorXml, xmlEscape } from "./s3-error.ts";
 import { assertPayloadHash, canonicalPath, type S3Credentials, type SignedRequest, verifySigV4 } from "./sigv4.ts";
 
