@@ -250,19 +250,18 @@ export class QueuePlugin {
     const host = consumer && this.#ctx.host(consumer.function);
     if (consumer && host) {
       while (queue.running < consumer.concurrency) {
-        if (consumer.maxBatchWait > 0) {
-          // A partial batch waits for more, up to maxBatchWait; with no wait, lease what there is.
-          const ready = this.#store.readyCount(name, now, consumer.batchSize);
-          if (ready === 0) {
-            queue.waitingSince = undefined;
-            break;
-          }
-          if (ready < consumer.batchSize) {
-            // The wait runs from when the oldest message became deliverable, not from
-            // when a slot came free: a message that waited for a busy consumer goes at once.
-            queue.waitingSince = this.#store.oldestDeliverable(name, now) ?? now;
-            if (now < queue.waitingSince + consumer.maxBatchWait) break;
-          }
+        // A read first: an empty queue then costs no write transaction.
+        const ready = this.#store.readyCount(name, now, consumer.batchSize);
+        if (ready === 0) {
+          queue.waitingSince = undefined;
+          break;
+        }
+        if (ready < consumer.batchSize && consumer.maxBatchWait > 0) {
+          // A partial batch waits for more, up to maxBatchWait. The wait runs from when the
+          // oldest message became deliverable, not from when a slot came free: a message
+          // that waited for a busy consumer goes at once.
+          queue.waitingSince = this.#store.oldestDeliverable(name, now) ?? now;
+          if (now < queue.waitingSince + consumer.maxBatchWait) break;
         }
         const { lease, messages } = this.#store.lease(name, consumer.batchSize, now, queue.policy);
         if (messages.length === 0) break;
