@@ -4,11 +4,9 @@
  * (`apps/queues/src/loops.ts`, loaded into workerd with its types stripped). Miniflare runs
  * workerd as a process of its own, so this side shares no thread with the bench.
  */
-import { readFile } from "node:fs/promises";
-import { stripTypeScriptTypes } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
+import { type MiniflareWorker, startLoopsWorker } from "./miniflare-loops.ts";
 
 const loopsPath = join(dirname(fileURLToPath(import.meta.url)), "../apps/queues/src/loops.ts");
 
@@ -56,34 +54,12 @@ export default {
 };
 `;
 
-export interface MiniflareQueues {
-  /** Sends `body` (JSON, POST; GET when absent) to the Worker's `path` and answers its JSON. */
-  call<T>(path: string, body?: unknown): Promise<T>;
-  dispose(): Promise<void>;
-}
+export type MiniflareQueues = MiniflareWorker;
 
 /** Starts Miniflare with queue `bench`, bound as `QUEUE` and consumed by the same Worker. */
-export async function startMiniflareQueues(): Promise<MiniflareQueues> {
-  const loops = stripTypeScriptTypes(await readFile(loopsPath, "utf8"));
-  const mf = new Miniflare({
-    modules: [
-      { type: "ESModule", path: "/bench/worker.js", contents: worker },
-      { type: "ESModule", path: "/bench/loops.js", contents: loops },
-    ],
-    modulesRoot: "/bench",
-    compatibilityDate: "2026-07-01",
+export function startMiniflareQueues(): Promise<MiniflareQueues> {
+  return startLoopsWorker(worker, loopsPath, {
     queueProducers: { QUEUE: { queueName: "bench" } },
     queueConsumers: { bench: { maxBatchSize: 100, maxBatchTimeout: miniflareBatchTimeout } },
   });
-  await mf.ready;
-  return {
-    async call<T>(path: string, body?: unknown): Promise<T> {
-      const init = body === undefined ? { method: "GET" } : { method: "POST", body: JSON.stringify(body) };
-      const response = await mf.dispatchFetch(`http://bench${path}`, init);
-      const text = await response.text();
-      if (!response.ok) throw new Error(`Miniflare's Worker failed on ${path}: ${text}`);
-      return text ? (JSON.parse(text) as T) : (undefined as T);
-    },
-    dispose: () => mf.dispose(),
-  };
 }

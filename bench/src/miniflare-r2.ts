@@ -4,11 +4,9 @@
  * loaded into workerd with its types stripped). Miniflare runs workerd as a process of
  * its own, so this side shares no thread with the bench.
  */
-import { readFile } from "node:fs/promises";
-import { stripTypeScriptTypes } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
+import { type MiniflareWorker, startLoopsWorker } from "./miniflare-loops.ts";
 
 const loopsPath = join(dirname(fileURLToPath(import.meta.url)), "../apps/buckets/src/loops.ts");
 
@@ -41,34 +39,9 @@ export default {
 };
 `;
 
-export interface MiniflareR2 {
-  /** POSTs `body` as JSON to the Worker's `path` and answers its JSON. */
-  call<T>(path: string, body: unknown): Promise<T>;
-  dispose(): Promise<void>;
-}
+export type MiniflareR2 = MiniflareWorker;
 
 /** Starts Miniflare with one R2 bucket, `BUCKET`, persisted under `persistDir`. */
-export async function startMiniflareR2(persistDir: string): Promise<MiniflareR2> {
-  const loops = stripTypeScriptTypes(await readFile(loopsPath, "utf8"));
-  const mf = new Miniflare({
-    modules: [
-      { type: "ESModule", path: "/bench/worker.js", contents: worker },
-      { type: "ESModule", path: "/bench/loops.js", contents: loops },
-    ],
-    modulesRoot: "/bench",
-    // Streams constructed in JavaScript (the generated body) need a date past 2022-11-30.
-    compatibilityDate: "2026-07-01",
-    r2Buckets: ["BUCKET"],
-    r2Persist: persistDir,
-  });
-  await mf.ready;
-  return {
-    async call<T>(path: string, body: unknown): Promise<T> {
-      const response = await mf.dispatchFetch(`http://bench${path}`, { method: "POST", body: JSON.stringify(body) });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`Miniflare's Worker failed on ${path}: ${text}`);
-      return JSON.parse(text) as T;
-    },
-    dispose: () => mf.dispose(),
-  };
+export function startMiniflareR2(persistDir: string): Promise<MiniflareR2> {
+  return startLoopsWorker(worker, loopsPath, { r2Buckets: ["BUCKET"], r2Persist: persistDir });
 }
