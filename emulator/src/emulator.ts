@@ -29,7 +29,7 @@ import { servePresigned } from "./plugins/bucket/presigned-routes.ts";
 import { S3Endpoint } from "./plugins/bucket/s3/server.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
-import { fromWire, queueClient, type WireMessage } from "./plugins/queue/binding.ts";
+import { queueClient } from "./plugins/queue/binding.ts";
 import { type DeadLetteredMessage, QueuePlugin } from "./plugins/queue/plugin.ts";
 import type { QueueStats } from "./plugins/queue/store.ts";
 import { Reloader } from "./reload/reloader.ts";
@@ -149,7 +149,9 @@ export async function createEmulator(options: EmulatorOptions): Promise<Emulator
 
 /** Messages as bindings send them, checked at the boundary: worker messages can be forged. */
 const wireMessagesSchema = z.object({
-  messages: z.array(z.object({ format: z.enum(["json", "bytes"]), body: z.base64(), delay: z.number().optional() })),
+  messages: z.array(
+    z.object({ format: z.enum(["json", "bytes"]), body: z.instanceof(Uint8Array), delay: z.number().optional() }),
+  ),
 });
 
 /** The region the S3 endpoint reports; clients may sign for any region. */
@@ -191,12 +193,11 @@ class LocalEmulator implements Emulator {
       invoke: (fn, request) => this.#invokeFunction(fn, request),
       queues: () => Object.fromEntries(this.#queues!.names().map((name) => [name, this.#queues!.stats(name)])),
       send: async (queue, bodies) => {
-        const messages: WireMessage[] = [];
-        const client = queueClient(queue, async (encoded) => {
-          messages.push(...encoded);
-        });
-        await client.sendBatch(bodies.map((body) => ({ body })));
-        return this.#queues!.send(queue, fromWire(messages));
+        let ids: string[] = [];
+        await queueClient(queue, async (messages) => {
+          ids = this.#queues!.send(queue, messages);
+        }).sendBatch(bodies.map((body) => ({ body })));
+        return ids;
       },
       redrive: (queue) => this.#queues!.redrive(queue),
     });
@@ -351,9 +352,9 @@ class LocalEmulator implements Emulator {
   queue(name: string): EmulatorQueue {
     const queues = this.#queues!;
     // Fails now, naming the app's queues, when there is no such queue.
-    queues.stats(name);
+    queues.assertQueue(name);
     const client = queueClient(name, async (messages) => {
-      queues.send(name, fromWire(messages));
+      queues.send(name, messages);
     });
     return {
       ...client,
@@ -420,7 +421,7 @@ class LocalEmulator implements Emulator {
           `queue "${link.resource}": function "${from}" sent messages the emulator cannot read`,
         );
       }
-      return this.#queues!.send(link.resource, fromWire(parsed.data.messages as WireMessage[]));
+      return this.#queues!.send(link.resource, parsed.data.messages);
     }
     throw new NimbusError(
       "NIMBUS_EMULATOR_UNSUPPORTED",

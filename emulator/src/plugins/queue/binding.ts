@@ -1,21 +1,15 @@
 import { NimbusError } from "@nimbus/core";
 import type { QueueClient, QueueSendOptions } from "@nimbus/runtime";
 import { delayMs } from "./batch.ts";
-
-/** A message on its way to the emulator: the body as base64 of its bytes, and how to read them back. */
-export interface WireMessage {
-  format: "json" | "bytes";
-  body: string;
-  delay?: number;
-}
+import type { OutgoingMessage } from "./store.ts";
 
 /**
  * The queue binding: bodies are encoded where they are sent (JSON, or bytes as they are),
  * so a body that cannot be sent fails in the sender's own stack; the emulator checks
- * sizes and stores them. `send` carries them to the emulator's queue service.
+ * sizes and stores them. `send` carries them, as bytes, to the emulator's queue service.
  */
-export function queueClient(queue: string, send: (messages: WireMessage[]) => Promise<void>): QueueClient {
-  const encode = (body: unknown, options: QueueSendOptions | undefined, index: number): WireMessage => ({
+export function queueClient(queue: string, send: (messages: OutgoingMessage[]) => Promise<void>): QueueClient {
+  const encode = (body: unknown, options: QueueSendOptions | undefined, index: number): OutgoingMessage => ({
     ...encodeBody(queue, body, index),
     delay: delayOf(queue, options?.delay, index),
   });
@@ -26,10 +20,10 @@ export function queueClient(queue: string, send: (messages: WireMessage[]) => Pr
   };
 }
 
-function encodeBody(queue: string, body: unknown, index: number): Pick<WireMessage, "format" | "body"> {
-  if (body instanceof Uint8Array)
-    return { format: "bytes", body: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("base64") };
-  if (body instanceof ArrayBuffer) return { format: "bytes", body: Buffer.from(body).toString("base64") };
+function encodeBody(queue: string, body: unknown, index: number): Pick<OutgoingMessage, "format" | "body"> {
+  // A copy of exactly the message's bytes: a view's whole buffer would travel otherwise.
+  if (body instanceof Uint8Array) return { format: "bytes", body: body.slice() };
+  if (body instanceof ArrayBuffer) return { format: "bytes", body: new Uint8Array(body.slice(0)) };
   let json: string | undefined;
   try {
     json = JSON.stringify(body);
@@ -45,7 +39,7 @@ function encodeBody(queue: string, body: unknown, index: number): Pick<WireMessa
       `queue "${queue}": message ${index + 1} is ${typeof body}, which has no JSON form. Send JSON-serialisable data or bytes.`,
     );
   }
-  return { format: "json", body: Buffer.from(json).toString("base64") };
+  return { format: "json", body: Buffer.from(json) };
 }
 
 function delayOf(queue: string, delay: QueueSendOptions["delay"], index: number): number | undefined {
@@ -54,15 +48,4 @@ function delayOf(queue: string, delay: QueueSendOptions["delay"], index: number)
   } catch (error) {
     throw new NimbusError("NIMBUS_QUEUE_DELAY", `queue "${queue}": message ${index + 1}: ${(error as Error).message}`);
   }
-}
-
-/** Back from the wire, for the store. */
-export function fromWire(
-  messages: readonly WireMessage[],
-): { body: Uint8Array; format: "json" | "bytes"; delay?: number }[] {
-  return messages.map((message) => ({
-    body: Buffer.from(message.body, "base64"),
-    format: message.format,
-    ...(message.delay === undefined ? {} : { delay: message.delay }),
-  }));
 }

@@ -202,6 +202,11 @@ export class QueuePlugin {
     this.#store.close();
   }
 
+  /** Throws, naming the app's queues, when there is no queue `name`. */
+  assertQueue(name: string): void {
+    this.#require(name);
+  }
+
   #require(name: string): RunningQueue {
     const queue = this.#queues.get(name);
     if (!queue) {
