@@ -1,7 +1,8 @@
 import { NimbusError } from "@nimbus/core";
 import { bucketError } from "./errors.ts";
+import { objectHeaders, parseRange } from "./http.ts";
 import { verifyPresigned } from "./presign.ts";
-import type { BucketStore, GetRange, ObjectRecord } from "./store.ts";
+import type { BucketStore } from "./store.ts";
 
 /**
  * Serves a presigned URL: GET and HEAD read the object (one `Range` is honoured), PUT
@@ -32,13 +33,16 @@ export async function servePresigned(
     if (request.method === "HEAD") {
       const record = store.head(key);
       if (!record) throw missing(bucket, key);
-      return new Response(null, { status: 200, headers: objectHeaders(record, record.size) });
+      return new Response(null, {
+        status: 200,
+        headers: { ...objectHeaders(record), "content-length": String(record.size) },
+      });
     }
     const range = parseRange(request.headers.get("range"));
     const result = await store.get(key, { range });
     if (result.status === "missing") throw missing(bucket, key);
     if (result.status !== "ok") throw new Error("unreachable: no conditions were given");
-    const headers = objectHeaders(result.object, result.range.length);
+    const headers = new Headers({ ...objectHeaders(result.object), "content-length": String(result.range.length) });
     if (range) {
       const { offset, length } = result.range;
       headers.set("content-range", `bytes ${offset}-${offset + length - 1}/${result.object.size}`);
@@ -52,35 +56,6 @@ export async function servePresigned(
     const status = statusOf(error.code);
     return Response.json({ error: { code: error.code, message: error.message } }, { status });
   }
-}
-
-function objectHeaders(record: ObjectRecord, length: number): Headers {
-  const headers = new Headers({
-    "content-type": record.contentType,
-    "content-length": String(length),
-    etag: `"${record.etag}"`,
-    "last-modified": new Date(record.uploaded).toUTCString(),
-    "accept-ranges": "bytes",
-  });
-  for (const [name, value] of Object.entries(record.metadata)) {
-    // Header values are ASCII; other text goes RFC 2047-encoded, as S3 sends it.
-    headers.set(
-      `x-amz-meta-${name}`,
-      /^[\x20-\x7e]*$/.test(value) ? value : `=?UTF-8?B?${Buffer.from(value).toString("base64")}?=`,
-    );
-  }
-  return headers;
-}
-
-/** One `bytes=` range; anything else (several ranges, other units) serves the whole object, as HTTP allows. */
-function parseRange(header: string | null): GetRange | undefined {
-  const match = header && /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match) return undefined;
-  const [, first, last] = match;
-  if (first === "" && last === "") return undefined;
-  if (first === "") return { suffix: Number(last) };
-  const offset = Number(first);
-  return last === "" ? { offset } : { offset, length: Math.max(0, Number(last) - offset + 1) };
 }
 
 function missing(bucket: string, key: string): NimbusError {

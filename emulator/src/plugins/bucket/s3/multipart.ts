@@ -1,3 +1,4 @@
+import { parseRange } from "../http.ts";
 import type { BucketEntry } from "../plugin.ts";
 import { checksumHeader, headersFrom, malformedXml, md5Hex, preconditionFailed } from "./objects.ts";
 import {
@@ -5,7 +6,6 @@ import {
   copySourceConditions,
   intParam,
   metadataFrom,
-  parseRange,
   readConditions,
   type S3Request,
   type S3Response,

@@ -1,12 +1,11 @@
 import { checkConditions } from "../conditions.ts";
+import { objectHeaders, parseRange } from "../http.ts";
 import type { BucketEntry } from "../plugin.ts";
 import type { ObjectRecord } from "../store.ts";
 import {
   conditionsFrom,
   copySourceConditions,
   metadataFrom,
-  metadataHeaders,
-  parseRange,
   readConditions,
   type S3Request,
   type S3Response,
@@ -32,18 +31,6 @@ const overrides = {
   "response-content-disposition": "content-disposition",
   "response-content-encoding": "content-encoding",
 } as const;
-
-export function objectHeaders(record: ObjectRecord): Record<string, string> {
-  const headers: Record<string, string> = {
-    "content-type": record.contentType,
-    etag: `"${record.etag}"`,
-    "last-modified": new Date(record.uploaded).toUTCString(),
-    "accept-ranges": "bytes",
-  };
-  for (const [name, value] of Object.entries(record.headers)) headers[name] = value;
-  metadataHeaders(record.metadata, headers);
-  return headers;
-}
 
 /** The stored headers a PUT (or a multipart create, or a REPLACE copy) sets. */
 export function headersFrom(request: S3Request): Record<string, string> {

@@ -1,6 +1,5 @@
 import type { BodySource } from "../body-writer.ts";
 import type { Conditions } from "../conditions.ts";
-import type { GetRange } from "../store.ts";
 import type { RequestChecksum } from "./checksums.ts";
 import { S3Error } from "./s3-error.ts";
 
@@ -88,19 +87,6 @@ function httpDate(value: string | null): number | undefined {
   return Number.isNaN(time) ? undefined : time;
 }
 
-/** One `bytes=` range; several ranges or another unit serve the whole object, as S3 does. */
-export function parseRange(header: string | null): GetRange | undefined {
-  const match = header ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
-  if (!match) return undefined;
-  const [, first, last] = match;
-  if (first === "" && last === "") return undefined;
-  if (first === "") return { suffix: Number(last) };
-  const offset = Number(first);
-  if (last === "") return { offset };
-  if (Number(last) < offset) return undefined;
-  return { offset, length: Number(last) - offset + 1 };
-}
-
 /** `x-amz-meta-*` headers as user metadata. */
 export function metadataFrom(headers: Headers): Record<string, string> {
   const metadata: Record<string, string> = {};
@@ -108,15 +94,6 @@ export function metadataFrom(headers: Headers): Record<string, string> {
     if (name.startsWith("x-amz-meta-")) metadata[name.slice("x-amz-meta-".length)] = value;
   }
   return metadata;
-}
-
-/** Response headers for user metadata; non-ASCII values go RFC 2047-encoded, as S3 sends them. */
-export function metadataHeaders(metadata: Record<string, string>, into: Record<string, string>): void {
-  for (const [name, value] of Object.entries(metadata)) {
-    into[`x-amz-meta-${name}`] = /^[\x20-\x7e]*$/.test(value)
-      ? value
-      : `=?UTF-8?B?${Buffer.from(value).toString("base64")}?=`;
-  }
 }
 
 /** A key or prefix in a listing with `encoding-type=url`: encoded as S3 does (spaces as `+`, `/` kept). */
