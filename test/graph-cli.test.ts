@@ -25,10 +25,21 @@ describe("nimbus graph", () => {
     const result = runCli(["graph", "test/fixtures/as-written"]);
     expect(result.status).toBe(0);
     const shop = JSON.parse(runCli(["graph", "examples/shop"]).stdout);
-    // The example adds types and the report's live route; otherwise both graphs are the same.
-    const report = shop.resources.find((r: { name: string }) => r.name === "report");
+    // The example adds types, the report's live route, the bus's dead-letter queue and the
+    // mailer with its rule; otherwise both graphs are the same.
+    type Node = { kind: string; name: string; spec: Record<string, unknown> };
+    const report = shop.resources.find((r: Node) => r.name === "report");
     expect(report.spec.routes).toEqual([{ method: "GET", path: "/report" }]);
     report.spec.routes = [];
+    const added = ["function:mailer", "rule:orders/receipt-written", "queue:orders-dlq"];
+    const bus = shop.resources.find((r: Node) => r.kind === "bus");
+    expect(bus.spec.deadLetter).toBe("orders-dlq");
+    bus.spec.deadLetter = null;
+    shop.resources = shop.resources.filter((r: Node) => !added.includes(`${r.kind}:${r.name}`));
+    shop.edges = shop.edges.filter(
+      (e: { from: string; to: string }) =>
+        !added.includes(e.from) && !added.includes(e.to) && e.to !== "queue:orders-dlq",
+    );
     expect(JSON.parse(result.stdout)).toEqual(shop);
   });
 

@@ -79,3 +79,51 @@ describe("the shop example: fulfilment", () => {
     expect(queues.stdout).toMatch(/\nfulfilment\s+0\s+0\s+0\s+0\n/);
   });
 });
+
+describe("the shop example: end to end", () => {
+  it("order: POST /orders → OrderPaid on the bus → fulfilment → receipt → notification → mail, then the nightly report", async () => {
+    const placed = await emu.fetch("/orders", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: "ada@example.com", lines: [{ sku: "tea", quantity: 3, price: 450 }] }),
+    });
+    expect(placed.status).toBe(201);
+    const { id, total } = (await placed.json()) as { id: string; total: number };
+    expect(total).toBe(1350);
+
+    // The put stored the event for the `paid` rule's queue before the API answered.
+    await emu.idle();
+    expect(emu.queue("fulfilment").stats().depth).toBe(1);
+    const routed = emu.logs.find(
+      (entry) => entry.message.startsWith("bus orders: event") && entry.message.includes("OrderPaid"),
+    );
+    expect(routed?.message).toMatch(/\(OrderPaid from shop\.api\) matched orders\/paid$/);
+
+    // fulfil waits up to 1 s for a batch; the receipt it writes is announced on the bus,
+    // and the `receipt-written` rule has the mailer confirm it: all within this step.
+    await emu.clock.advance("1s");
+    const shown = (await (await emu.fetch(`/orders/${id}`)).json()) as { receipt: { total: number } | null };
+    expect(shown.receipt).toMatchObject({ orderId: id, email: "ada@example.com", total: 1350 });
+    const notified = emu.logs.find(
+      (entry) =>
+        entry.message.startsWith("bus orders: event") && entry.message.includes("(Object Created from nimbus.bucket)"),
+    );
+    expect(notified?.message).toMatch(/matched orders\/receipt-written$/);
+    const mail = await (await emu.bucket("receipts").get(`mail/${id}.txt`))?.text();
+    expect(mail).toContain(`Subject: Your order ${id}`);
+    expect(mail).toContain("fulfilled your order of 13.50");
+
+    // The nightly report runs at 02:00 in Berlin; move the clock there.
+    const next = emu.schedule("nightly-report").next()!;
+    expect(new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", timeStyle: "short" }).format(next)).toBe(
+      "02:00",
+    );
+    await emu.clock.advance(next.getTime() - emu.clock.now());
+    const day = next.toISOString().slice(0, 10);
+    const report = await emu.bucket("receipts").get(`reports/${day}.json`);
+    const summary = (await report?.json()) as { receipts: number; takings: number; keys: string[] };
+    expect(summary.keys).toContain(`receipts/${id}.json`);
+    expect(summary.takings).toBeGreaterThanOrEqual(1350);
+    expect(emu.queue("orders-dlq").stats()).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+  });
+});

@@ -4,11 +4,13 @@
  */
 import { parseArgs } from "node:util";
 import { benchBuckets } from "./buckets.ts";
+import { benchBus } from "./bus.ts";
 import { benchEmulator } from "./emulator.ts";
 import { benchGraph } from "./graph.ts";
 import { benchPatterns } from "./patterns.ts";
 import { benchQueues } from "./queues.ts";
 import { benchS3 } from "./s3.ts";
+import { benchSchedules } from "./schedules.ts";
 
 const { values } = parseArgs({
   options: { smoke: { type: "boolean", default: false }, only: { type: "string" } },
@@ -21,6 +23,8 @@ const benches: Record<string, (options: { smoke: boolean }) => Promise<void>> = 
   buckets: benchBuckets,
   queues: benchQueues,
   s3: benchS3,
+  bus: benchBus,
+  schedules: benchSchedules,
 };
 
 console.log(`Nimbus benchmarks${smoke ? " (smoke pass: small inputs, figures not meaningful)" : ""}`);

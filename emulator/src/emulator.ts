@@ -13,25 +13,29 @@ import {
   NimbusError,
   type ResourceOf,
 } from "@nimbus/core";
-import type { BucketClient, QueueClient } from "@nimbus/runtime";
+import type { BucketClient, BusClient, QueueClient } from "@nimbus/runtime";
 import type { Hono } from "hono";
 import { z } from "zod";
 import { Clock } from "./clock/clock.ts";
+import { Work } from "./clock/work.ts";
 import { controlApi } from "./gateway/control.ts";
 import { routeParams } from "./gateway/route-params.ts";
 import { buildRouter } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
 import { bucketClient } from "./plugins/bucket/binding.ts";
-import { BucketRegistry } from "./plugins/bucket/plugin.ts";
+import { BucketNotifier } from "./plugins/bucket/notifications.ts";
+import { type BucketEntry, BucketRegistry } from "./plugins/bucket/plugin.ts";
 import { presignPath, presignRequestSchema, presignUrl } from "./plugins/bucket/presign.ts";
 import { servePresigned } from "./plugins/bucket/presigned-routes.ts";
 import { S3Endpoint } from "./plugins/bucket/s3/server.ts";
+import { BusPlugin } from "./plugins/bus/plugin.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
 import { queueClient } from "./plugins/queue/binding.ts";
 import { type DeadLetteredMessage, QueuePlugin } from "./plugins/queue/plugin.ts";
 import type { QueueStats } from "./plugins/queue/store.ts";
+import { SchedulePlugin } from "./plugins/schedule/plugin.ts";
 import { Reloader } from "./reload/reloader.ts";
 import { type Credentials, credentialsFile, loadCredentials } from "./state/credentials.ts";
 import { readDotEnv } from "./state/dotenv.ts";
@@ -103,6 +107,14 @@ export interface EmulatorQueue extends QueueClient {
   deadLettered(limit?: number): DeadLetteredMessage[];
 }
 
+/** A schedule as tests drive it. */
+export interface EmulatorSchedule {
+  /** Fires the schedule now, out of turn; resolves with the tick's time once its delivery is stored. */
+  trigger(): Promise<{ scheduledTime: number }>;
+  /** When it fires next on the emulator's clock; undefined when it never will. */
+  next(): Date | undefined;
+}
+
 /** A running emulator: the app's routes on `url`, its state under `state`. */
 export interface Emulator extends AsyncDisposable {
   readonly url: string;
@@ -123,7 +135,14 @@ export interface Emulator extends AsyncDisposable {
   bucket(name: string): BucketClient;
   /** A queue of the app: the binding's `send` and `sendBatch`, plus `stats()`. */
   queue(name: string): EmulatorQueue;
-  /** Resolves once no delivery is running and none is due now (work due later is not waited for). */
+  /** A bus of the app: the binding's `put`, so tests can put events as functions do. */
+  bus(name: string): BusClient;
+  /** A schedule of the app: fire it now, or see when it fires next. */
+  schedule(name: string): EmulatorSchedule;
+  /**
+   * Resolves once no delivery, bus routing or notification is running and none is due
+   * now (work due later, such as a back-off or a schedule's next tick, is not waited for).
+   */
   idle(): Promise<void>;
   /** Reads the app file again and applies what changed. */
   reload(): Promise<void>;
@@ -171,9 +190,13 @@ class LocalEmulator implements Emulator {
   readonly #logger: Logger;
   readonly #functions = new Map<string, RunningFunction>();
   #buckets!: BucketRegistry;
+  readonly #notifier: BucketNotifier;
   #credentials: Credentials | undefined;
   #s3: S3Endpoint | undefined;
   #queues: QueuePlugin | undefined;
+  #bus: BusPlugin | undefined;
+  #schedules: SchedulePlugin | undefined;
+  readonly #work = new Work();
   readonly #workers = new SpareWorkers();
   #router: Hono | undefined;
   #control: Hono;
@@ -188,6 +211,10 @@ class LocalEmulator implements Emulator {
     this.root = resolve(options.root);
     this.clock = new Clock(options.clock ?? "real");
     this.#logger = new Logger({ format: options.logFormat ?? "silent", color: process.stdout.isTTY });
+    this.#notifier = new BucketNotifier({
+      put: async (bus, entries) => this.#bus!.put(bus, entries),
+      log: (level, message) => this.#logger.log({ level, message }),
+    });
     this.#control = controlApi({
       graph: () => this.graph,
       invoke: (fn, request) => this.#invokeFunction(fn, request),
@@ -200,6 +227,8 @@ class LocalEmulator implements Emulator {
         return ids;
       },
       redrive: (queue) => this.#queues!.redrive(queue),
+      emit: async (bus, entries) => this.#bus!.put(bus, entries),
+      trigger: async (schedule) => this.#schedules!.trigger(schedule),
     });
   }
 
@@ -225,19 +254,25 @@ class LocalEmulator implements Emulator {
     const loaded = await loadApp(this.root);
     this.graph = loaded.graph;
     this.#appInputs = loaded.inputs;
-    this.#buckets = new BucketRegistry({ stateDir: this.state, now: () => this.clock.now() });
+    this.#buckets = new BucketRegistry({
+      stateDir: this.state,
+      now: () => this.clock.now(),
+      onChange: (entry) => this.#notify(entry),
+    });
     this.#buckets.apply(this.#bucketResources(this.graph), true);
     const secrets = await readDotEnv(join(this.root, ".env"));
     await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
-    this.#queues = new QueuePlugin({
-      stateDir: this.state,
-      clock: this.clock,
-      logger: this.#logger,
-      host: (fn) => this.#functions.get(fn)?.host,
-    });
-    const queues = this.#queues;
-    this.clock.work = { mark: () => queues.mark(), settle: (since) => queues.settle(since) };
-    this.#queues.apply(this.#queueResources(this.graph));
+    const host = (fn: string) => this.#functions.get(fn)?.host;
+    const { clock } = this;
+    const logger = this.#logger;
+    clock.work = this.#work;
+    const queues = new QueuePlugin({ stateDir: this.state, clock, work: this.#work, logger, host });
+    this.#queues = queues;
+    this.#bus = new BusPlugin({ queues, clock, logger, host });
+    this.#schedules = new SchedulePlugin({ queues, bus: this.#bus, clock, logger, host });
+    this.#applyServices(this.graph);
+    // Changes a killed process recorded but did not get to notify.
+    for (const entry of this.#buckets.all()) this.#notify(entry);
     this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
     await this.#listen();
     this.#s3 = new S3Endpoint({
@@ -364,8 +399,40 @@ class LocalEmulator implements Emulator {
     };
   }
 
+  bus(name: string): BusClient {
+    const bus = this.#bus!;
+    // Fails now, naming the app's buses, when there is no such bus.
+    bus.assertBus(name);
+    return { put: async (entries) => ({ ids: bus.put(name, entries) }) };
+  }
+
+  schedule(name: string): EmulatorSchedule {
+    const schedules = this.#schedules!;
+    schedules.nextTick(name);
+    return {
+      trigger: async () => schedules.trigger(name),
+      next: () => {
+        const at = schedules.nextTick(name);
+        return at === undefined ? undefined : new Date(at);
+      },
+    };
+  }
+
   idle(): Promise<void> {
-    return this.#queues?.idle() ?? Promise.resolve();
+    return this.#work.idle();
+  }
+
+  /** Puts a bucket's recorded changes on the buses its notifications name, as tracked work. */
+  #notify(entry: BucketEntry): void {
+    // Notifications start once the bus is up; what is recorded before that waits in the outbox.
+    if (this.#bus) this.#work.track(this.#notifier.drain(entry));
+  }
+
+  /** Queues first: the bus and schedules deliver into them. */
+  #applyServices(graph: Graph): void {
+    this.#queues!.apply(this.#queueResources(graph));
+    this.#bus!.apply(graph);
+    this.#schedules!.apply(graph);
   }
 
   #queueResources(graph: Graph): ResourceOf<"queue">[] {
@@ -412,6 +479,14 @@ class LocalEmulator implements Emulator {
       }
       const { key, ...options } = parsed.data;
       return this.#presign(link.resource, key, options);
+    }
+    if (link.kind === "bucket" && method === "changed") {
+      const entry = this.#buckets.get(link.resource);
+      if (entry) this.#notify(entry);
+      return undefined;
+    }
+    if (link.kind === "bus" && method === "put") {
+      return this.#bus!.put(link.resource, (args as { entries?: unknown } | null)?.entries);
     }
     if (link.kind === "queue" && method === "send") {
       const parsed = wireMessagesSchema.safeParse(args);
@@ -478,6 +553,8 @@ class LocalEmulator implements Emulator {
     const wanted = new Map(this.#functionResources(next.graph).map((fn) => [fn.name, fn]));
     // New buckets open before the functions that link them start.
     const changes = this.#buckets.apply(this.#bucketResources(next.graph), false);
+    // A bucket whose notifications were removed drops what it had recorded; a new one starts.
+    for (const entry of this.#buckets.all()) this.#notify(entry);
     for (const [name, running] of this.#functions) {
       const resource = wanted.get(name);
       if (!resource) {
@@ -497,7 +574,7 @@ class LocalEmulator implements Emulator {
     }
     this.graph = next.graph;
     this.#appInputs = next.inputs;
-    this.#queues?.apply(this.#queueResources(next.graph));
+    this.#applyServices(next.graph);
     this.#router = buildRouter(next.graph, (name) => this.#functions.get(name)?.host);
     this.#reloader?.refresh();
     this.#logger.info(`app reloaded${changes.length ? `: ${changes.join(", ")}` : "; no function changed"}`);
@@ -535,8 +612,10 @@ class LocalEmulator implements Emulator {
       await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
     }
     await this.#s3?.close();
+    this.#schedules?.stop();
     this.clock.stop();
     await this.#queues?.close();
+    await this.#work.drain();
     this.#functions.clear();
     this.#buckets?.close();
     await this.#workers.close();

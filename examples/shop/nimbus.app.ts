@@ -6,7 +6,10 @@ const app = new App("shop");
 /** Orders as placed, receipts as written by fulfilment, and the nightly reports. */
 export const receipts = app.bucket("receipts");
 /** Business events: the API puts `OrderPaid`, bucket notifications put `Object Created`. */
-export const orders = app.bus<ShopEvents>("orders");
+export const orders = app.bus<ShopEvents>("orders", {
+  // Events a target keeps failing on wait in `orders-dlq`; `nimbus redrive orders-dlq` retries them.
+  deadLetter: true,
+});
 /** Paid orders waiting to be fulfilled; the body is the whole `OrderPaid` event. */
 export const fulfilment = app.queue<NimbusEvent<OrderPaid>>("fulfilment", {
   visibilityTimeout: "30s",
@@ -37,6 +40,21 @@ orders.rule("paid", {
 });
 
 receipts.notify(orders, { events: ["created"], prefix: "receipts/" });
+
+/** Tells the customer: once a receipt is written, a confirmation goes to `mail/<order>.txt`. */
+export const mailer = app.function("mailer", {
+  handler: "./src/mailer.ts",
+  link: { receipts },
+});
+orders.rule("receipt-written", {
+  pattern: {
+    source: ["nimbus.bucket"],
+    "detail-type": ["Object Created"],
+    detail: { object: { key: [{ prefix: "receipts/" }] } },
+  },
+  targets: [mailer],
+  description: "A new receipt sends its confirmation",
+});
 
 export const report = app.function("report", {
   handler: "./src/report.ts",

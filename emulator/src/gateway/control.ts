@@ -1,5 +1,6 @@
-import { type Graph, NimbusError } from "@nimbus/core";
+import { busDefaults, type Graph, NimbusError } from "@nimbus/core";
 import { Hono } from "hono";
+import { z } from "zod";
 
 export interface ControlApiOptions {
   graph(): Graph;
@@ -9,11 +10,32 @@ export interface ControlApiOptions {
   /** Sends JSON bodies to a queue; returns their ids. */
   send(queue: string, bodies: unknown[]): Promise<string[]>;
   redrive(queue: string): Record<string, number>;
+  /** Puts entries (`{ source, detailType, detail, … }`, checked by the bus) on a bus; returns the events' ids. */
+  emit(bus: string, entries: unknown[]): Promise<string[]>;
+  /** Fires a schedule now; returns the scheduled time (ms since the epoch) its target receives. */
+  trigger(schedule: string): Promise<{ scheduledTime: number }>;
+}
+
+/** Most entries in one put, as EventBridge's PutEvents and the bus binding. */
+const maxEntries = busDefaults.maxEntries;
+
+const entriesBodySchema = z.object({ entries: z.array(z.unknown()).min(1).max(maxEntries) });
+
+/** Why a bus put's body is refused, and how to write it. */
+function entriesBodyProblem(body: unknown): string {
+  const howTo = `Send { "entries": [{ "source": "shop.api", "detailType": "OrderPaid", "detail": { … } }, …] } with 1 to ${maxEntries} entries`;
+  const entries = (body as { entries?: unknown } | null)?.entries;
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return `${howTo}; found ${body === null ? "null" : Array.isArray(body) ? "an array" : `a ${typeof body}`}.`;
+  }
+  if (!Array.isArray(entries)) return `${howTo}; found ${entries === undefined ? "no" : "a non-list"} "entries".`;
+  return `${howTo}; found ${entries.length}.`;
 }
 
 /**
  * The emulator's own API under `/_nimbus`, used by the CLI: health, the running graph,
- * and direct function invocation. Errors answer `{ error: { code, message } }`.
+ * direct function invocation, queue sends and redrives, bus puts and schedule triggers.
+ * Errors answer `{ error: { code, message } }`.
  */
 export function controlApi(options: ControlApiOptions): Hono {
   const api = new Hono().basePath("/_nimbus");
@@ -43,6 +65,15 @@ export function controlApi(options: ControlApiOptions): Hono {
     return c.json({ ids }, 201);
   });
   api.post("/queues/:queue/redrive", (c) => c.json({ moved: options.redrive(c.req.param("queue")) }));
+  api.post("/buses/:bus/events", async (c) => {
+    const body: unknown = await c.req.json().catch(() => {
+      throw new NimbusError("NIMBUS_CONTROL_BODY", 'The request body must be JSON: { "entries": [entry, …] }.');
+    });
+    const parsed = entriesBodySchema.safeParse(body);
+    if (!parsed.success) throw new NimbusError("NIMBUS_CONTROL_BODY", entriesBodyProblem(body));
+    return c.json({ ids: await options.emit(c.req.param("bus"), parsed.data.entries) }, 201);
+  });
+  api.post("/schedules/:schedule/trigger", async (c) => c.json(await options.trigger(c.req.param("schedule")), 201));
   api.notFound((c) =>
     c.json(
       {

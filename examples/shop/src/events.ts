@@ -1,3 +1,5 @@
+import type { BucketEvents } from "@nimbus/core";
+
 /** One line of an order. */
 export interface OrderLine {
   sku: string;
@@ -24,7 +26,7 @@ export interface Receipt {
   fulfilledAt: string;
 }
 
-/** The shop's bus: each detail-type mapped to its detail. */
-export interface ShopEvents {
+/** The shop's bus: each detail-type mapped to its detail; the receipts bucket's notifications come on it too. */
+export interface ShopEvents extends BucketEvents {
   OrderPaid: OrderPaid;
 }

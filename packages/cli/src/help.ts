@@ -8,6 +8,9 @@ Commands:
   send [dir] <queue> <json>     send a message to a queue of the running emulator
   queues [dir]                  show every queue's depth, in flight, delayed, dead-lettered
   redrive [dir] <queue>         move a dead-letter queue's messages back where they died
+  emit [dir] <bus> <json>       put events on a bus of the running emulator
+  trigger [dir] <schedule>      fire a schedule of the running emulator now
+  explain [dir] <rule> <file>   say whether a bus rule matches an event, and why not
   graph [dir]                   print the app's resource graph as JSON
   schedule next [dir] <name>    print a schedule's next firings
 
@@ -73,3 +76,34 @@ Moves every message of a dead-letter queue back to the queue it died in, to be
 delivered again from its first attempt.
 
   --url      the emulator's URL, instead of reading it from dir`;
+
+export const emitHelp = `nimbus emit [dir] <bus> <json|@file> [--url URL]
+
+Puts entries on a bus of the emulator running for dir (found through
+<dir>/.nimbus/emulator.json, or --url), as a function's put would, and prints each
+event's id. The JSON is one entry or a list of 1 to 10; @file reads it from a file.
+Quote the JSON for your shell:
+nimbus emit examples/shop orders '{"source":"shop.api","detailType":"OrderPaid","detail":{"id":"o-1","total":5}}'
+
+  An entry: { "source", "detailType", "detail", "resources"?, "time"? }
+  --url      the emulator's URL, instead of reading it from dir`;
+
+export const triggerHelp = `nimbus trigger [dir] <schedule> [--url URL]
+
+Fires a schedule of the emulator running for dir (found through
+<dir>/.nimbus/emulator.json, or --url) now, as if its time had come, and prints the
+scheduled time its target receives.
+
+  --url      the emulator's URL, instead of reading it from dir`;
+
+export const explainHelp = `nimbus explain [dir] <bus>/<rule> <event.json | ->
+
+Says whether a bus rule's pattern matches an event and, if not, the first field that
+fails: its path, the operator and why. Needs no running emulator. The file holds one
+event as rules see it, e.g.
+{ "source": "shop.api", "detail-type": "OrderPaid", "detail": { "total": 5 } }.
+Exits 0 when the rule matches, 1 when it does not, 2 on an error.
+
+  dir        the folder holding nimbus.app.ts (default: the current folder)
+  rule       the rule, as <bus>/<rule>, e.g. orders/paid
+  event      a JSON file holding the event, or - to read it from stdin`;

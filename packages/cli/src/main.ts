@@ -1,11 +1,26 @@
+import { statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { NimbusError } from "@nimbus/core";
-import { devHelp, graphHelp, invokeHelp, queuesHelp, redriveHelp, scheduleHelp, sendHelp, usage } from "./help.ts";
+import {
+  devHelp,
+  emitHelp,
+  explainHelp,
+  graphHelp,
+  invokeHelp,
+  queuesHelp,
+  redriveHelp,
+  scheduleHelp,
+  sendHelp,
+  triggerHelp,
+  usage,
+} from "./help.ts";
 import { type Output, processOutput, reportError } from "./output.ts";
 
 interface Command {
   help: string;
   options: Record<string, { type: "string" | "boolean"; short?: string }>;
+  /** Exit code on an error; default 1. */
+  errorCode?: number;
   /** Resolves with the exit code; anything but a number means 0. */
   run(positionals: string[], values: Record<string, unknown>, output: Output): Promise<unknown>;
 }
@@ -85,6 +100,58 @@ const commands: Record<string, Command> = {
       await redriveCommand({ dir, queue, url: values.url as string | undefined }, output);
     },
   },
+  emit: {
+    help: emitHelp,
+    options: { url: { type: "string" } },
+    run: async (positionals, values, output) => {
+      if (positionals.length < 2 || positionals.length > 3) {
+        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus emit [dir] <bus> <json|@file>\`.\n\n${emitHelp}`);
+      }
+      const [dir, bus, entries] =
+        positionals.length === 3
+          ? [positionals[0]!, positionals[1]!, positionals[2]!]
+          : [".", positionals[0]!, positionals[1]!];
+      const { emitCommand } = await import("./commands/events.ts");
+      await emitCommand({ dir, bus, entries, url: values.url as string | undefined }, output);
+    },
+  },
+  trigger: {
+    help: triggerHelp,
+    options: { url: { type: "string" } },
+    run: async (positionals, values, output) => {
+      if (positionals.length < 1 || positionals.length > 2) {
+        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus trigger [dir] <schedule>\`.\n\n${triggerHelp}`);
+      }
+      const [dir, schedule] = positionals.length === 2 ? [positionals[0]!, positionals[1]!] : [".", positionals[0]!];
+      const { triggerCommand } = await import("./commands/events.ts");
+      await triggerCommand({ dir, schedule, url: values.url as string | undefined }, output);
+    },
+  },
+  explain: {
+    help: explainHelp,
+    options: {},
+    // 1 means "does not match", so scripts can tell it from a failure (as grep does).
+    errorCode: 2,
+    run: async (positionals, _values, output) => {
+      // With two arguments the first is the rule, unless it names a folder: then one is missing.
+      const missing =
+        positionals.length === 2 && statSync(positionals[0]!, { throwIfNoEntry: false })?.isDirectory()
+          ? ` ${positionals[0]} is a folder, so the rule or the event file is missing.`
+          : "";
+      if (positionals.length < 2 || positionals.length > 3 || missing) {
+        throw new NimbusError(
+          "NIMBUS_CLI_ARGS",
+          `Expected \`nimbus explain [dir] <bus>/<rule> <event.json>\`.${missing}\n\n${explainHelp}`,
+        );
+      }
+      const [dir, rule, event] =
+        positionals.length === 3
+          ? [positionals[0]!, positionals[1]!, positionals[2]!]
+          : [".", positionals[0]!, positionals[1]!];
+      const { explainCommand } = await import("./commands/explain.ts");
+      return explainCommand({ dir, rule, event }, output);
+    },
+  },
   graph: {
     help: graphHelp,
     options: {},
@@ -139,6 +206,6 @@ export async function main(argv: readonly string[], output: Output = processOutp
     } else {
       reportError(error, output);
     }
-    return 1;
+    return command.errorCode ?? 1;
   }
 }

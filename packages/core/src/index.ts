@@ -3,14 +3,17 @@ export { Construct } from "./app/construct.ts";
 export { Bucket } from "./bucket/bucket.ts";
 export {
   type BucketEvent,
+  type BucketEventDetail,
+  type BucketEvents,
   type BucketNotificationSpec,
   type BucketProps,
   type BucketSpec,
+  bucketEventSource,
   bucketEvents,
   type NotifyOptions,
 } from "./bucket/spec.ts";
 export { Bus, type BusProps, type EventMap, type EventSchemas } from "./bus/bus.ts";
-export type { BusSpec } from "./bus/spec.ts";
+export { type BusSpec, busDefaults } from "./bus/spec.ts";
 export { formatIssue, GraphError, type GraphIssue } from "./errors/graph-error.ts";
 export { type ErrorKind, NimbusError } from "./errors/nimbus-error.ts";
 export {

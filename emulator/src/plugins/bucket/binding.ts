@@ -21,18 +21,26 @@ export const maxDeleteKeys = 1000;
 /**
  * The bucket binding over a store opened in the caller's own thread: reads and writes go
  * straight to the bucket's files, with no hop through the emulator. `presign` needs the
- * emulator's signing key, so it is asked of the emulator.
+ * emulator's signing key, so it is asked of the emulator. `changed` is called, and
+ * awaited, after a write that recorded a change for the bucket's notifications, so the
+ * emulator puts the events on their buses before the write returns.
  */
 export function bucketClient(
   bucket: string,
   open: () => BucketStore,
   presign: (key: string, options: BucketPresignOptions) => Promise<string>,
+  changed?: () => Promise<void>,
 ): BucketClient {
   // Opened on first use, so a worker that never touches the bucket never opens its index.
   let opened: BucketStore | undefined;
   const store = () => {
     opened ??= open();
     return opened;
+  };
+  // The count is compared across the write: another write in flight may add to it too,
+  // which costs an extra call but never misses one.
+  const notify = async (target: BucketStore, before: number) => {
+    if (changed && target.changesRecorded !== before) await changed();
   };
   return {
     async get(key: string, options: BucketGetOptions = {}): Promise<BucketObject | null> {
@@ -41,11 +49,15 @@ export function bucketClient(
       return bucketObject(bucket, result.object, result.body, options.range ? result.range : undefined);
     },
     async put(key: string, body: BucketPutBody, options: BucketPutOptions = {}): Promise<BucketObjectInfo> {
-      const record = await store().put(key, await bodySource(bucket, key, body), {
+      const source = await bodySource(bucket, key, body);
+      const target = store();
+      const before = target.changesRecorded;
+      const record = await target.put(key, source, {
         contentType: options.contentType,
         metadata: options.metadata,
         onlyIf: conditions(bucket, options.onlyIf),
       });
+      await notify(target, before);
       return info(record);
     },
     async head(key: string): Promise<BucketObjectInfo | null> {
@@ -62,7 +74,10 @@ export function bucketClient(
           `delete takes at most ${maxDeleteKeys} keys at once (as S3's DeleteObjects); found ${all.length}. Delete in batches.`,
         );
       }
-      store().delete(all);
+      const target = store();
+      const before = target.changesRecorded;
+      target.delete(all);
+      await notify(target, before);
     },
     async list(options: BucketListOptions = {}): Promise<BucketListResult> {
       const page = store().list(options);

@@ -23,16 +23,24 @@ export interface BucketEntry {
 export class BucketRegistry {
   readonly #stateDir: string;
   readonly #now: () => number;
+  readonly #onChange: ((entry: BucketEntry) => void) | undefined;
   readonly #entries = new Map<string, BucketEntry>();
 
-  constructor(options: { stateDir: string; now: () => number }) {
+  /**
+   * `onChange` is called after a write through one of the registry's stores (the S3
+   * endpoint, presigned URLs, `emu.bucket`) recorded a change for the bucket's
+   * notifications, once it is committed: the time to drain the bucket's outbox.
+   */
+  constructor(options: { stateDir: string; now: () => number; onChange?: (entry: BucketEntry) => void }) {
     this.#stateDir = options.stateDir;
     this.#now = options.now;
+    this.#onChange = options.onChange;
   }
 
   /**
    * Opens the graph's buckets and the scratch buckets found on disk, closing none that
    * stay. At start-up (`starting`), each store is swept of files a killed process left.
+   * A bucket records its changes for notifying while it is declared with notifications.
    * Returns a line per change, for the log.
    */
   apply(declared: readonly ResourceOf<"bucket">[], starting: boolean): string[] {
@@ -49,10 +57,11 @@ export class BucketRegistry {
         entry.spec = undefined;
         changes.push(`bucket ${entry.name} is no longer declared; its objects stay, as a scratch bucket`);
       }
+      entry.store.setNotifying(notifies(entry));
     }
     for (const resource of declared) {
       if (this.#entries.has(resource.name)) continue;
-      this.#entries.set(resource.name, {
+      this.#add({
         name: resource.name,
         store: this.#open(resource.name, starting),
         declared: true,
@@ -62,7 +71,8 @@ export class BucketRegistry {
     }
     if (starting) {
       for (const name of this.#onDisk()) {
-        if (!this.#entries.has(name)) this.#entries.set(name, { name, store: this.#open(name, true), declared: false });
+        // Its folder may hold the flag from a run in which it was declared with notifications.
+        if (!this.#entries.has(name)) this.#add({ name, store: this.#open(name, true), declared: false });
       }
     }
     return changes;
@@ -85,9 +95,7 @@ export class BucketRegistry {
 
   /** Creates a scratch bucket; the caller has checked the name and that it is free. */
   create(name: string): BucketEntry {
-    const entry: BucketEntry = { name, store: this.#open(name, false), declared: false };
-    this.#entries.set(name, entry);
-    return entry;
+    return this.#add({ name, store: this.#open(name, false), declared: false });
   }
 
   /** Removes a scratch bucket and its folder; the caller has checked it is empty and not declared. */
@@ -112,8 +120,27 @@ export class BucketRegistry {
     this.#entries.clear();
   }
 
+  #add(entry: BucketEntry): BucketEntry {
+    entry.store.setNotifying(notifies(entry));
+    this.#entries.set(entry.name, entry);
+    return entry;
+  }
+
   #open(name: string, sweep: boolean): BucketStore {
-    return new BucketStore({ name, dir: bucketDir(this.#stateDir, name), sweep, now: this.#now });
+    const onChange = this.#onChange;
+    const store: BucketStore = new BucketStore({
+      name,
+      dir: bucketDir(this.#stateDir, name),
+      sweep,
+      now: this.#now,
+      onChange:
+        onChange &&
+        (() => {
+          const entry = this.#entries.get(name);
+          if (entry?.store === store) onChange(entry);
+        }),
+    });
+    return store;
   }
 
   #onDisk(): string[] {
@@ -125,4 +152,8 @@ export class BucketRegistry {
       return [];
     }
   }
+}
+
+function notifies(entry: BucketEntry): boolean {
+  return entry.declared && (entry.spec?.notifications.length ?? 0) > 0;
 }

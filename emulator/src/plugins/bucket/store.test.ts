@@ -27,6 +27,7 @@ interface OpenOptions {
   folder?: string;
   sweep?: boolean;
   now?: () => number;
+  onChange?: () => void;
 }
 
 function open(options: OpenOptions = {}): BucketStore {
@@ -36,6 +37,7 @@ function open(options: OpenOptions = {}): BucketStore {
     dir: join(root, options.folder ?? name),
     sweep: options.sweep,
     now: options.now,
+    onChange: options.onChange,
   });
   opened.push(store);
   return store;
@@ -1527,5 +1529,188 @@ describe("clear", () => {
     await failsWith(() => store.parts(upload.id), "NIMBUS_BUCKET_NO_SUCH_UPLOAD");
     await store.put("small", Buffer.from("again"));
     expect((await read(store, "small")).toString()).toBe("again");
+  });
+});
+
+describe("notifications", () => {
+  const start = Date.UTC(2030, 0, 1, 12);
+
+  function notifying(options: OpenOptions = {}): BucketStore {
+    const store = open({ now: () => start, ...options });
+    store.setNotifying(true);
+    return store;
+  }
+
+  /** The outbox without the ids, which only order it. */
+  function outbox(store: BucketStore) {
+    return store.changes().map(({ id: _, ...change }) => change);
+  }
+
+  test("put: records the key, size, ETag, commit time and PutObject; an overwrite is created again", async () => {
+    const clock = testClock(start);
+    const store = notifying({ now: clock.now });
+    const first = await store.put("receipts/a.json", Buffer.from("one"));
+    clock.set(start + 1000);
+    const second = await store.put("receipts/a.json", randomBytes(inlineLimit * 2));
+    expect(outbox(store)).toEqual([
+      { event: "created", reason: "PutObject", key: "receipts/a.json", size: 3, etag: first.etag, time: start },
+      {
+        event: "created",
+        reason: "PutObject",
+        key: "receipts/a.json",
+        size: inlineLimit * 2,
+        etag: second.etag,
+        time: start + 1000,
+      },
+    ]);
+  });
+
+  test("copy: records CopyObject in the destination bucket only", async () => {
+    const store = notifying();
+    const archive = notifying({ name: "archive" });
+    const record = await store.put("a", Buffer.from("body"));
+    store.dropChanges(store.changes()[0]!.id);
+    await archive.copy(store, "a", "b");
+    await store.copy(store, "a", "c");
+    expect(outbox(archive)).toEqual([
+      { event: "created", reason: "CopyObject", key: "b", size: 4, etag: record.etag, time: start },
+    ]);
+    expect(outbox(store)).toEqual([
+      { event: "created", reason: "CopyObject", key: "c", size: 4, etag: record.etag, time: start },
+    ]);
+  });
+
+  test("completeUpload: records CompleteMultipartUpload with the object's size and multipart ETag", async () => {
+    const store = notifying();
+    const upload = store.createUpload("video.mp4");
+    const part = await store.putPart(upload.id, 1, Buffer.from("frames"));
+    expect(store.changes()).toEqual([]);
+    const record = store.completeUpload(upload.id, [{ number: 1, etag: part.etag }]);
+    expect(outbox(store)).toEqual([
+      {
+        event: "created",
+        reason: "CompleteMultipartUpload",
+        key: "video.mp4",
+        size: 6,
+        etag: record.etag,
+        time: start,
+      },
+    ]);
+    expect(record.etag).toMatch(/-1$/);
+  });
+
+  test("delete: records each deleted key with the deleted object's size and ETag; missing keys record nothing", async () => {
+    const store = notifying();
+    const a = await store.put("a", Buffer.from("aa"));
+    const b = await store.put("b", randomBytes(inlineLimit + 1));
+    store.dropChanges(store.changes().at(-1)!.id);
+    store.delete(["a", "missing", "b"]);
+    store.delete(["a"]);
+    expect(outbox(store)).toEqual([
+      { event: "deleted", reason: "DeleteObject", key: "a", size: 2, etag: a.etag, time: start },
+      { event: "deleted", reason: "DeleteObject", key: "b", size: inlineLimit + 1, etag: b.etag, time: start },
+    ]);
+  });
+
+  test("put: a failed condition, a wrong Content-MD5 and a failed completeUpload record nothing", async () => {
+    const store = notifying();
+    await store.put("k", Buffer.from("existing"));
+    store.dropChanges(store.changes()[0]!.id);
+    await failsWith(
+      () => store.put("k", Buffer.from("new"), { onlyIf: { etagDoesNotMatch: "*" } }),
+      "NIMBUS_BUCKET_PRECONDITION",
+    );
+    await failsWith(() => store.put("k", Buffer.from("new"), { md5: "0".repeat(32) }), "NIMBUS_BUCKET_BAD_DIGEST");
+    await failsWith(
+      () => store.copy(store, "k", "copy", { onlyIf: { etagMatches: "nope" } }),
+      "NIMBUS_BUCKET_PRECONDITION",
+    );
+    const upload = store.createUpload("k");
+    const part = await store.putPart(upload.id, 1, Buffer.from("part"));
+    await failsWith(
+      () => store.completeUpload(upload.id, [{ number: 1, etag: part.etag }], { onlyIf: { etagDoesNotMatch: "*" } }),
+      "NIMBUS_BUCKET_PRECONDITION",
+    );
+    expect(store.changes()).toEqual([]);
+  });
+
+  test("put: records nothing while notifying is off, which it is for a new bucket", async () => {
+    const store = open();
+    await store.put("a", Buffer.from("x"));
+    store.delete(["a"]);
+    expect(store.changes()).toEqual([]);
+    store.setNotifying(true);
+    await store.put("b", Buffer.from("x"));
+    store.setNotifying(false);
+    await store.put("c", Buffer.from("x"));
+    store.delete(["b", "c"]);
+    expect(store.changes().map((change) => change.key)).toEqual(["b"]);
+  });
+
+  test("setNotifying: the flag set by one store is seen at once by another open on the same folder, as a worker's is", async () => {
+    const emulator = open();
+    const worker = open();
+    await worker.put("before", Buffer.from("x"));
+    emulator.setNotifying(true);
+    emulator.setNotifying(true);
+    await worker.put("on", Buffer.from("x"));
+    emulator.setNotifying(false);
+    await worker.put("off", Buffer.from("x"));
+    expect(emulator.changes().map((change) => change.key)).toEqual(["on"]);
+    expect(open({ name: "other" }).changes()).toEqual([]);
+  });
+
+  test("changes: pages in commit order; dropChanges removes those up to an id and keeps the later ones", async () => {
+    const store = notifying();
+    for (let i = 0; i < 5; i++) await store.put(`k${i}`, Buffer.from(String(i)));
+    const page = store.changes(2);
+    expect(page.map((change) => change.key)).toEqual(["k0", "k1"]);
+    expect(page[0]!.id).toBeLessThan(page[1]!.id);
+    store.dropChanges(page[1]!.id);
+    expect(store.changes().map((change) => change.key)).toEqual(["k2", "k3", "k4"]);
+  });
+
+  test("onChange: called after each write that recorded a change, once it is committed; changesRecorded counts them", async () => {
+    const calls: string[][] = [];
+    const reader = open();
+    const store = notifying({
+      onChange: () => calls.push(reader.changes().map((change) => change.key)),
+    });
+    await store.put("a", Buffer.from("x"));
+    store.delete(["missing"]);
+    await failsWith(
+      () => store.put("a", Buffer.from("y"), { onlyIf: { etagDoesNotMatch: "*" } }),
+      "NIMBUS_BUCKET_PRECONDITION",
+    );
+    expect(store.changesRecorded).toBe(1);
+    await store.put("b", Buffer.from("x"));
+    store.delete(["a", "b"]);
+    expect(calls).toEqual([["a"], ["a", "b"], ["a", "b", "a", "b"]]);
+    expect(store.changesRecorded).toBe(4);
+    store.setNotifying(false);
+    await store.put("c", Buffer.from("x"));
+    expect(calls).toHaveLength(3);
+  });
+
+  test("clear: empties the outbox, and later changes get new ids", async () => {
+    const store = notifying();
+    await store.put("a", Buffer.from("x"));
+    const before = store.changes()[0]!.id;
+    store.clear();
+    expect(store.changes()).toEqual([]);
+    await store.put("b", Buffer.from("x"));
+    expect(store.changes()[0]!.id).toBeGreaterThan(before);
+    // A drain that was notifying the cleared change drops nothing recorded after it.
+    store.dropChanges(before);
+    expect(store.changes().map((change) => change.key)).toEqual(["b"]);
+  });
+
+  test("open: changes recorded before a store was closed are there when the folder is opened again", async () => {
+    const first = notifying();
+    await first.put("a", Buffer.from("x"));
+    first.close();
+    expect(outbox(open())).toEqual([
+      { event: "created", reason: "PutObject", key: "a", size: 1, etag: md5(Buffer.from("x")), time: start },
+    ]);
   });
 });

@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { copyFile, link, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { BucketEvent, BucketEventDetail } from "@nimbus/core";
 import { openDatabase, transactions } from "../../state/sqlite.ts";
 import { type BlobRef, blobStream, openBlobs } from "./body-reader.ts";
 import { type BodySource, BodyTooLarge, newBlobId, receiveBody } from "./body-writer.ts";
@@ -86,6 +87,23 @@ export interface UploadRecord {
   created: number;
 }
 
+/** S3's name for the operation that made a change, as its event notifications give it. */
+export type ChangeReason = BucketEventDetail["reason"];
+
+/** One change to which object a key holds, waiting in the bucket's outbox to be notified. */
+export interface BucketChange {
+  /** Its place in the outbox: changes are read, and notified, in this order. */
+  id: number;
+  event: BucketEvent;
+  reason: ChangeReason;
+  key: string;
+  /** Size and ETag of the object written, or, for a delete, of the object deleted. */
+  size: number;
+  etag: string;
+  /** When the change was committed, in ms since the epoch. */
+  time: number;
+}
+
 export interface PartRecord {
   number: number;
   size: number;
@@ -136,6 +154,16 @@ CREATE TABLE IF NOT EXISTS parts (
   PRIMARY KEY (upload, number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bucket (created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS notifying (enabled INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  event TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  key BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  time INTEGER NOT NULL
+);
 `;
 
 /**
@@ -150,6 +178,12 @@ CREATE TABLE IF NOT EXISTS bucket (created INTEGER NOT NULL);
  * worst, an unreferenced file that the next `open` with `sweep` removes.
  *
  * Any thread may open the same folder; SQLite serialises the writers.
+ *
+ * While notifications are on (`setNotifying`, a flag kept in the bucket's own database
+ * so every thread's store sees it at once), each write that changes which object a key
+ * holds also records the change in an outbox table, in the same transaction: a crash
+ * never keeps the write and loses the change. The emulator reads the outbox in order
+ * (`changes`) and drops what it has notified (`dropChanges`).
  */
 export class BucketStore {
   readonly name: string;
@@ -158,6 +192,8 @@ export class BucketStore {
   readonly #db: DatabaseSync;
   readonly #transaction: (work: () => void) => void;
   readonly #now: () => number;
+  readonly #onChange: (() => void) | undefined;
+  #changesRecorded = 0;
   readonly #sql: Record<
     | "row"
     | "head"
@@ -171,16 +207,23 @@ export class BucketStore {
     | "putPart"
     | "parts"
     | "dropUpload"
-    | "dropParts",
+    | "dropParts"
+    | "notifying"
+    | "record",
     StatementSync
   >;
 
-  /** Opens (and creates) the bucket in `dir`. With `sweep`, removes files left by an earlier process. */
-  constructor(options: { name: string; dir: string; sweep?: boolean; now?: () => number }) {
+  /**
+   * Opens (and creates) the bucket in `dir`. With `sweep`, removes files left by an earlier
+   * process. `onChange` is called after each write of this instance that recorded a change
+   * in the outbox, once it is committed.
+   */
+  constructor(options: { name: string; dir: string; sweep?: boolean; now?: () => number; onChange?: () => void }) {
     this.name = options.name;
     this.dir = options.dir;
     this.#blobs = join(options.dir, "blobs");
     this.#now = options.now ?? Date.now;
+    this.#onChange = options.onChange;
     mkdirSync(this.#blobs, { recursive: true });
     this.#db = openDatabase(join(options.dir, "index.sqlite"));
     this.#transaction = transactions(this.#db);
@@ -212,6 +255,8 @@ export class BucketStore {
       parts: prepare("SELECT * FROM parts WHERE upload = ? ORDER BY number"),
       dropUpload: prepare("DELETE FROM uploads WHERE id = ?"),
       dropParts: prepare("DELETE FROM parts WHERE upload = ? RETURNING blob"),
+      notifying: prepare("SELECT 1 AS enabled FROM notifying LIMIT 1"),
+      record: prepare("INSERT INTO outbox (event, reason, key, size, etag, time) VALUES (?, ?, ?, ?, ?, ?)"),
     };
     if (options.sweep) this.#sweep();
   }
@@ -223,6 +268,38 @@ export class BucketStore {
 
   close(): void {
     if (this.#db.isOpen) this.#db.close();
+  }
+
+  /**
+   * Turns the recording of changes in the outbox on or off, for every store open on this
+   * bucket (in any thread) from their next write on. Changes already recorded stay.
+   */
+  setNotifying(on: boolean): void {
+    // Read first: a reload sets every bucket's flag, and a write would wait on a busy writer.
+    if ((this.#sql.notifying.get() !== undefined) === on) return;
+    if (on) this.#db.exec("INSERT INTO notifying (enabled) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM notifying)");
+    else this.#db.exec("DELETE FROM notifying");
+  }
+
+  /**
+   * How many changes this instance has recorded in the outbox since it opened: comparing
+   * it before and after a write tells whether the write is to be notified.
+   */
+  get changesRecorded(): number {
+    return this.#changesRecorded;
+  }
+
+  /** The oldest changes in the outbox, in the order they were committed; at most `limit`. */
+  changes(limit = 100): BucketChange[] {
+    const rows = this.#db
+      .prepare("SELECT id, event, reason, key, size, etag, time FROM outbox ORDER BY id LIMIT ?")
+      .all(limit) as unknown as (Omit<BucketChange, "key"> & { key: Uint8Array })[];
+    return rows.map((row) => ({ ...row, key: keyText(row.key) }));
+  }
+
+  /** Removes the changes up to and including `id` from the outbox, once they are notified. */
+  dropChanges(id: number): void {
+    this.#db.prepare("DELETE FROM outbox WHERE id <= ?").run(id);
   }
 
   head(key: string): ObjectRecord | undefined {
@@ -302,6 +379,7 @@ export class BucketStore {
       inline: body.inline,
       blobs,
       onlyIf: options.onlyIf,
+      reason: "PutObject",
     });
   }
 
@@ -362,6 +440,7 @@ export class BucketStore {
         inline: row.body ?? undefined,
         blobs,
         onlyIf: options.onlyIf,
+        reason: "CopyObject",
       });
     }
   }
@@ -371,16 +450,23 @@ export class BucketStore {
     const all = keys.map((key) => keyBytes(this.name, key));
     const deleted: ObjectRecord[] = [];
     const garbage: BlobRef[] = [];
+    let recorded = 0;
     this.#transaction(() => {
+      let notifying: boolean | undefined;
+      const time = this.#now();
       for (const bytes of all) {
         const row = this.#sql.head.get(bytes) as ObjectRow | undefined;
         if (!row) continue;
         this.#sql.delete.run(bytes);
         deleted.push(toRecord(row));
         if (row.blobs) garbage.push(...(JSON.parse(row.blobs) as BlobRef[]));
+        notifying ??= this.#sql.notifying.get() !== undefined;
+        if (notifying) this.#sql.record.run("deleted", "DeleteObject", bytes, row.size, row.etag, time);
       }
+      recorded = notifying ? deleted.length : 0;
     });
     this.#unlinkBlobs(garbage);
+    this.#recorded(recorded);
     return deleted;
   }
 
@@ -453,7 +539,7 @@ export class BucketStore {
     return { objects, prefixes, truncated, cursor: truncated && last ? encodeCursor(last) : undefined };
   }
 
-  /** Removes every object and upload. */
+  /** Removes every object and upload, and the changes waiting in the outbox. */
   clear(): void {
     const garbage: BlobRef[] = [];
     this.#transaction(() => {
@@ -467,6 +553,8 @@ export class BucketStore {
         garbage.push({ id: row.blob, size: row.size });
       }
       this.#db.exec("DELETE FROM uploads");
+      // A reset is no change to notify, and changes from before it are of no interest.
+      this.#db.exec("DELETE FROM outbox");
     });
     this.#unlinkBlobs(garbage);
   }
@@ -651,6 +739,7 @@ export class BucketStore {
       headers: upload.headers,
       blobs: chosen.map((p) => ({ id: p.blob, size: p.size })),
       onlyIf: options.onlyIf,
+      reason: "CompleteMultipartUpload",
       alsoInTransaction: () => {
         // Another thread may have completed, aborted or changed the upload since its parts
         // were read above; committing then would point the object at files already unlinked.
@@ -705,6 +794,7 @@ export class BucketStore {
       inline?: Uint8Array;
       blobs?: BlobRef[];
       onlyIf?: Conditions;
+      reason: ChangeReason;
       alsoInTransaction?: () => void;
     },
   ): ObjectRecord {
@@ -718,6 +808,7 @@ export class BucketStore {
       uploaded: this.#now(),
     };
     let replaced: BlobRef[] = [];
+    let recorded = 0;
     try {
       this.#transaction(() => {
         // Only what the conditions and the cleanup need: no JSON to parse on the hot path.
@@ -747,13 +838,25 @@ export class BucketStore {
           next.blobs ? JSON.stringify(next.blobs) : null,
         );
         next.alsoInTransaction?.();
+        // One indexless read of a table of at most one row: about half a microsecond.
+        if (this.#sql.notifying.get() !== undefined) {
+          this.#sql.record.run("created", next.reason, bytes, record.size, record.etag, record.uploaded);
+          recorded = 1;
+        }
       });
     } catch (error) {
       if (!next.alsoInTransaction) this.#unlinkBlobs(next.blobs);
       throw error;
     }
     this.#unlinkBlobs(replaced);
+    this.#recorded(recorded);
     return record;
+  }
+
+  #recorded(count: number): void {
+    if (count === 0) return;
+    this.#changesRecorded += count;
+    this.#onChange?.();
   }
 
   async #linkBlobs(source: BucketStore, blobs: BlobRef[]): Promise<BlobRef[]> {

@@ -12,6 +12,7 @@ import { sharedNow } from "../../clock/clock.ts";
 import { bucketClient } from "../bucket/binding.ts";
 import { bucketDir } from "../bucket/paths.ts";
 import { BucketStore } from "../bucket/store.ts";
+import { busClient } from "../bus/binding.ts";
 import { messageBatch, type QueueRunPayload } from "../queue/batch.ts";
 import { queueClient } from "../queue/binding.ts";
 import {
@@ -87,6 +88,9 @@ function buildEnv(): Record<string, unknown> {
         link.resource,
         () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
         async (key, options) => (await callService(link.name, "presign", { key, ...options })) as string,
+        async () => {
+          await callService(link.name, "changed", {});
+        },
       );
     } else if (link.kind === "queue") {
       env[link.name] = queueClient(link.resource, async (messages) => {
@@ -102,27 +106,10 @@ function buildEnv(): Record<string, unknown> {
           ),
       };
     } else {
-      env[link.name] = unavailable(link);
+      env[link.name] = busClient(async (entries) => (await callService(link.name, "put", { entries })) as string[]);
     }
   }
   return Object.freeze(env);
-}
-
-/** Bindings whose emulator service is not built yet say so by name, instead of failing obscurely. */
-function unavailable(link: WorkerData["links"][number]): unknown {
-  return new Proxy(
-    {},
-    {
-      get(_target, property) {
-        if (typeof property !== "string" || property === "then") return undefined;
-        return () => {
-          throw new Error(
-            `env.${link.name}.${property}(): ${link.kind} "${link.resource}" bindings are not served by the emulator yet [NIMBUS_EMULATOR_UNSUPPORTED]`,
-          );
-        };
-      },
-    },
-  );
 }
 
 async function toWireRequest(request: Request): Promise<WireRequest> {

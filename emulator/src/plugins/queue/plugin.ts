@@ -1,11 +1,19 @@
 import { join } from "node:path";
-import { NimbusError, type QueueSpec, type ResourceOf } from "@nimbus/core";
+import { NimbusError, type QueueConsumerSpec, type QueueSpec, type ResourceOf } from "@nimbus/core";
 import type { Clock } from "../../clock/clock.ts";
+import type { Work } from "../../clock/work.ts";
 import type { Logger } from "../../logs/logger.ts";
 import type { FunctionHost } from "../function/host.ts";
 import type { MessageOutcome, QueueRunPayload } from "./batch.ts";
 import { bodyCheck } from "./schema.ts";
-import { type Outcome, type OutgoingMessage, type QueuePolicy, type QueueStats, QueueStore } from "./store.ts";
+import {
+  type Enqueued,
+  type Outcome,
+  type OutgoingMessage,
+  type QueuePolicy,
+  type QueueStats,
+  QueueStore,
+} from "./store.ts";
 
 /** A message in a dead-letter queue, as tests and tools inspect it. */
 export interface DeadLetteredMessage {
@@ -24,10 +32,48 @@ export interface DeadLetteredMessage {
 /** `sendBatch` takes at most this many messages, as Workers' Queues and SQS do. */
 export const maxBatchSend = 100;
 
+/** A message as a consumer gets it, leased. */
+export interface LeasedMessage {
+  id: string;
+  body: Uint8Array;
+  format: "json" | "bytes";
+  attempts: number;
+  firstSeen: number;
+}
+
+/**
+ * What takes a queue's messages: a function's `queue` handler for the app's queues, or,
+ * for a delivery queue, a bus or schedule handing an event or tick to one target.
+ */
+export interface Consumer {
+  batchSize: number;
+  /** Ms a partial batch waits to fill. */
+  maxBatchWait: number;
+  /** Most batches in flight at once. */
+  concurrency: number;
+  /** Whether it can take a batch now (its function is running). */
+  ready(): boolean;
+  /** Delivers a leased batch; resolves with what to do with each message. Never rejects. */
+  deliver(messages: readonly LeasedMessage[]): Promise<Outcome[]>;
+}
+
+/**
+ * A queue the app does not declare: one route of a rule or schedule to one target, so
+ * that deliveries to functions get the queues' durability, retries and dead letters.
+ */
+export interface DeliveryQueue {
+  /** Never a valid queue name, e.g. `orders/paid → fulfil`. */
+  name: string;
+  policy: QueuePolicy;
+  consumer: Consumer;
+}
+
 interface RunningQueue {
   name: string;
-  spec: QueueSpec;
+  /** The app's queues only; undefined for delivery queues. */
+  spec?: QueueSpec;
   policy: QueuePolicy;
+  consumer?: Consumer;
   /** Checks JSON bodies against the queue's schema, when it has one. */
   check: ReturnType<typeof bodyCheck>;
   /** Batches being delivered now. */
@@ -41,6 +87,8 @@ interface RunningQueue {
 export interface QueuePluginContext {
   stateDir: string;
   clock: Clock;
+  /** Where deliveries are counted, so tests can wait for them. */
+  work: Work;
   logger: Logger;
   /** The running host of a function, to deliver batches to its `queue` handler. */
   host: (fn: string) => FunctionHost | undefined;
@@ -56,43 +104,106 @@ export class QueuePlugin {
   readonly #ctx: QueuePluginContext;
   readonly #store: QueueStore;
   readonly #queues = new Map<string, RunningQueue>();
-  readonly #deliveries = new Map<Promise<void>, number>();
-  /** Counts clock steps: `settle(since)` waits only for deliveries started at or after one. */
-  #epoch = 0;
+  readonly #deliveries = new Set<Promise<void>>();
+  /** Which plugin declared each delivery queue. */
+  readonly #owners = new Map<string, "bus" | "schedule">();
   #closed = false;
 
   constructor(ctx: QueuePluginContext) {
     this.#ctx = ctx;
     this.#store = new QueueStore({ file: join(ctx.stateDir, "queues", "queues.sqlite") });
+    ctx.work.onSettle(() => {
+      for (const name of this.#queues.keys()) this.#pump(name);
+    });
+  }
+
+  /** The store, for the bus and schedules: what a put or a tick delivers is stored in one transaction. */
+  get store(): QueueStore {
+    return this.#store;
   }
 
   /** Takes the graph's queues (new, changed or removed); messages stay in the store either way. */
   apply(queues: readonly ResourceOf<"queue">[]): void {
-    const wanted = new Map(queues.map((queue) => [queue.name, queue]));
-    for (const [name, queue] of this.#queues) {
-      if (!wanted.has(name)) {
-        queue.wake?.cancel();
-        this.#queues.delete(name);
-      }
-    }
-    for (const { name, spec } of queues) {
-      const current = this.#queues.get(name);
-      const policy: QueuePolicy = {
-        visibilityTimeout: spec.visibilityTimeout,
-        maxAttempts: spec.delivery.maxAttempts,
-        backoff: spec.delivery.backoff,
-        deadLetter: spec.deadLetter,
-        retention: spec.retention,
-      };
-      const check = bodyCheck(name, spec.schema);
-      if (current) Object.assign(current, { spec, policy, check });
-      else this.#queues.set(name, { name, spec, policy, check, running: 0 });
-    }
-    for (const name of this.#queues.keys()) this.#pump(name, true);
+    this.#replace(
+      (queue) => queue.spec !== undefined,
+      queues.map(({ name, spec }) => ({
+        name,
+        spec,
+        policy: {
+          visibilityTimeout: spec.visibilityTimeout,
+          maxAttempts: spec.delivery.maxAttempts,
+          backoff: spec.delivery.backoff,
+          deadLetter: spec.deadLetter,
+          retention: spec.retention,
+        },
+        consumer: spec.consumer ? this.#functionConsumer(name, spec.consumer) : undefined,
+        check: bodyCheck(name, spec.schema),
+      })),
+    );
   }
 
+  /** Takes every delivery queue of the bus or of the schedules (`owner`), replacing that owner's previous set. */
+  applyDeliveries(owner: "bus" | "schedule", deliveries: readonly DeliveryQueue[]): void {
+    this.#replace(
+      (queue) => this.#owners.get(queue.name) === owner,
+      deliveries.map(({ name, policy, consumer }) => {
+        this.#owners.set(name, owner);
+        return { name, policy, consumer, check: undefined };
+      }),
+    );
+  }
+
+  /** Replaces the queues `mine` selects with `wanted`, keeping the running state of those that stay. */
+  #replace(mine: (queue: RunningQueue) => boolean, wanted: readonly Omit<RunningQueue, "running">[]): void {
+    const names = new Set(wanted.map((queue) => queue.name));
+    for (const [name, queue] of this.#queues) {
+      if (mine(queue) && !names.has(name)) {
+        queue.wake?.cancel();
+        this.#queues.delete(name);
+        this.#owners.delete(name);
+      }
+    }
+    for (const next of wanted) {
+      const current = this.#queues.get(next.name);
+      if (current)
+        Object.assign(current, { spec: next.spec, policy: next.policy, consumer: next.consumer, check: next.check });
+      else this.#queues.set(next.name, { ...next, running: 0 });
+    }
+    for (const queue of wanted) this.#pump(queue.name, true);
+  }
+
+  /** A queue's consumer: batches to a function's `queue` handler. */
+  #functionConsumer(queue: string, spec: QueueConsumerSpec): Consumer {
+    return {
+      batchSize: spec.batchSize,
+      maxBatchWait: spec.maxBatchWait,
+      concurrency: spec.concurrency,
+      ready: () => this.#ctx.host(spec.function) !== undefined,
+      deliver: async (messages) => {
+        const host = this.#ctx.host(spec.function);
+        if (!host)
+          return messages.map(({ id }) => ({ id, retry: { error: `function "${spec.function}" is not running` } }));
+        const payload: QueueRunPayload = { queue, messages: [...messages] };
+        const result = await host.run("queue", payload, `queue ${queue}: batch of ${messages.length}`);
+        const reported = new Map(((result.value as MessageOutcome[] | undefined) ?? []).map((o) => [o.id, o]));
+        return messages.map((message): Outcome => {
+          const settled = reported.get(message.id);
+          if (settled && "ack" in settled) return { id: message.id, ack: true };
+          if (settled)
+            return { id: message.id, retry: { delay: settled.retry.delay, error: "retried by the consumer" } };
+          // Unsettled: acked when the handler returned, retried when it failed.
+          return result.ok ? { id: message.id, ack: true } : { id: message.id, retry: { error: result.error } };
+        });
+      },
+    };
+  }
+
+  /** The app's queues, by name (delivery queues are not among them). */
   names(): string[] {
-    return [...this.#queues.keys()].sort();
+    return [...this.#queues.values()]
+      .filter((queue) => queue.spec !== undefined)
+      .map((queue) => queue.name)
+      .sort();
   }
 
   spec(name: string): QueueSpec | undefined {
@@ -101,7 +212,7 @@ export class QueuePlugin {
 
   /** Stores messages (all or none) and wakes the queue's consumer. */
   send(name: string, messages: readonly OutgoingMessage[]): string[] {
-    const queue = this.#require(name);
+    this.#require(name);
     if (messages.length === 0) return [];
     if (messages.length > maxBatchSend) {
       throw new NimbusError(
@@ -109,23 +220,41 @@ export class QueuePlugin {
         `queue "${name}": sendBatch takes at most ${maxBatchSend} messages; found ${messages.length}. Send in batches of ${maxBatchSend}.`,
       );
     }
-    for (const [index, message] of messages.entries()) {
-      if (message.body.byteLength > queue.spec.maxMessageSize) {
-        throw new NimbusError(
-          "NIMBUS_QUEUE_MESSAGE_TOO_LARGE",
-          `queue "${name}": message ${index + 1} is ${message.body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${queue.spec.maxMessageSize.toLocaleString("en")}. Store large payloads in a bucket and send the key.`,
-        );
-      }
-      if (message.format === "json") queue.check?.(message.body, index);
-      if ((message.delay ?? 0) < 0 || (message.delay ?? 0) > 12 * 3_600_000) {
-        throw new NimbusError(
-          "NIMBUS_QUEUE_DELAY",
-          `queue "${name}": a delay is 0s to 12h; message ${index + 1} asks for ${message.delay} ms`,
-        );
-      }
-    }
+    for (const [index, message] of messages.entries()) this.check(name, message, index);
     const ids = this.#store.send(name, messages, this.#ctx.clock.now());
     this.#pump(name);
+    return ids;
+  }
+
+  /**
+   * Throws what a send of `message` to queue `name` would: too large, a delay out of range,
+   * a body its schema refuses. `index` numbers the message in the error.
+   */
+  check(name: string, message: OutgoingMessage, index = 0): void {
+    const queue = this.#require(name);
+    const spec = queue.spec!;
+    if (message.body.byteLength > spec.maxMessageSize) {
+      throw new NimbusError(
+        "NIMBUS_QUEUE_MESSAGE_TOO_LARGE",
+        `queue "${name}": message ${index + 1} is ${message.body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${spec.maxMessageSize.toLocaleString("en")}. Store large payloads in a bucket and send the key.`,
+      );
+    }
+    if (message.format === "json") queue.check?.(message.body, index);
+    if ((message.delay ?? 0) < 0 || (message.delay ?? 0) > 12 * 3_600_000) {
+      throw new NimbusError(
+        "NIMBUS_QUEUE_DELAY",
+        `queue "${name}": a delay is 0s to 12h; message ${index + 1} asks for ${message.delay} ms`,
+      );
+    }
+  }
+
+  /**
+   * Stores messages for any queues, delivery queues included, in one transaction (with a
+   * schedule's tick, when given), then wakes those queues. The caller has checked them.
+   */
+  enqueue(items: readonly Enqueued[], tick?: { schedule: string; at: number }): string[] {
+    const ids = this.#store.enqueue(items, this.#ctx.clock.now(), tick);
+    for (const queue of new Set(items.map((item) => item.queue))) this.#pump(queue);
     return ids;
   }
 
@@ -158,33 +287,6 @@ export class QueuePlugin {
     return moved;
   }
 
-  /**
-   * Resolves once no delivery is running and none is due now; work due later (a delayed
-   * message, a back-off, a partial batch's wait) is not waited for.
-   */
-  async idle(): Promise<void> {
-    return this.settle(Number.NEGATIVE_INFINITY);
-  }
-
-  /** A mark for `settle`: deliveries started from now on. */
-  mark(): number {
-    return ++this.#epoch;
-  }
-
-  /**
-   * Like `idle`, but waits only for deliveries started since `mark` was taken: what a
-   * clock step set off. A delivery already running (one a test holds open to let its
-   * visibility timeout pass, say) does not hold the clock up.
-   */
-  async settle(since: number): Promise<void> {
-    for (;;) {
-      for (const name of this.#queues.keys()) this.#pump(name);
-      const waiting = [...this.#deliveries].filter(([, epoch]) => epoch >= since).map(([delivery]) => delivery);
-      if (waiting.length === 0) return;
-      await Promise.all(waiting);
-    }
-  }
-
   /** Empties every queue, forgetting partial-batch waits and wake-ups with it. */
   clear(): void {
     this.#store.clear();
@@ -198,7 +300,7 @@ export class QueuePlugin {
   async close(): Promise<void> {
     this.#closed = true;
     for (const queue of this.#queues.values()) queue.wake?.cancel();
-    await Promise.all(this.#deliveries.keys());
+    await Promise.all(this.#deliveries);
     this.#store.close();
   }
 
@@ -209,7 +311,7 @@ export class QueuePlugin {
 
   #require(name: string): RunningQueue {
     const queue = this.#queues.get(name);
-    if (!queue) {
+    if (!queue?.spec) {
       throw new NimbusError(
         "NIMBUS_EMULATOR_UNKNOWN_QUEUE",
         `The app has no queue "${name}" (its queues: ${
@@ -251,34 +353,33 @@ export class QueuePlugin {
 
   #start(queue: RunningQueue, now: number): void {
     const name = queue.name;
-    const consumer = queue.spec.consumer;
-    const host = consumer && this.#ctx.host(consumer.function);
-    if (consumer && host) {
-      while (queue.running < consumer.concurrency) {
-        // A read first: an empty queue then costs no write transaction.
-        const ready = this.#store.readyCount(name, now, consumer.batchSize);
-        if (ready === 0) {
-          queue.waitingSince = undefined;
-          break;
-        }
-        if (ready < consumer.batchSize && consumer.maxBatchWait > 0) {
-          // A partial batch waits for more, up to maxBatchWait. The wait runs from when the
-          // oldest message became deliverable, not from when a slot came free: a message
-          // that waited for a busy consumer goes at once.
-          queue.waitingSince = this.#store.oldestDeliverable(name, now) ?? now;
-          if (now < queue.waitingSince + consumer.maxBatchWait) break;
-        }
-        const { lease, messages } = this.#store.lease(name, consumer.batchSize, now, queue.policy);
-        if (messages.length === 0) break;
+    const consumer = queue.consumer;
+    if (!consumer?.ready()) return;
+    while (queue.running < consumer.concurrency) {
+      // A read first: an empty queue then costs no write transaction.
+      const ready = this.#store.readyCount(name, now, consumer.batchSize);
+      if (ready === 0) {
         queue.waitingSince = undefined;
-        queue.running++;
-        const delivery = this.#deliver(queue, host, lease, messages).finally(() => {
-          queue.running--;
-          this.#deliveries.delete(delivery);
-          this.#pump(name);
-        });
-        this.#deliveries.set(delivery, this.#epoch);
+        break;
       }
+      if (ready < consumer.batchSize && consumer.maxBatchWait > 0) {
+        // A partial batch waits for more, up to maxBatchWait. The wait runs from when the
+        // oldest message became deliverable, not from when a slot came free: a message
+        // that waited for a busy consumer goes at once.
+        queue.waitingSince = this.#store.oldestDeliverable(name, now) ?? now;
+        if (now < queue.waitingSince + consumer.maxBatchWait) break;
+      }
+      const { lease, messages } = this.#store.lease(name, consumer.batchSize, now, queue.policy);
+      if (messages.length === 0) break;
+      queue.waitingSince = undefined;
+      queue.running++;
+      const delivery = this.#deliver(queue, consumer, lease, messages).finally(() => {
+        queue.running--;
+        this.#deliveries.delete(delivery);
+        this.#pump(name);
+      });
+      this.#deliveries.add(delivery);
+      this.#ctx.work.track(delivery);
     }
   }
 
@@ -286,7 +387,7 @@ export class QueuePlugin {
   #schedule(queue: RunningQueue): void {
     const now = this.#ctx.clock.now();
     const candidates = [this.#store.nextDue(queue.name, now), this.#store.nextExpiry(queue.name, queue.policy)];
-    const consumer = queue.spec.consumer;
+    const consumer = queue.consumer;
     if (queue.waitingSince !== undefined && consumer) candidates.push(queue.waitingSince + consumer.maxBatchWait);
     // What is due now was started, or waits for a running batch to finish (which pumps again).
     const due = candidates.filter((at): at is number => at !== undefined && at > now).sort((a, b) => a - b)[0];
@@ -303,35 +404,13 @@ export class QueuePlugin {
 
   async #deliver(
     queue: RunningQueue,
-    host: FunctionHost,
+    consumer: Consumer,
     lease: string,
-    messages: readonly {
-      id: string;
-      body: Uint8Array;
-      format: "json" | "bytes";
-      attempts: number;
-      firstSeen: number;
-    }[],
+    messages: readonly LeasedMessage[],
   ): Promise<void> {
-    const payload: QueueRunPayload = {
-      queue: queue.name,
-      messages: messages.map(({ id, body, format, attempts, firstSeen }) => ({
-        id,
-        body,
-        format,
-        attempts,
-        firstSeen,
-      })),
-    };
-    const result = await host.run("queue", payload, `queue ${queue.name}: batch of ${messages.length}`);
-    const reported = new Map(((result.value as MessageOutcome[] | undefined) ?? []).map((o) => [o.id, o]));
-    const outcomes: Outcome[] = messages.map((message) => {
-      const settled = reported.get(message.id);
-      if (settled && "ack" in settled) return { id: message.id, ack: true };
-      if (settled) return { id: message.id, retry: { delay: settled.retry.delay, error: "retried by the consumer" } };
-      // Unsettled: acked when the handler returned, retried when it failed.
-      return result.ok ? { id: message.id, ack: true } : { id: message.id, retry: { error: result.error } };
-    });
+    const outcomes = await consumer.deliver(
+      messages.map(({ id, body, format, attempts, firstSeen }) => ({ id, body, format, attempts, firstSeen })),
+    );
     this.#logDeadEnds(queue, this.#store.settle(lease, outcomes, this.#ctx.clock.now(), queue.policy));
   }
 

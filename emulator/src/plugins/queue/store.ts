@@ -26,6 +26,14 @@ export interface OutgoingMessage {
   delay?: number;
 }
 
+/** One message of an `enqueue`: for a queue, or straight into a dead-letter queue. */
+export interface Enqueued {
+  queue: string;
+  message: OutgoingMessage;
+  /** Stores it as dead-lettered from `from` (a delivery that can never succeed), with the error. */
+  dead?: { from: string; error: string };
+}
+
 export interface StoredMessage {
   id: string;
   queue: string;
@@ -103,6 +111,10 @@ CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, seq) WHERE state =
 CREATE INDEX IF NOT EXISTS messages_age ON messages (queue, first_seen);
 CREATE INDEX IF NOT EXISTS messages_dead ON messages (queue, seq) WHERE dead_from IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_dead_from ON messages (dead_from) WHERE dead_from IS NOT NULL;
+CREATE TABLE IF NOT EXISTS ticks (
+  schedule TEXT PRIMARY KEY,
+  at INTEGER NOT NULL
+);
 `;
 
 /** `PRAGMA user_version` of a file in this layout; 0 is the first layout, whose ids were random v4 UUIDs. */
@@ -157,6 +169,9 @@ export class QueueStore {
   readonly #sql: Record<
     | "last"
     | "insert"
+    | "insertDead"
+    | "tick"
+    | "lastTick"
     | "promote"
     | "lease"
     | "held"
@@ -173,7 +188,8 @@ export class QueueStore {
     | "deadLettered"
     | "deadCounts"
     | "redrive"
-    | "clear",
+    | "clear"
+    | "clearTicks",
     StatementSync
   >;
 
@@ -190,6 +206,14 @@ export class QueueStore {
       insert: prepare(
         "INSERT INTO messages (seq, id, queue, state, visible_at, attempts, first_seen, format, body) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
       ),
+      insertDead: prepare(
+        `INSERT INTO messages (seq, id, queue, state, visible_at, attempts, first_seen, format, body, last_error, dead_from, dead_attempts)
+         VALUES (?, ?, ?, ${ready}, ?, 0, ?, ?, ?, ?, ?, 1)`,
+      ),
+      tick: prepare(
+        "INSERT INTO ticks (schedule, at) VALUES (?, ?) ON CONFLICT (schedule) DO UPDATE SET at = max(at, excluded.at)",
+      ),
+      lastTick: prepare("SELECT at FROM ticks WHERE schedule = ?"),
       promote: prepare(
         `UPDATE messages SET state = ${ready} WHERE queue = ? AND state = ${delayed} AND visible_at <= ?`,
       ),
@@ -253,33 +277,56 @@ export class QueueStore {
          WHERE queue = ? AND dead_from IS NOT NULL`,
       ),
       clear: prepare("DELETE FROM messages"),
+      clearTicks: prepare("DELETE FROM ticks"),
     };
     this.#upgrade();
   }
 
   /** Appends messages in order (one transaction); returns their ids. */
   send(queue: string, messages: readonly OutgoingMessage[], now: number): string[] {
+    return this.enqueue(
+      messages.map((message) => ({ queue, message })),
+      now,
+    );
+  }
+
+  /**
+   * Appends messages to any queues in one transaction, all or none: what one bus `put` or
+   * one schedule tick delivers. With `tick`, also records that schedule's tick as fired, so
+   * a restart never fires it again. Returns the ids, in order.
+   */
+  enqueue(items: readonly Enqueued[], now: number, tick?: { schedule: string; at: number }): string[] {
     const ids: string[] = [];
     this.#transaction(() => {
       // The write lock is held from BEGIN IMMEDIATE: no other writer can take these numbers.
       let seq = (this.#sql.last.get() as { seq: number }).seq;
-      for (const message of messages) {
+      for (const { queue, message, dead } of items) {
         const id = messageId(++seq);
-        const delay = Math.max(0, message.delay ?? 0);
-        this.#sql.insert.run(
-          seq,
-          id,
-          queue,
-          delay > 0 ? delayed : ready,
-          now + delay,
-          now,
-          message.format,
-          message.body,
-        );
+        if (dead) {
+          this.#sql.insertDead.run(seq, id, queue, now, now, message.format, message.body, dead.error, dead.from);
+        } else {
+          const delay = Math.max(0, message.delay ?? 0);
+          this.#sql.insert.run(
+            seq,
+            id,
+            queue,
+            delay > 0 ? delayed : ready,
+            now + delay,
+            now,
+            message.format,
+            message.body,
+          );
+        }
         ids.push(id);
       }
+      if (tick) this.#sql.tick.run(tick.schedule, tick.at);
     });
     return ids;
+  }
+
+  /** The latest tick of `schedule` recorded by `enqueue`, in ms; undefined before its first. */
+  lastTick(schedule: string): number | undefined {
+    return (this.#sql.lastTick.get(schedule) as { at: number } | undefined)?.at;
   }
 
   /**
@@ -416,10 +463,11 @@ export class QueueStore {
     return counts;
   }
 
-  /** Empties every queue. */
+  /** Empties every queue, and forgets every schedule's last tick. */
   clear(): void {
     this.#transaction(() => {
       this.#sql.clear.run();
+      this.#sql.clearTicks.run();
     });
   }
 

@@ -4,6 +4,27 @@ import { props } from "../spec/fields.ts";
 export const bucketEvents = ["created", "deleted"] as const;
 export type BucketEvent = (typeof bucketEvents)[number];
 
+/** `source` of the events bucket notifications put on a bus. */
+export const bucketEventSource = "nimbus.bucket";
+
+/**
+ * The `detail` of a bucket notification's event, shaped as S3's EventBridge events so
+ * AWS-style patterns carry over: `detail-type` is `"Object Created"` or `"Object Deleted"`.
+ * For a deletion, `size` and `etag` are the deleted object's.
+ */
+export interface BucketEventDetail {
+  bucket: { name: string };
+  object: { key: string; size: number; etag: string };
+  /** The S3 operation that made the change. */
+  reason: "PutObject" | "CopyObject" | "CompleteMultipartUpload" | "DeleteObject";
+}
+
+/** The detail-types of bucket notifications, each with its detail: add them to a bus's event map. */
+export interface BucketEvents {
+  "Object Created": BucketEventDetail;
+  "Object Deleted": BucketEventDetail;
+}
+
 /** Normalised settings of one `bucket.notify(bus, ...)`. */
 export const bucketNotificationSpecSchema = z.strictObject({
   bus: z.string(),

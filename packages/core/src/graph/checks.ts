@@ -35,7 +35,7 @@ export function graphProblems(
         resource,
         "NIMBUS_NAME_DUPLICATE",
         "name",
-        `expected names unique among ${resource.kind}s; "${resource.name}" is declared twice${resource.kind === "queue" && resource.name.endsWith("-dlq") ? " (deadLetter: true also creates a queue named <queue>-dlq)" : ""}. Rename one of them`,
+        `expected names unique among ${resource.kind}s; "${resource.name}" is declared twice${resource.kind === "queue" && resource.name.endsWith("-dlq") ? " (deadLetter: true also creates a queue named <queue>-dlq or <bus>-dlq)" : ""}. Rename one of them`,
       );
     }
     seen.add(id);
@@ -84,6 +84,10 @@ export function graphProblems(
         }
         break;
       }
+      case "bus":
+        if (resource.spec.deadLetter !== null)
+          exists(resource, "deadLetter", { kind: "queue", name: resource.spec.deadLetter });
+        break;
       case "bucket":
         for (const [i, n] of resource.spec.notifications.entries()) {
           exists(resource, `notify[${i}]`, { kind: "bus", name: n.bus });

@@ -36,7 +36,9 @@ export function edgesOf(resource: Resource): Edge[] {
     case "schedule":
       return [{ kind: "schedule-target", from, to: resourceId(resource.spec.target) }];
     case "bus":
-      return [];
+      return resource.spec.deadLetter === null
+        ? []
+        : [{ kind: "dead-letter", from, to: resourceId({ kind: "queue", name: resource.spec.deadLetter }) }];
   }
 }
 

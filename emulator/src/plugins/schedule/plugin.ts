@@ -1,0 +1,229 @@
+import {
+  type CompiledSchedule,
+  compileSchedule,
+  type FunctionSpec,
+  type Graph,
+  NimbusError,
+  parseDuration,
+  queueDefaults,
+  type ResourceOf,
+  type ScheduleSpec,
+  scheduleExpressionOf,
+} from "@nimbus/core";
+import type { ScheduledController } from "@nimbus/runtime";
+import type { Clock } from "../../clock/clock.ts";
+import type { Logger } from "../../logs/logger.ts";
+import { type BusPlugin, deliveryName } from "../bus/plugin.ts";
+import type { FunctionHost } from "../function/host.ts";
+import { oneAtATime } from "../queue/one-at-a-time.ts";
+import type { DeliveryQueue, QueuePlugin } from "../queue/plugin.ts";
+import type { Enqueued } from "../queue/store.ts";
+
+/** Event fields of a tick put on a bus, as EventBridge's scheduled rules send them. */
+export const scheduledEvent = { source: "nimbus.schedule", detailType: "Scheduled Event" } as const;
+
+/** A tick that keeps failing is given up after a day, like a bus's event. */
+const maxTickAge = 24 * 3_600_000;
+
+interface RunningSchedule {
+  name: string;
+  spec: ScheduleSpec;
+  compiled: CompiledSchedule;
+  /** The armed timer: when, and how to cancel it. */
+  next?: { at: number; cancel: () => void };
+}
+
+export interface SchedulePluginContext {
+  queues: QueuePlugin;
+  bus: BusPlugin;
+  clock: Clock;
+  logger: Logger;
+  host: (fn: string) => FunctionHost | undefined;
+}
+
+/**
+ * Schedules in the emulator: each fires at the times `nextRuns` gives, in its time zone,
+ * on the emulator's clock (a manual clock fires them as a test advances it). A tick is
+ * recorded in the same transaction that stores its delivery, so a restart never fires a
+ * tick twice; ticks that fell due while the emulator was stopped are skipped and logged.
+ * A function target gets ticks through a delivery queue of one at a time, so runs of one
+ * schedule never overlap and a failing run is retried.
+ */
+export class SchedulePlugin {
+  readonly #ctx: SchedulePluginContext;
+  readonly #schedules = new Map<string, RunningSchedule>();
+  #stopped = false;
+
+  constructor(ctx: SchedulePluginContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Takes the graph's schedules: new ones armed, changed ones re-armed from now, removed ones stopped. */
+  apply(graph: Graph): void {
+    const wanted = graph.resources.filter((r): r is ResourceOf<"schedule"> => r.kind === "schedule");
+    const functions = new Map(
+      graph.resources.filter((r): r is ResourceOf<"function"> => r.kind === "function").map((fn) => [fn.name, fn.spec]),
+    );
+    const names = new Set(wanted.map((schedule) => schedule.name));
+    for (const [name, running] of this.#schedules) {
+      if (!names.has(name)) {
+        running.next?.cancel();
+        this.#schedules.delete(name);
+      }
+    }
+    const deliveries: DeliveryQueue[] = [];
+    for (const { name, spec } of wanted) {
+      const current = this.#schedules.get(name);
+      if (!current || JSON.stringify(current.spec) !== JSON.stringify(spec)) {
+        current?.next?.cancel();
+        const running: RunningSchedule = { name, spec, compiled: compileSchedule(scheduleExpressionOf(spec)) };
+        this.#schedules.set(name, running);
+        this.#arm(running, this.#resumeAfter(running));
+      }
+      if (spec.target.kind === "function")
+        deliveries.push(this.#deliveryQueue(name, spec, functions.get(spec.target.name)));
+    }
+    this.#ctx.queues.applyDeliveries("schedule", deliveries);
+  }
+
+  names(): string[] {
+    return [...this.#schedules.keys()].sort();
+  }
+
+  /** When schedule `name` fires next, in ms; undefined when it never will. */
+  nextTick(name: string): number | undefined {
+    return this.#require(name).next?.at;
+  }
+
+  /** Fires schedule `name` now, out of turn: its ticks stay as they were. Returns the tick's time. */
+  trigger(name: string): { scheduledTime: number } {
+    const running = this.#require(name);
+    const scheduledTime = this.#ctx.clock.now();
+    this.#ctx.logger.info(`schedule ${name}: triggered by hand`);
+    this.#ctx.queues.enqueue(this.#deliveries(running, scheduledTime));
+    return { scheduledTime };
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const running of this.#schedules.values()) running.next?.cancel();
+  }
+
+  /** Where a schedule's ticks resume: after its last fired tick, skipping those missed while stopped. */
+  #resumeAfter(running: RunningSchedule): number {
+    const now = this.#ctx.clock.now();
+    const last = this.#ctx.queues.store.lastTick(running.name);
+    if (last === undefined || last >= now) return Math.max(last ?? Number.NEGATIVE_INFINITY, now - 1);
+    let missed = 0;
+    let latest: number | undefined;
+    for (let at = running.compiled.next(new Date(last)); at && at.getTime() < now && missed < 10_000; ) {
+      missed++;
+      latest = at.getTime();
+      at = running.compiled.next(at);
+    }
+    if (missed > 0) {
+      this.#ctx.logger.warn(
+        `schedule ${running.name}: skipped ${missed === 10_000 ? "10,000 or more" : missed} tick${missed === 1 ? "" : "s"} that fell due while the emulator was stopped (the last at ${new Date(latest!).toISOString()}); \`nimbus trigger ${running.name}\` fires one now`,
+      );
+    }
+    return now - 1;
+  }
+
+  /** Arms the timer for the first tick after `after`. */
+  #arm(running: RunningSchedule, after: number): void {
+    const next = running.compiled.next(new Date(after))?.getTime();
+    running.next = undefined;
+    if (next === undefined || this.#stopped) return;
+    const cancel = this.#ctx.clock.at(next, () => this.#fire(running, next));
+    running.next = { at: next, cancel };
+  }
+
+  #fire(running: RunningSchedule, at: number): void {
+    if (this.#schedules.get(running.name) !== running) return;
+    try {
+      this.#ctx.queues.enqueue(this.#deliveries(running, at), { schedule: running.name, at });
+    } catch (error) {
+      this.#ctx.logger.error(
+        `schedule ${running.name}: the tick due at ${new Date(at).toISOString()} failed: ${(error as Error).message}`,
+      );
+    }
+    this.#arm(running, at);
+  }
+
+  /** What one tick stores: a message to its function's delivery queue or its queue, or a bus's deliveries. */
+  #deliveries(running: RunningSchedule, scheduledTime: number): Enqueued[] {
+    const { name, spec } = running;
+    const controller: ScheduledController = { schedule: name, scheduledTime };
+    const target = spec.target;
+    const payload = spec.payload ?? controller;
+    const late = this.#ctx.clock.now() - scheduledTime;
+    this.#ctx.logger.info(
+      `schedule ${name}: tick due at ${new Date(scheduledTime).toISOString()} to ${target.kind} ${target.name}${late > 1_000 ? ` (${late} ms late)` : ""}`,
+    );
+    const json = (value: unknown) => ({ format: "json" as const, body: Buffer.from(JSON.stringify(value)) });
+    try {
+      if (target.kind === "function") return [{ queue: deliveryName(name, target), message: json(controller) }];
+      if (target.kind === "queue") {
+        const message = json(payload);
+        this.#ctx.queues.check(target.name, message);
+        return [{ queue: target.name, message }];
+      }
+      const entries = [{ ...scheduledEvent, detail: payload, resources: [name], time: new Date(scheduledTime) }];
+      const [event] = this.#ctx.bus.events(this.#ctx.bus.check(target.name, entries));
+      return this.#ctx.bus.route(target.name, event!);
+    } catch (error) {
+      this.#ctx.logger.error(
+        `schedule ${name}: ${target.kind} ${target.name} refused the tick due at ${new Date(scheduledTime).toISOString()}, so it was dropped: ${(error as Error).message}`,
+      );
+      return [];
+    }
+  }
+
+  /** The delivery queue of a schedule whose target is a function: one run at a time, retried as a queue's. */
+  #deliveryQueue(name: string, spec: ScheduleSpec, fn: FunctionSpec | undefined): DeliveryQueue {
+    const target = spec.target.name;
+    return {
+      name: deliveryName(name, spec.target),
+      policy: {
+        visibilityTimeout: (fn?.timeout ?? 30_000) + 30_000,
+        maxAttempts: queueDefaults.maxAttempts,
+        backoff: {
+          initial: parseDuration(queueDefaults.backoffInitial)!,
+          max: parseDuration(queueDefaults.backoffMax)!,
+        },
+        deadLetter: null,
+        retention: maxTickAge,
+      },
+      consumer: oneAtATime(
+        1,
+        async (body) => {
+          const controller = JSON.parse(Buffer.from(body).toString("utf8")) as ScheduledController;
+          const host = this.#ctx.host(target);
+          if (!host) throw new Error(`function "${target}" is not running`);
+          const result = await host.run(
+            "scheduled",
+            controller,
+            `schedule ${name}: tick due at ${new Date(controller.scheduledTime).toISOString()}`,
+          );
+          if (!result.ok) throw new Error(result.error);
+        },
+        () => this.#ctx.host(target) !== undefined,
+      ),
+    };
+  }
+
+  #require(name: string): RunningSchedule {
+    const running = this.#schedules.get(name);
+    if (!running) {
+      throw new NimbusError(
+        "NIMBUS_EMULATOR_UNKNOWN_SCHEDULE",
+        `The app has no schedule "${name}" (its schedules: ${
+          this.names()
+            .map((s) => `"${s}"`)
+            .join(", ") || "none"
+        }).`,
+      );
+    }
+    return running;
+  }
+}
