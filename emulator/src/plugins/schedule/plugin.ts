@@ -52,6 +52,8 @@ export interface SchedulePluginContext {
 export class SchedulePlugin {
   readonly #ctx: SchedulePluginContext;
   readonly #schedules = new Map<string, RunningSchedule>();
+  /** Set after the first `apply`: later ones are reloads, after which nothing was missed. */
+  #applied = false;
   #stopped = false;
 
   constructor(ctx: SchedulePluginContext) {
@@ -78,12 +80,13 @@ export class SchedulePlugin {
         current?.next?.cancel();
         const running: RunningSchedule = { name, spec, compiled: compileSchedule(scheduleExpressionOf(spec)) };
         this.#schedules.set(name, running);
-        this.#arm(running, this.#resumeAfter(running));
+        this.#arm(running, this.#applied ? this.#ctx.clock.now() - 1 : this.#resumeAfter(running));
       }
       if (spec.target.kind === "function")
         deliveries.push(this.#deliveryQueue(name, spec, functions.get(spec.target.name)));
     }
     this.#ctx.queues.applyDeliveries("schedule", deliveries);
+    this.#applied = true;
   }
 
   names(): string[] {
