@@ -18,6 +18,7 @@ import type { FunctionHost } from "../function/host.ts";
 import { oneAtATime } from "../queue/one-at-a-time.ts";
 import type { DeliveryQueue, QueuePlugin } from "../queue/plugin.ts";
 import type { Enqueued, OutgoingMessage, QueuePolicy } from "../queue/store.ts";
+import { unknownResource } from "../unknown-resource.ts";
 import { type DetailCheck, detailCheck, readEntries } from "./entries.ts";
 
 /** How long a delivery queue keeps an event that keeps failing: EventBridge's longest event age. */
@@ -222,14 +223,7 @@ export class BusPlugin {
   #require(name: string): RunningBus {
     const bus = this.#buses.get(name);
     if (!bus) {
-      throw new NimbusError(
-        "NIMBUS_EMULATOR_UNKNOWN_BUS",
-        `The app has no bus "${name}" (its buses: ${
-          this.names()
-            .map((b) => `"${b}"`)
-            .join(", ") || "none"
-        }).`,
-      );
+      throw unknownResource("bus", name, this.names());
     }
     return bus;
   }

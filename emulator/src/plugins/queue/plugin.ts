@@ -4,6 +4,7 @@ import type { Clock } from "../../clock/clock.ts";
 import type { Work } from "../../clock/work.ts";
 import type { Logger } from "../../logs/logger.ts";
 import type { FunctionHost } from "../function/host.ts";
+import { unknownResource } from "../unknown-resource.ts";
 import type { MessageOutcome, QueueRunPayload } from "./batch.ts";
 import { bodyCheck } from "./schema.ts";
 import {
@@ -312,14 +313,7 @@ export class QueuePlugin {
   #require(name: string): RunningQueue {
     const queue = this.#queues.get(name);
     if (!queue?.spec) {
-      throw new NimbusError(
-        "NIMBUS_EMULATOR_UNKNOWN_QUEUE",
-        `The app has no queue "${name}" (its queues: ${
-          this.names()
-            .map((q) => `"${q}"`)
-            .join(", ") || "none"
-        }).`,
-      );
+      throw unknownResource("queue", name, this.names());
     }
     return queue;
   }

@@ -18,6 +18,7 @@ import type { FunctionHost } from "../function/host.ts";
 import { oneAtATime } from "../queue/one-at-a-time.ts";
 import type { DeliveryQueue, QueuePlugin } from "../queue/plugin.ts";
 import type { Enqueued } from "../queue/store.ts";
+import { unknownResource } from "../unknown-resource.ts";
 
 /** Event fields of a tick put on a bus, as EventBridge's scheduled rules send them. */
 export const scheduledEvent = { source: "nimbus.schedule", detailType: "Scheduled Event" } as const;
@@ -218,14 +219,7 @@ export class SchedulePlugin {
   #require(name: string): RunningSchedule {
     const running = this.#schedules.get(name);
     if (!running) {
-      throw new NimbusError(
-        "NIMBUS_EMULATOR_UNKNOWN_SCHEDULE",
-        `The app has no schedule "${name}" (its schedules: ${
-          this.names()
-            .map((s) => `"${s}"`)
-            .join(", ") || "none"
-        }).`,
-      );
+      throw unknownResource("schedule", name, this.names());
     }
     return running;
   }
