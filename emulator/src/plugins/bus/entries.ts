@@ -10,7 +10,8 @@ import { z } from "zod";
 const entrySchema = z.strictObject({
   source: z.string().min(1),
   detailType: z.string().min(1),
-  detail: z.unknown(),
+  // Optional here so that a missing detail gets the message below rather than zod's.
+  detail: z.unknown().optional(),
   resources: z.array(z.string()).optional(),
   time: z.union([z.date(), z.string()]).optional(),
 });

@@ -15,7 +15,7 @@ import {
 import type { Clock } from "../../clock/clock.ts";
 import type { Logger } from "../../logs/logger.ts";
 import type { FunctionHost } from "../function/host.ts";
-import { oneAtATime } from "../queue/one-at-a-time.ts";
+import { oneAtATime, Refusal } from "../queue/one-at-a-time.ts";
 import type { DeliveryQueue, QueuePlugin } from "../queue/plugin.ts";
 import type { Enqueued, OutgoingMessage, QueuePolicy } from "../queue/store.ts";
 import { unknownResource } from "../unknown-resource.ts";
@@ -204,11 +204,18 @@ export class BusPlugin {
         if (!host) throw new Error(`function "${target.name}" is not running`);
         const result = await host.run("event", event, `event ${event.id} (${event["detail-type"]}) by ${rule}`);
         if (!result.ok) throw new Error(result.error);
-      } else if (target.kind === "queue") {
-        this.#ctx.queues.enqueue([this.#toQueue(target.name, { format: "json", body })]);
-      } else {
-        this.#ctx.queues.enqueue(this.#toBus(target.name, event, [bus.name]));
+        return;
       }
+      let items: Enqueued[];
+      try {
+        items =
+          target.kind === "queue"
+            ? [this.#toQueue(target.name, { format: "json", body })]
+            : this.#toBus(target.name, event, [bus.name]);
+      } catch (error) {
+        throw new Refusal((error as Error).message);
+      }
+      this.#ctx.queues.enqueue(items);
     };
     return {
       name,
@@ -217,6 +224,8 @@ export class BusPlugin {
       consumer: oneAtATime(fn?.concurrency ?? 1, deliver, () =>
         target.kind === "function" ? this.#ctx.host(target.name) !== undefined : true,
       ),
+      describe: describeEvent,
+      noDeadLetter: `bus "${bus.name}" has no dead-letter queue (give it deadLetter: true to keep such events)`,
     };
   }
 
@@ -226,5 +235,15 @@ export class BusPlugin {
       throw unknownResource("bus", name, this.names());
     }
     return bus;
+  }
+}
+
+/** `event 5b1e… (OrderPaid from shop.api)`: an event as the log names it, from its stored JSON. */
+function describeEvent(body: Uint8Array): string {
+  try {
+    const event = JSON.parse(Buffer.from(body).toString("utf8")) as NimbusEvent;
+    return `event ${event.id} (${event["detail-type"]} from ${event.source})`;
+  } catch {
+    return "an event that is not JSON";
   }
 }

@@ -1,6 +1,14 @@
 import type { Consumer } from "./plugin.ts";
 
-/** A consumer taking one message at a time: acked when `deliver` resolves, retried with its error when it throws. */
+/** A delivery that can never succeed (the target refuses what it is given): it is not retried. */
+export class Refusal extends Error {
+  override readonly name = "Refusal";
+}
+
+/**
+ * A consumer taking one message at a time: acked when `deliver` resolves, retried with
+ * its error when it throws, given up at once when it throws a `Refusal`.
+ */
 export function oneAtATime(
   concurrency: number,
   deliver: (body: Uint8Array) => Promise<void>,
@@ -18,7 +26,7 @@ export function oneAtATime(
             await deliver(body);
             return { id, ack: true as const };
           } catch (error) {
-            return { id, retry: { error: (error as Error).message } };
+            return { id, retry: { error: (error as Error).message, final: error instanceof Refusal } };
           }
         }),
       ),

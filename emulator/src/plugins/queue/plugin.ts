@@ -14,6 +14,7 @@ import {
   type QueuePolicy,
   type QueueStats,
   QueueStore,
+  type SettleResult,
 } from "./store.ts";
 
 /** A message in a dead-letter queue, as tests and tools inspect it. */
@@ -67,6 +68,10 @@ export interface DeliveryQueue {
   name: string;
   policy: QueuePolicy;
   consumer: Consumer;
+  /** What a message is, for the log when it is dead-lettered or dropped: `event 5b1e… (OrderPaid)`. */
+  describe(body: Uint8Array): string;
+  /** Why there is no dead-letter queue, and how to get one, for the log when a message is dropped. */
+  noDeadLetter: string;
 }
 
 interface RunningQueue {
@@ -77,6 +82,9 @@ interface RunningQueue {
   consumer?: Consumer;
   /** Checks JSON bodies against the queue's schema, when it has one. */
   check: ReturnType<typeof bodyCheck>;
+  /** For delivery queues: how to name a message, and why there is no dead-letter queue. */
+  describe?: DeliveryQueue["describe"];
+  noDeadLetter?: string;
   /** Batches being delivered now. */
   running: number;
   /** Since when a partial batch has been waiting for `maxBatchWait`. */
@@ -147,9 +155,9 @@ export class QueuePlugin {
   applyDeliveries(owner: "bus" | "schedule", deliveries: readonly DeliveryQueue[]): void {
     this.#replace(
       (queue) => this.#owners.get(queue.name) === owner,
-      deliveries.map(({ name, policy, consumer }) => {
-        this.#owners.set(name, owner);
-        return { name, policy, consumer, check: undefined };
+      deliveries.map((delivery) => {
+        this.#owners.set(delivery.name, owner);
+        return { ...delivery, check: undefined };
       }),
     );
   }
@@ -166,8 +174,7 @@ export class QueuePlugin {
     }
     for (const next of wanted) {
       const current = this.#queues.get(next.name);
-      if (current)
-        Object.assign(current, { spec: next.spec, policy: next.policy, consumer: next.consumer, check: next.check });
+      if (current) Object.assign(current, { ...next, running: current.running });
       else this.#queues.set(next.name, { ...next, running: 0 });
     }
     for (const queue of wanted) this.#pump(queue.name, true);
@@ -408,16 +415,20 @@ export class QueuePlugin {
     this.#logDeadEnds(queue, this.#store.settle(lease, outcomes, this.#ctx.clock.now(), queue.policy));
   }
 
-  #logDeadEnds(queue: RunningQueue, result: { deadLettered: string[]; dropped: string[] }): void {
+  #logDeadEnds(queue: RunningQueue, result: Pick<SettleResult, "deadLettered" | "dropped" | "bodies">): void {
     const { maxAttempts, deadLetter } = queue.policy;
+    const what = (id: string) => {
+      const body = result.bodies.get(id);
+      return queue.describe && body ? queue.describe(body) : `message ${id}`;
+    };
+    // A delivery queue's message can also end before its last attempt, refused for good.
+    const failed = queue.describe ? "could not be delivered" : `failed ${times(maxAttempts)}`;
     for (const id of result.deadLettered) {
-      this.#ctx.logger.warn(
-        `queue ${queue.name}: message ${id} failed ${times(maxAttempts)}; moved to "${deadLetter}"`,
-      );
+      this.#ctx.logger.warn(`queue ${queue.name}: ${what(id)} ${failed}; moved to "${deadLetter}"`);
     }
     for (const id of result.dropped) {
       this.#ctx.logger.error(
-        `queue ${queue.name}: message ${id} failed ${times(maxAttempts)} and the queue has no dead-letter queue; it was dropped`,
+        `queue ${queue.name}: ${what(id)} ${failed} and ${queue.noDeadLetter ?? "the queue has no dead-letter queue"}; it was dropped`,
       );
     }
   }

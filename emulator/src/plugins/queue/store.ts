@@ -57,8 +57,11 @@ export type Outcome =
   | { id: string; ack: true }
   | {
       id: string;
-      /** `delay` in ms; undefined: the queue's back-off. */
-      retry: { delay?: number; error?: string };
+      /**
+       * `delay` in ms; undefined: the queue's back-off. `final`: it can never succeed, so
+       * it goes to the dead-letter queue (or is dropped) now, whatever its attempts.
+       */
+      retry: { delay?: number; error?: string; final?: boolean };
     };
 
 export interface SettleResult {
@@ -66,6 +69,8 @@ export interface SettleResult {
   retried: string[];
   deadLettered: string[];
   dropped: string[];
+  /** The bodies of the dead-lettered and dropped messages, by id, to say what ended there. */
+  bodies: Map<string, Uint8Array>;
 }
 
 /** What `expireLeasesDetailed` did: every expired message, and where each one went. */
@@ -189,7 +194,8 @@ export class QueueStore {
     | "deadCounts"
     | "redrive"
     | "clear"
-    | "clearTicks",
+    | "clearTicks"
+    | "body",
     StatementSync
   >;
 
@@ -278,6 +284,7 @@ export class QueueStore {
       ),
       clear: prepare("DELETE FROM messages"),
       clearTicks: prepare("DELETE FROM ticks"),
+      body: prepare("SELECT body FROM messages WHERE seq = ?"),
     };
     this.#upgrade();
   }
@@ -354,7 +361,7 @@ export class QueueStore {
    * alone: its outcome is too late. Of several outcomes for one message the first counts.
    */
   settle(lease: string, outcomes: readonly Outcome[], now: number, policy: QueuePolicy): SettleResult {
-    const result: SettleResult = { acked: [], retried: [], deadLettered: [], dropped: [] };
+    const result: SettleResult = { acked: [], retried: [], deadLettered: [], dropped: [], bodies: new Map() };
     this.#transaction(() => {
       for (const outcome of outcomes) {
         const seq = seqOf(outcome.id);
@@ -365,7 +372,8 @@ export class QueueStore {
           this.#sql.delete.run(row.seq);
           result.acked.push(row.id);
         } else {
-          this.#fail(row, now, policy, outcome.retry.error ?? "retried", outcome.retry.delay, result);
+          const { error = "retried", delay, final } = outcome.retry;
+          this.#fail(row, now, policy, error, delay, result, final);
         }
       }
     });
@@ -383,7 +391,7 @@ export class QueueStore {
 
   /** `expireLeases`, also telling which messages were retried, dead-lettered or dropped (to log the drops). */
   expireLeasesDetailed(queue: string, now: number, policy: QueuePolicy): ExpiredLeases {
-    const result: ExpiredLeases = { expired: [], retried: [], deadLettered: [], dropped: [] };
+    const result: ExpiredLeases = { expired: [], retried: [], deadLettered: [], dropped: [], bodies: new Map() };
     this.#transaction(() => {
       for (const row of this.#sql.expired.all(queue, now) as unknown as HeldRow[]) {
         const within = formatDuration(policy.visibilityTimeout);
@@ -483,8 +491,10 @@ export class QueueStore {
     error: string,
     delay: number | undefined,
     result: Omit<SettleResult, "acked">,
+    final = false,
   ): void {
-    if (row.attempts >= policy.maxAttempts) {
+    if (final || row.attempts >= policy.maxAttempts) {
+      result.bodies.set(row.id, (this.#sql.body.get(row.seq) as { body: Uint8Array }).body);
       if (policy.deadLetter === null) {
         this.#sql.delete.run(row.seq);
         result.dropped.push(row.id);

@@ -3,7 +3,6 @@ import {
   compileSchedule,
   type FunctionSpec,
   type Graph,
-  NimbusError,
   parseDuration,
   queueDefaults,
   type ResourceOf,
@@ -213,6 +212,11 @@ export class SchedulePlugin {
         },
         () => this.#ctx.host(target) !== undefined,
       ),
+      describe: (body) => {
+        const { scheduledTime } = JSON.parse(Buffer.from(body).toString("utf8")) as ScheduledController;
+        return `the tick due at ${new Date(scheduledTime).toISOString()}`;
+      },
+      noDeadLetter: "a schedule has no dead-letter queue",
     };
   }
 
