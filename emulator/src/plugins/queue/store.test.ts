@@ -230,6 +230,7 @@ describe("QueueStore", () => {
       retried: [],
       deadLettered: [],
       dropped: [],
+      bodies: new Map(),
     });
     expect(store.stats("orders", t0 + 1)).toEqual(empty);
     expect(store.nextDue("orders")).toBeUndefined();
@@ -280,7 +281,13 @@ describe("QueueStore", () => {
     const store = open();
     const [id] = store.send("orders", [json({ order: 42 })], t0);
     const { now, last } = failRepeatedly(store, "orders", 3, t0 + 5, withDlq);
-    expect(last).toEqual({ acked: [], retried: [], deadLettered: [id], dropped: [] });
+    expect(last).toEqual({
+      acked: [],
+      retried: [],
+      deadLettered: [id],
+      dropped: [],
+      bodies: new Map([[id, json({ order: 42 }).body]]),
+    });
     expect(store.stats("orders", now)).toEqual({ ...empty, deadLettered: 1 });
     expect(store.stats("orders-dlq", now)).toEqual({ ...empty, depth: 1 });
     const dead = store.deadLettered("orders-dlq");
@@ -313,11 +320,29 @@ describe("QueueStore", () => {
     expect(store.deadLettered("orders-dlq")[0]).toMatchObject({ lastError: "retried", deadAttempts: 1 });
   });
 
+  test("settle: a final retry ends the message at once, whatever its attempts", () => {
+    const store = open();
+    const [refused, dropped] = store.send("orders", [json(1), json(2)], t0);
+    const { lease } = store.lease("orders", 2, t0, withDlq);
+    const result = store.settle(lease, [{ id: refused!, retry: { error: "refused", final: true } }], t0, withDlq);
+    expect(result.deadLettered).toEqual([refused]);
+    expect(store.deadLettered("orders-dlq")[0]).toMatchObject({ id: refused, deadAttempts: 1, lastError: "refused" });
+    const gone = store.settle(lease, [{ id: dropped!, retry: { error: "refused", final: true } }], t0, policy);
+    expect(gone.dropped).toEqual([dropped]);
+    expect(store.stats("orders", t0)).toEqual({ ...empty, deadLettered: 1 });
+  });
+
   test("settle: without a dead-letter queue a message that ran out of attempts is dropped and reported", () => {
     const store = open();
     const [id] = store.send("orders", [json(1)], t0);
     const { now, last } = failRepeatedly(store, "orders", 3, t0, policy);
-    expect(last).toEqual({ acked: [], retried: [], deadLettered: [], dropped: [id] });
+    expect(last).toEqual({
+      acked: [],
+      retried: [],
+      deadLettered: [],
+      dropped: [id],
+      bodies: new Map([[id, json(1).body]]),
+    });
     expect(store.stats("orders", now)).toEqual(empty);
     const [other] = store.send("orders", [json(2)], now);
     expect(store.stats("orders", now)).toEqual({ ...empty, depth: 1 });
@@ -335,6 +360,7 @@ describe("QueueStore", () => {
       retried: [],
       deadLettered: [],
       dropped: [],
+      bodies: new Map(),
     });
     expect(store.stats("orders", expiry)).toEqual({ ...empty, inFlight: 1 });
     expect(store.expireLeases("orders", expiry, policy)).toEqual([late]);
@@ -369,7 +395,7 @@ describe("QueueStore", () => {
       t0,
       policy,
     );
-    expect(result).toEqual({ acked: [], retried: [mine], deadLettered: [], dropped: [] });
+    expect(result).toEqual({ acked: [], retried: [mine], deadLettered: [], dropped: [], bodies: new Map() });
     expect(store.settle(other.lease, [{ id: theirs!, ack: true }], t0, policy).acked).toEqual([theirs]);
   });
 
@@ -409,6 +435,7 @@ describe("QueueStore", () => {
       retried: [id],
       deadLettered: [],
       dropped: [],
+      bodies: new Map(),
     });
     expect(store.stats("orders", t0 + 30 * second)).toEqual({ ...empty, inFlight: 1, delayed: 1 });
     expect(store.lease("orders", 1, t0 + 31 * second - 1, policy).messages).toEqual([]);
@@ -430,6 +457,7 @@ describe("QueueStore", () => {
       retried: [],
       deadLettered: [kept],
       dropped: [],
+      bodies: new Map([[kept, json(1).body]]),
     });
     expect(store.expireLeases("emails", t0 + 30 * second, { ...policy, maxAttempts: 1 })).toEqual([lost]);
     expect(store.deadLettered("orders-dlq")[0]).toMatchObject({
