@@ -203,6 +203,13 @@ export class SchedulePlugin {
           const controller = JSON.parse(Buffer.from(body).toString("utf8")) as ScheduledController;
           const host = this.#ctx.host(target);
           if (!host) throw new Error(`function "${target}" is not running`);
+          // Also late when it fired on time but waited for the previous run (runs never overlap).
+          const late = this.#ctx.clock.now() - controller.scheduledTime;
+          if (late > 1_000) {
+            this.#ctx.logger.warn(
+              `schedule ${name}: the tick due at ${new Date(controller.scheduledTime).toISOString()} reaches function ${target} ${late} ms late`,
+            );
+          }
           const result = await host.run(
             "scheduled",
             controller,
