@@ -553,8 +553,6 @@ class LocalEmulator implements Emulator {
     const wanted = new Map(this.#functionResources(next.graph).map((fn) => [fn.name, fn]));
     // New buckets open before the functions that link them start.
     const changes = this.#buckets.apply(this.#bucketResources(next.graph), false);
-    // A bucket whose notifications were removed drops what it had recorded; a new one starts.
-    for (const entry of this.#buckets.all()) this.#notify(entry);
     for (const [name, running] of this.#functions) {
       const resource = wanted.get(name);
       if (!resource) {
@@ -575,6 +573,9 @@ class LocalEmulator implements Emulator {
     this.graph = next.graph;
     this.#appInputs = next.inputs;
     this.#applyServices(next.graph);
+    // Changes recorded meanwhile for a bus this reload adds, and those of a bucket whose
+    // notifications it removed (dropped now), go once the new buses are up.
+    for (const entry of this.#buckets.all()) this.#notify(entry);
     this.#router = buildRouter(next.graph, (name) => this.#functions.get(name)?.host);
     this.#reloader?.refresh();
     this.#logger.info(`app reloaded${changes.length ? `: ${changes.join(", ")}` : "; no function changed"}`);

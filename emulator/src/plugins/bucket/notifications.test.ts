@@ -1,7 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BucketEventDetail, BucketNotificationSpec, PutEntry, ResourceOf } from "@nimbus/core";
+import {
+  type BucketEventDetail,
+  type BucketNotificationSpec,
+  NimbusError,
+  type PutEntry,
+  type ResourceOf,
+} from "@nimbus/core";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { bucketClient } from "./binding.ts";
 import { BucketNotifier } from "./notifications.ts";
@@ -241,30 +247,51 @@ describe("drain", () => {
     expect(keysOf("b")).toEqual(["b0", "b1", "b2"]);
   });
 
-  test("drain: a put that throws is logged naming the bucket, key and bus; its changes are dropped and the rest are put", async () => {
-    const entry = bucket([notification("gone", { prefix: "r/" }), notification("orders")]);
+  test("drain: an event the bus refuses is logged naming the bucket, key and bus, and dropped alone; the rest are put", async () => {
+    const entry = bucket([notification("strict", { prefix: "r/" }), notification("orders")]);
     const { notifier, state, logs, keys } = harness();
     const collect = state.put;
     state.put = async (bus, entries) => {
-      if (bus === "gone") throw new Error('the app has no bus "gone"');
+      // A bus whose schema names only deletions, as BusPlugin refuses a put: all or none.
+      if (bus === "strict" && entries.some((e) => e.detailType === "Object Created")) {
+        throw new NimbusError("NIMBUS_BUS_SCHEMA", 'bus "strict": entry 1 has detailType "Object Created"');
+      }
       return collect(bus, entries);
     };
     await entry.store.put("r/a.json", Buffer.from("x"));
     await entry.store.put("b.json", Buffer.from("x"));
+    await entry.store.delete(["r/a.json"]);
     await notifier.drain(entry);
-    expect(keys("orders")).toEqual(["+r/a.json", "+b.json"]);
+    expect(keys("orders")).toEqual(["+r/a.json", "+b.json", "-r/a.json"]);
+    // The deletion was in the refused batch, and still reached the bus.
+    expect(keys("strict")).toEqual(["-r/a.json"]);
     expect(logs).toEqual([
       {
         level: "error",
         message:
-          'bucket receipts: the event for "r/a.json" could not be put on bus gone, so it was dropped: the app has no bus "gone"',
+          'bucket receipts: the event for "r/a.json" could not be put on bus strict, so it was dropped: bus "strict": entry 1 has detailType "Object Created"',
       },
     ]);
     expect(entry.store.changes()).toEqual([]);
-    await entry.store.put("r/c.json", Buffer.from("x"));
+  });
+
+  test("drain: a put that fails for another reason (no such bus yet) keeps the changes for the next drain", async () => {
+    const entry = bucket([notification("fresh")]);
+    const { notifier, state, logs, keys } = harness();
+    const collect = state.put;
+    let up = false;
+    state.put = async (bus, entries) => {
+      if (!up) throw new NimbusError("NIMBUS_EMULATOR_UNKNOWN_BUS", 'The app has no bus "fresh"');
+      return collect(bus, entries);
+    };
+    await entry.store.put("a", Buffer.from("x"));
     await notifier.drain(entry);
-    expect(logs).toHaveLength(2);
-    expect(logs[1]!.message).toContain('"r/c.json"');
+    expect(logs).toEqual([{ level: "warn", message: expect.stringContaining('The app has no bus "fresh"') }]);
+    expect(entry.store.changes()).toHaveLength(1);
+    up = true;
+    await notifier.drain(entry);
+    expect(keys("fresh")).toEqual(["+a"]);
+    expect(entry.store.changes()).toEqual([]);
   });
 
   test("drain: a store that fails is logged and the drain ends; the changes stay for the next drain", async () => {
@@ -275,7 +302,7 @@ describe("drain", () => {
     closed.store.close();
     await notifier.drain(closed);
     expect(logs).toEqual([
-      { level: "error", message: expect.stringContaining("bucket receipts: reading its changes") },
+      { level: "warn", message: expect.stringContaining("bucket receipts: its changes could not be notified now") },
     ]);
     await notifier.drain(entry);
     expect(keys()).toEqual(["+a"]);

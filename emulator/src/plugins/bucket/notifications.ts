@@ -1,4 +1,10 @@
-import { type BucketEventDetail, type BucketNotificationSpec, bucketEventSource, type PutEntry } from "@nimbus/core";
+import {
+  type BucketEventDetail,
+  type BucketNotificationSpec,
+  bucketEventSource,
+  NimbusError,
+  type PutEntry,
+} from "@nimbus/core";
 import type { BucketEntry } from "./plugin.ts";
 import type { BucketChange, BucketStore } from "./store.ts";
 
@@ -56,9 +62,11 @@ export class BucketNotifier {
         store.dropChanges(last.id);
       }
     } catch (error) {
+      // Not a refusal (the bus is not there yet during a reload, the emulator is closing):
+      // the changes stay recorded and go with the next drain.
       this.#log(
-        "error",
-        `bucket ${entry.name}: reading its changes to notify failed; they are notified after its next change or a restart: ${(error as Error).message}`,
+        "warn",
+        `bucket ${entry.name}: its changes could not be notified now; they will be after its next change or a restart: ${(error as Error).message}`,
       );
     } finally {
       this.#running.delete(store);
@@ -88,18 +96,33 @@ export class BucketNotifier {
             batch.map((item) => item.entry),
           );
         } catch (error) {
-          // A bus that refuses an event (its schema, or the bus is gone) refuses it again on
-          // every try: the event is dropped rather than blocking the changes after it.
-          const keys = [...new Set(batch.map((item) => JSON.stringify(item.change.key)))].join(", ");
-          this.#log(
-            "error",
-            `bucket ${bucket}: the event${batch.length > 1 ? "s" : ""} for ${keys} could not be put on bus ${bus}, so ${batch.length > 1 ? "they were" : "it was"} dropped: ${(error as Error).message}`,
-          );
+          if (!isRefusal(error)) throw error;
+          // A put is all or none: put them one by one, so only the refused ones are dropped.
+          for (const item of batch) await this.#putOrDrop(bucket, bus, item);
         }
       }
     }
   }
+
+  /** Puts one change's event; one the bus refuses would be refused on every try, so it is dropped. */
+  async #putOrDrop(bucket: string, bus: string, item: { change: BucketChange; entry: PutEntry<BucketEventDetail> }) {
+    try {
+      await this.#put(bus, [item.entry]);
+    } catch (error) {
+      if (!isRefusal(error)) throw error;
+      this.#log(
+        "error",
+        `bucket ${bucket}: the event for ${JSON.stringify(item.change.key)} could not be put on bus ${bus}, so it was dropped: ${(error as Error).message}`,
+      );
+    }
+  }
 }
+
+/** The bus refused the entries themselves (its schema, their size), rather than failing to take them now. */
+function isRefusal(error: unknown): boolean {
+  return NimbusError.is(error) && refusals.has(error.code);
+}
+const refusals = new Set(["NIMBUS_BUS_SCHEMA", "NIMBUS_BUS_ENTRY", "NIMBUS_BUS_ENTRY_TOO_LARGE"]);
 
 function matches(notification: BucketNotificationSpec, change: BucketChange): boolean {
   return (
