@@ -125,5 +125,8 @@ describe("the shop example: end to end", () => {
     expect(summary.keys).toContain(`receipts/${id}.json`);
     expect(summary.takings).toBeGreaterThanOrEqual(1350);
     expect(emu.queue("orders-dlq").stats()).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+    // The bus's dead-letter queue is listed with the other queues.
+    const queues = await runCliAsync(["queues", "--url", emu.url]);
+    expect(queues.stdout).toMatch(/\norders-dlq\s+0\s+0\s+0\s+0\n/);
   });
 });
