@@ -387,8 +387,10 @@ export class QueuePlugin {
   /** Sets the queue's one wake-up for the next thing due: a delayed message, a back-off, a lease, a batch wait. */
   #schedule(queue: RunningQueue): void {
     const now = this.#ctx.clock.now();
-    const candidates = [this.#store.nextDue(queue.name, now), this.#store.nextExpiry(queue.name, queue.policy)];
     const consumer = queue.consumer;
+    // Without a consumer nothing is delivered, so only retention can fall due.
+    const candidates = [this.#store.nextExpiry(queue.name, queue.policy)];
+    if (consumer) candidates.push(this.#store.nextDue(queue.name, now));
     if (queue.waitingSince !== undefined && consumer) candidates.push(queue.waitingSince + consumer.maxBatchWait);
     // What is due now was started, or waits for a running batch to finish (which pumps again).
     const due = candidates.filter((at): at is number => at !== undefined && at > now).sort((a, b) => a - b)[0];
