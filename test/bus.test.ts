@@ -7,32 +7,19 @@ import { join } from "node:path";
 import type { NimbusEvent } from "@nimbus/core";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import type { BusEntry } from "@nimbus/runtime";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { copyFixture } from "./support/app-copy.ts";
 import { runCliAsync } from "./support/cli.ts";
 import { startDev } from "./support/dev.ts";
+import { editApp, emulatorSuite } from "./support/suite.ts";
 
 let emu: Emulator;
 let root: string;
-let remove: () => Promise<void>;
-
-beforeAll(async () => {
-  const copy = await copyFixture("bus");
-  root = copy.dir;
-  remove = copy.remove;
-  emu = await createEmulator({ root, watch: false, clock: "manual" });
-});
-
-afterAll(async () => {
-  await emu?.close();
-  await remove?.();
-});
-
-// Each test starts from empty queues (delivery queues included) and an empty bucket.
-afterEach(async () => {
-  await emu.idle();
-  await emu.reset();
-  await emu.idle();
+emulatorSuite("bus", {
+  started: (started, dir) => {
+    emu = started;
+    root = dir;
+  },
 });
 
 let counter = 0;
@@ -97,20 +84,6 @@ async function until(check: () => Promise<boolean>, what: string, ms = 10_000): 
 const toSecond = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** Rewrites the app file of the suite's copy with `edit`, reloads, and returns a function that undoes both. */
-async function editApp(edit: (source: string) => string): Promise<() => Promise<void>> {
-  const file = join(root, "nimbus.app.ts");
-  const original = await readFile(file, "utf8");
-  const edited = edit(original);
-  expect(edited).not.toBe(original);
-  await writeFile(file, edited);
-  await emu.reload();
-  return async () => {
-    await writeFile(file, original);
-    await emu.reload();
-  };
-}
 
 describe("bus: putting events", () => {
   it("put: takes 0 to 10 entries and resolves with one id per entry, in entry order (§bus/put/1)", async () => {
@@ -847,7 +820,9 @@ describe("bus: durability", () => {
     await put("orders", [order(stored, { fail: "throw" })]);
     await emu.idle();
 
-    let restore = await editApp((source) => source.replace(rule, rule.replace('["OrderPaid"]', '["OrderSettled"]')));
+    let restore = await editApp(emu, root, (source) =>
+      source.replace(rule, rule.replace('["OrderPaid"]', '["OrderSettled"]')),
+    );
     try {
       await put("orders", [order(after), { source: "shop", detailType: "OrderSettled", detail: { key: settled } }]);
       await emu.idle();
@@ -864,7 +839,7 @@ describe("bus: durability", () => {
     const orphan = uid("orphan");
     await put("orders", [order(orphan, { fail: "throw" })]);
     await emu.idle();
-    restore = await editApp((source) =>
+    restore = await editApp(emu, root, (source) =>
       source.replace(rule, rule.replace("targets: [flaky, recorder]", "targets: [recorder]")),
     );
     try {

@@ -21,43 +21,32 @@ import {
 } from "@aws-sdk/client-s3";
 import type { BucketEventDetail, NimbusEvent } from "@nimbus/core";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { copyFixture } from "./support/app-copy.ts";
 import { startDev } from "./support/dev.ts";
+import { editApp, emulatorSuite } from "./support/suite.ts";
 
 let emu: Emulator;
 let s3: S3Client;
 let root: string;
-let remove: () => Promise<void>;
+/** What a test started beside the suite's emulator, undone after it. */
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
-
-beforeAll(async () => {
-  const copy = await copyFixture("notifications");
-  root = copy.dir;
-  remove = copy.remove;
-  emu = await createEmulator({ root, watch: false, clock: "manual" });
-  s3 = new S3Client({
-    endpoint: emu.s3.endpoint,
-    region: emu.s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: emu.s3.accessKeyId, secretAccessKey: emu.s3.secretAccessKey },
-  });
+emulatorSuite("notifications", {
+  started: (started, dir) => {
+    emu = started;
+    root = dir;
+    s3 = new S3Client({
+      endpoint: emu.s3.endpoint,
+      region: emu.s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: emu.s3.accessKeyId, secretAccessKey: emu.s3.secretAccessKey },
+    });
+  },
+  beforeReset: async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  },
 });
-
-afterAll(async () => {
-  s3?.destroy();
-  await emu?.close();
-  await remove?.();
-});
-
-// Each test starts from empty buckets and queues (a reset also empties the outbox), and
-// undoes what it started beside the suite's emulator.
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await emu.idle();
-  await emu.reset();
-  await emu.idle();
-});
+afterAll(() => s3?.destroy());
 
 type BucketEvent = NimbusEvent<BucketEventDetail>;
 type BucketName = "inbox" | "photos" | "ledger" | "guarded" | "plain";
@@ -110,20 +99,6 @@ const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The log messages written since `mark` (an earlier `logs.length`) that match. */
 const loggedSince = (mark: number, pattern: RegExp, on = emu) =>
   on.logs.slice(mark).filter((entry) => pattern.test(entry.message));
-
-/** Rewrites the suite copy's app file with `edit` and reloads; the returned function undoes both. */
-async function editApp(edit: (source: string) => string): Promise<() => Promise<void>> {
-  const file = join(root, "nimbus.app.ts");
-  const original = await readFile(file, "utf8");
-  const edited = edit(original);
-  expect(edited).not.toBe(original);
-  await writeFile(file, edited);
-  await emu.reload();
-  return async () => {
-    await writeFile(file, original);
-    await emu.reload();
-  };
-}
 
 /** A state folder of its own, removed after the test. */
 async function stateDir(): Promise<string> {
@@ -659,7 +634,7 @@ describe("bucket notifications: reload", () => {
     await write({ op: "put", bucket: "plain", key: "before-fn.txt", body: "1" });
     expect(await events()).toEqual([]);
 
-    const undo = await editApp((source) =>
+    const undo = await editApp(emu, root, (source) =>
       source.replace(
         'export const plain = app.bucket("plain");',
         'export const plain = app.bucket("plain");\nplain.notify(main, { prefix: "after" });',
@@ -688,7 +663,7 @@ describe("bucket notifications: reload", () => {
   });
 
   it("reload: a notify removed by a reload records nothing while it is gone; added back, only later writes notify (§notifications/8)", async () => {
-    const undo = await editApp((source) =>
+    const undo = await editApp(emu, root, (source) =>
       source.replace('inbox.notify(main, { events: ["created", "deleted"] });', ""),
     );
     cleanups.push(undo);

@@ -5,34 +5,19 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { copyFixture, eventually } from "./support/app-copy.ts";
 import { runCli } from "./support/cli.ts";
 import { startDev } from "./support/dev.ts";
+import { editApp, emulatorSuite } from "./support/suite.ts";
 
 let emu: Emulator;
 let root: string;
-let remove: () => Promise<void>;
-
-beforeAll(async () => {
-  const copy = await copyFixture("queues");
-  root = copy.dir;
-  remove = copy.remove;
-  emu = await createEmulator({ root, watch: false, clock: "manual" });
-});
-
-afterAll(async () => {
-  await emu?.close();
-  await remove?.();
-});
-
-// Each test starts from empty queues and an empty bucket; ids are unique across tests anyway.
-// The second idle() makes every queue look at what it holds after the reset, so no test
-// inherits another's partial-batch wait (see the reset test).
-afterEach(async () => {
-  await emu.idle();
-  await emu.reset();
-  await emu.idle();
+emulatorSuite("queues", {
+  started: (started, dir) => {
+    emu = started;
+    root = dir;
+  },
 });
 
 let counter = 0;
@@ -103,20 +88,6 @@ async function outcome(send: () => Promise<void>): Promise<{ how: "rejected" | "
     () => ({ how: "resolved" }),
     (error: unknown) => ({ how: "rejected", error }),
   );
-}
-
-/** Rewrites the app file of the suite's copy with `edit`, reloads, and returns a function that undoes both. */
-async function editApp(edit: (source: string) => string): Promise<() => Promise<void>> {
-  const file = join(root, "nimbus.app.ts");
-  const original = await readFile(file, "utf8");
-  const edited = edit(original);
-  expect(edited).not.toBe(original);
-  await writeFile(file, edited);
-  await emu.reload();
-  return async () => {
-    await writeFile(file, original);
-    await emu.reload();
-  };
 }
 
 describe("queues: delivery and success", () => {
@@ -502,7 +473,7 @@ describe("queues: dead letters and redrive", () => {
     const died = await delivery(id, 1, "once");
 
     await emu.bucket("results").put(`fixed/${id}`, "");
-    const restore = await editApp((source) =>
+    const restore = await editApp(emu, root, (source) =>
       source.replace("export default app;", "once.deadLetterQueue!.subscribe(worker);\n\nexport default app;"),
     );
     try {
@@ -1046,7 +1017,7 @@ describe("queues: durability", () => {
     await emu.idle();
     expect(stats("jobs")).toEqual({ ...zero, delayed: 1 });
 
-    const restore = await editApp((source) =>
+    const restore = await editApp(emu, root, (source) =>
       source.replace(
         'delivery: { maxAttempts: 3, backoff: { initial: "10s", max: "1m" } }',
         'delivery: { maxAttempts: 2, backoff: { initial: "10s", max: "1m" } }',

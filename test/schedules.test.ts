@@ -8,33 +8,18 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { nextRuns, type ScheduleExpression } from "@nimbus/core";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { copyFixture } from "./support/app-copy.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCliAsync } from "./support/cli.ts";
+import { editApp, emulatorSuite } from "./support/suite.ts";
 
 let emu: Emulator;
 let root: string;
-let remove: () => Promise<void>;
-
-beforeAll(async () => {
-  const copy = await copyFixture("schedules");
-  root = copy.dir;
-  remove = copy.remove;
-  emu = await createEmulator({ root, watch: false, clock: "manual" });
-});
-
-afterAll(async () => {
-  await emu?.close();
-  await remove?.();
-});
-
-// Each test starts from an empty bucket and empty queues; a run a failed test left held
-// is let go first, so that idle() does not wait for it.
-afterEach(async () => {
-  await emu.invoke("slow", "/open", { method: "POST" });
-  await emu.idle();
-  await emu.reset();
-  await emu.idle();
+emulatorSuite("schedules", {
+  started: (started, dir) => {
+    emu = started;
+    root = dir;
+  },
+  beforeReset: (emu) => emu.invoke("slow", "/open", { method: "POST" }),
 });
 
 /**
@@ -172,20 +157,6 @@ function wallClock(at: number, timeZone: string): { hour: number; minute: number
     .filter((part) => part.type === "hour" || part.type === "minute");
   const value = (type: string) => Number(parts.find((part) => part.type === type)!.value);
   return { hour: value("hour"), minute: value("minute") };
-}
-
-/** Rewrites the app file of the suite's copy with `edit`, reloads, and returns a function that undoes both. */
-async function editApp(edit: (source: string) => string): Promise<() => Promise<void>> {
-  const file = join(root, "nimbus.app.ts");
-  const original = await readFile(file, "utf8");
-  const edited = edit(original);
-  expect(edited).not.toBe(original);
-  await writeFile(file, edited);
-  await emu.reload();
-  return async () => {
-    await writeFile(file, original);
-    await emu.reload();
-  };
 }
 
 const zero = { depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 };
@@ -504,7 +475,7 @@ describe("schedules: restarts and missed ticks", () => {
     const quarterly = nextOf("quarterly");
     const berlin = nextOf("berlin");
     const tokyo = { cron: "0 */3 * * *", timezone: "Asia/Tokyo" };
-    const restore = await editApp((source) =>
+    const restore = await editApp(emu, root, (source) =>
       source.replace('cron: "0 */3 * * *", timezone: "Europe/Berlin"', 'cron: "0 */3 * * *", timezone: "Asia/Tokyo"'),
     );
     try {
