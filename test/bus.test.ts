@@ -702,6 +702,22 @@ describe("bus: ordering", () => {
   });
 });
 
+describe("bus: tools", () => {
+  it("nimbus queues: lists deliveries still on their way, by rule and target, beside the queues", async () => {
+    await put("orders", [order(uid("listed"), { fail: "throw" })]);
+    await emu.idle();
+    const listed = await runCliAsync(["queues", "--url", emu.url]);
+    expect(listed.status).toBe(0);
+    expect(listed.stdout).toMatch(/\norders-dlq\s+0\s+0\s+0\s+0\n/);
+    // flaky failed once and backs off; the recorder's delivery is done and not listed.
+    expect(listed.stdout).toMatch(
+      /\n\ndelivery \(rule or schedule → target\)\s+depth\s+in flight\s+delayed\s+dead-lettered\n/,
+    );
+    expect(listed.stdout).toMatch(/\norders\/paid → function flaky\s+0\s+0\s+1\s+0\n$/);
+    expect(listed.stdout).not.toContain("function recorder");
+  });
+});
+
 describe("bus: limits", () => {
   it("reload: a bus setting outside its limits fails the build naming the bus and the setting; 185 attempts are allowed (§bus/limits/1)", async () => {
     const file = join(root, "nimbus.app.ts");

@@ -219,6 +219,7 @@ class LocalEmulator implements Emulator {
       graph: () => this.graph,
       invoke: (fn, request) => this.#invokeFunction(fn, request),
       queues: () => Object.fromEntries(this.#queues!.names().map((name) => [name, this.#queues!.stats(name)])),
+      deliveries: () => this.#queues!.pendingDeliveries(),
       send: async (queue, bodies) => {
         let ids: string[] = [];
         await queueClient(queue, async (messages) => {

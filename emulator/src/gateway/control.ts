@@ -7,6 +7,8 @@ export interface ControlApiOptions {
   invoke(fn: string, request: Request): Promise<Response>;
   /** Every queue's stats, by name. */
   queues(): Record<string, unknown>;
+  /** The bus's and schedules' deliveries on their way to a target, by route. */
+  deliveries(): Record<string, unknown>;
   /** Sends JSON bodies to a queue; returns their ids. */
   send(queue: string, bodies: unknown[]): Promise<string[]>;
   redrive(queue: string): Record<string, number>;
@@ -52,6 +54,7 @@ export function controlApi(options: ControlApiOptions): Hono {
   });
   api.all("/invoke/:fn", (c) => c.redirect(`${new URL(c.req.url).pathname}/`, 308));
   api.get("/queues", (c) => c.json(options.queues()));
+  api.get("/deliveries", (c) => c.json(options.deliveries()));
   // The body is one message's JSON body, or `{ "messages": [body, …] }` with `?batch`.
   api.post("/queues/:queue/messages", async (c) => {
     const body = await c.req.json().catch(() => {

@@ -271,6 +271,20 @@ export class QueuePlugin {
     return this.#store.stats(name, this.#ctx.clock.now());
   }
 
+  /**
+   * The delivery queues of the bus and the schedules that hold anything, by name
+   * (`orders/paid → function fulfil`): events and ticks on their way to a target.
+   */
+  pendingDeliveries(): Record<string, QueueStats> {
+    const now = this.#ctx.clock.now();
+    const pending: Record<string, QueueStats> = {};
+    for (const name of [...this.#owners.keys()].sort()) {
+      const stats = this.#store.stats(name, now);
+      if (stats.depth + stats.inFlight + stats.delayed + stats.deadLettered > 0) pending[name] = stats;
+    }
+    return pending;
+  }
+
   /** What waits in dead-letter queue `name`: each message with where and how it died. */
   deadLettered(name: string, limit?: number): DeadLetteredMessage[] {
     this.#require(name);

@@ -23,19 +23,30 @@ export async function sendCommand(
   output.out(`sent ${ids[0]} to ${args.queue}`);
 }
 
-/** `nimbus queues [dir]`: each queue's depth, in flight, delayed and dead-lettered counts. */
+/** `nimbus queues [dir]`: each queue's counts, then the bus's and schedules' deliveries still on their way. */
 export async function queuesCommand(args: { dir: string; url?: string }, output: Output): Promise<void> {
-  const stats = (await control(args.dir, args.url, "/_nimbus/queues")) as Record<
-    string,
-    { depth: number; inFlight: number; delayed: number; deadLettered: number }
-  >;
+  const stats = (await control(args.dir, args.url, "/_nimbus/queues")) as Record<string, Counts>;
+  const deliveries = (await control(args.dir, args.url, "/_nimbus/deliveries")) as Record<string, Counts>;
   const rows = Object.entries(stats);
-  if (rows.length === 0) {
-    output.out("The app has no queues.");
-    return;
+  if (rows.length === 0) output.out("The app has no queues.");
+  else table("queue", rows, output);
+  const pending = Object.entries(deliveries);
+  if (pending.length > 0) {
+    output.out("");
+    table("delivery (rule or schedule → target)", pending, output);
   }
-  const width = Math.max(5, ...rows.map(([name]) => name.length));
-  output.out(`${"queue".padEnd(width)}  depth  in flight  delayed  dead-lettered`);
+}
+
+interface Counts {
+  depth: number;
+  inFlight: number;
+  delayed: number;
+  deadLettered: number;
+}
+
+function table(title: string, rows: [string, Counts][], output: Output): void {
+  const width = Math.max(title.length, ...rows.map(([name]) => name.length));
+  output.out(`${title.padEnd(width)}  depth  in flight  delayed  dead-lettered`);
   for (const [name, s] of rows) {
     output.out(
       `${name.padEnd(width)}  ${String(s.depth).padStart(5)}  ${String(s.inFlight).padStart(9)}  ${String(s.delayed).padStart(7)}  ${String(s.deadLettered).padStart(13)}`,
