@@ -25,6 +25,17 @@ interface Command {
   run(positionals: string[], values: Record<string, unknown>, output: Output): Promise<unknown>;
 }
 
+/**
+ * The operands of a command written `[dir] <a> <b>…` (`count` of them after the optional
+ * folder), with the folder first (`.` when left out); a usage error otherwise.
+ */
+function operands(positionals: string[], count: number, usage: string, help: string, hint = ""): string[] {
+  if (hint || positionals.length < count || positionals.length > count + 1) {
+    throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`${usage}\`.${hint}\n\n${help}`);
+  }
+  return positionals.length === count ? [".", ...positionals] : positionals;
+}
+
 const commands: Record<string, Command> = {
   dev: {
     help: devHelp,
@@ -52,10 +63,7 @@ const commands: Record<string, Command> = {
       url: { type: "string" },
     },
     run: async (positionals, values, output) => {
-      if (positionals.length === 0 || positionals.length > 2) {
-        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus invoke [dir] <fn>\`.\n\n${invokeHelp}`);
-      }
-      const [dir, fn] = positionals.length === 2 ? [positionals[0]!, positionals[1]!] : [".", positionals[0]!];
+      const [dir = ".", fn = ""] = operands(positionals, 1, "nimbus invoke [dir] <fn>", invokeHelp);
       const data = values.data === undefined ? undefined : String(values.data);
       const method = String(values.method ?? (data === undefined ? "GET" : "POST")).toUpperCase();
       const { invokeCommand } = await import("./commands/invoke.ts");
@@ -69,13 +77,7 @@ const commands: Record<string, Command> = {
     help: sendHelp,
     options: { url: { type: "string" } },
     run: async (positionals, values, output) => {
-      if (positionals.length < 2 || positionals.length > 3) {
-        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus send [dir] <queue> <json>\`.\n\n${sendHelp}`);
-      }
-      const [dir, queue, json] =
-        positionals.length === 3
-          ? [positionals[0]!, positionals[1]!, positionals[2]!]
-          : [".", positionals[0]!, positionals[1]!];
+      const [dir = ".", queue = "", json = ""] = operands(positionals, 2, "nimbus send [dir] <queue> <json>", sendHelp);
       const { sendCommand } = await import("./commands/queues.ts");
       await sendCommand({ dir, queue, json, url: values.url as string | undefined }, output);
     },
@@ -92,10 +94,7 @@ const commands: Record<string, Command> = {
     help: redriveHelp,
     options: { url: { type: "string" } },
     run: async (positionals, values, output) => {
-      if (positionals.length < 1 || positionals.length > 2) {
-        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus redrive [dir] <queue>\`.\n\n${redriveHelp}`);
-      }
-      const [dir, queue] = positionals.length === 2 ? [positionals[0]!, positionals[1]!] : [".", positionals[0]!];
+      const [dir = ".", queue = ""] = operands(positionals, 1, "nimbus redrive [dir] <queue>", redriveHelp);
       const { redriveCommand } = await import("./commands/queues.ts");
       await redriveCommand({ dir, queue, url: values.url as string | undefined }, output);
     },
@@ -104,13 +103,12 @@ const commands: Record<string, Command> = {
     help: emitHelp,
     options: { url: { type: "string" } },
     run: async (positionals, values, output) => {
-      if (positionals.length < 2 || positionals.length > 3) {
-        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus emit [dir] <bus> <json|@file>\`.\n\n${emitHelp}`);
-      }
-      const [dir, bus, entries] =
-        positionals.length === 3
-          ? [positionals[0]!, positionals[1]!, positionals[2]!]
-          : [".", positionals[0]!, positionals[1]!];
+      const [dir = ".", bus = "", entries = ""] = operands(
+        positionals,
+        2,
+        "nimbus emit [dir] <bus> <json|@file>",
+        emitHelp,
+      );
       const { emitCommand } = await import("./commands/events.ts");
       await emitCommand({ dir, bus, entries, url: values.url as string | undefined }, output);
     },
@@ -119,10 +117,7 @@ const commands: Record<string, Command> = {
     help: triggerHelp,
     options: { url: { type: "string" } },
     run: async (positionals, values, output) => {
-      if (positionals.length < 1 || positionals.length > 2) {
-        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus trigger [dir] <schedule>\`.\n\n${triggerHelp}`);
-      }
-      const [dir, schedule] = positionals.length === 2 ? [positionals[0]!, positionals[1]!] : [".", positionals[0]!];
+      const [dir = ".", schedule = ""] = operands(positionals, 1, "nimbus trigger [dir] <schedule>", triggerHelp);
       const { triggerCommand } = await import("./commands/events.ts");
       await triggerCommand({ dir, schedule, url: values.url as string | undefined }, output);
     },
@@ -138,16 +133,13 @@ const commands: Record<string, Command> = {
         positionals.length === 2 && statSync(positionals[0]!, { throwIfNoEntry: false })?.isDirectory()
           ? ` ${positionals[0]} is a folder, so the rule or the event file is missing.`
           : "";
-      if (positionals.length < 2 || positionals.length > 3 || missing) {
-        throw new NimbusError(
-          "NIMBUS_CLI_ARGS",
-          `Expected \`nimbus explain [dir] <bus>/<rule> <event.json>\`.${missing}\n\n${explainHelp}`,
-        );
-      }
-      const [dir, rule, event] =
-        positionals.length === 3
-          ? [positionals[0]!, positionals[1]!, positionals[2]!]
-          : [".", positionals[0]!, positionals[1]!];
+      const [dir = ".", rule = "", event = ""] = operands(
+        positionals,
+        2,
+        "nimbus explain [dir] <bus>/<rule> <event.json>",
+        explainHelp,
+        missing,
+      );
       const { explainCommand } = await import("./commands/explain.ts");
       return explainCommand({ dir, rule, event }, output);
     },
