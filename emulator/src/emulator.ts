@@ -12,6 +12,7 @@ import {
   type LinkSpec,
   NimbusError,
   type ResourceOf,
+  resourcesOf,
 } from "@nimbus/core";
 import type { BucketClient, BusClient, QueueClient } from "@nimbus/runtime";
 import type { Hono } from "hono";
@@ -437,11 +438,11 @@ class LocalEmulator implements Emulator {
   }
 
   #queueResources(graph: Graph): ResourceOf<"queue">[] {
-    return graph.resources.filter((r): r is ResourceOf<"queue"> => r.kind === "queue");
+    return resourcesOf(graph, "queue");
   }
 
   #bucketResources(graph: Graph): ResourceOf<"bucket">[] {
-    return graph.resources.filter((r): r is ResourceOf<"bucket"> => r.kind === "bucket");
+    return resourcesOf(graph, "bucket");
   }
 
   async #invokeFunction(fn: string, request: Request): Promise<Response> {
@@ -537,7 +538,7 @@ class LocalEmulator implements Emulator {
   }
 
   #functionResources(graph: Graph): ResourceOf<"function">[] {
-    return graph.resources.filter((r): r is ResourceOf<"function"> => r.kind === "function");
+    return resourcesOf(graph, "function");
   }
 
   async reload(): Promise<void> {

@@ -1,4 +1,4 @@
-import { formatRoute, type Graph, type ResourceOf } from "@nimbus/core";
+import { formatRoute, type Graph, resourcesOf } from "@nimbus/core";
 import { Hono } from "hono";
 import type { FunctionHost } from "../plugins/function/host.ts";
 import { limitBody, tooLarge } from "./body-limit.ts";
@@ -11,7 +11,7 @@ const allMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
  */
 export function buildRouter(graph: Graph, hostOf: (fn: string) => FunctionHost | undefined): Hono {
   const app = new Hono();
-  const functions = graph.resources.filter((r): r is ResourceOf<"function"> => r.kind === "function");
+  const functions = resourcesOf(graph, "function");
   const listed: string[] = [];
   for (const fn of functions) {
     for (const route of fn.spec.routes) {

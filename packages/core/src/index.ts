@@ -33,6 +33,7 @@ export {
   type RouteSpec,
 } from "./function/spec.ts";
 export { edgesOf } from "./graph/edges.ts";
+export { resourcesOf } from "./graph/resources.ts";
 export {
   type Edge,
   type EdgeKind,

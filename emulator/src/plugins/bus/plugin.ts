@@ -8,8 +8,8 @@ import {
   NimbusError,
   type NimbusEvent,
   type PutEntry,
-  type ResourceOf,
   type ResourceRef,
+  resourcesOf,
   toEvent,
 } from "@nimbus/core";
 import type { Clock } from "../../clock/clock.ts";
@@ -67,13 +67,11 @@ export class BusPlugin {
 
   /** Takes the graph's buses and rules; events waiting for delivery stay in the store. */
   apply(graph: Graph): void {
-    const rules = graph.resources.filter((r): r is ResourceOf<"rule"> => r.kind === "rule");
-    const functions = new Map(
-      graph.resources.filter((r): r is ResourceOf<"function"> => r.kind === "function").map((fn) => [fn.name, fn.spec]),
-    );
+    const rules = resourcesOf(graph, "rule");
+    const functions = new Map(resourcesOf(graph, "function").map((fn) => [fn.name, fn.spec]));
     this.#buses.clear();
     const deliveries: DeliveryQueue[] = [];
-    for (const bus of graph.resources.filter((r): r is ResourceOf<"bus"> => r.kind === "bus")) {
+    for (const bus of resourcesOf(graph, "bus")) {
       const own = rules.filter((rule) => rule.spec.bus === bus.name);
       const running: RunningBus = {
         name: bus.name,

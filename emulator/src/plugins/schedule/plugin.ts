@@ -5,7 +5,7 @@ import {
   type Graph,
   parseDuration,
   queueDefaults,
-  type ResourceOf,
+  resourcesOf,
   type ScheduleSpec,
   scheduleExpressionOf,
 } from "@nimbus/core";
@@ -62,10 +62,8 @@ export class SchedulePlugin {
 
   /** Takes the graph's schedules: new ones armed, changed ones re-armed from now, removed ones stopped. */
   apply(graph: Graph): void {
-    const wanted = graph.resources.filter((r): r is ResourceOf<"schedule"> => r.kind === "schedule");
-    const functions = new Map(
-      graph.resources.filter((r): r is ResourceOf<"function"> => r.kind === "function").map((fn) => [fn.name, fn.spec]),
-    );
+    const wanted = resourcesOf(graph, "schedule");
+    const functions = new Map(resourcesOf(graph, "function").map((fn) => [fn.name, fn.spec]));
     const names = new Set(wanted.map((schedule) => schedule.name));
     for (const [name, running] of this.#schedules) {
       if (!names.has(name)) {
