@@ -89,7 +89,8 @@ export class BusPlugin {
       this.#buses.set(bus.name, running);
       for (const rule of own) {
         for (const target of rule.spec.targets) {
-          deliveries.push(this.#deliveryQueue(running, rule.name, target, functions.get(target.name)));
+          const fn = target.kind === "function" ? functions.get(target.name) : undefined;
+          deliveries.push(this.#deliveryQueue(running, rule.name, target, fn));
         }
       }
     }
