@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { copyFixture } from "./support/app-copy.ts";
 import { runCliAsync } from "./support/cli.ts";
 import { startDev } from "./support/dev.ts";
-import { editApp, emulatorSuite } from "./support/suite.ts";
+import { editApp, emulatorSuite, noMessages, restartOnDevState, uniqueNames } from "./support/suite.ts";
 
 let emu: Emulator;
 let root: string;
@@ -22,11 +22,10 @@ emulatorSuite("bus", {
   },
 });
 
-let counter = 0;
-/** A key no other test uses. */
-const uid = (name: string) => `${name}-${++counter}`;
+/** A name no other test uses. */
+const uid = uniqueNames();
 
-const zero = { depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 };
+const zero = noMessages;
 const stats = (queue: string, emulator = emu) => emulator.queue(queue).stats();
 
 type Entry = BusEntry;
@@ -913,12 +912,7 @@ describe("bus durability: kill -9", () => {
     dev.child.kill("SIGKILL");
     await dev.exited;
 
-    const restarted = await createEmulator({
-      root: copy.dir,
-      state: join(copy.dir, ".nimbus"),
-      watch: false,
-      clock: "manual",
-    });
+    const restarted = await restartOnDevState(copy.dir);
     cleanups.push(() => restarted.close());
     expect(stats("parked", restarted)).toEqual({ ...zero, depth: 1 });
     expect(restarted.queue("orders-dlq").deadLettered()).toEqual([

@@ -24,7 +24,7 @@ import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterAll, describe, expect, it } from "vitest";
 import { copyFixture } from "./support/app-copy.ts";
 import { startDev } from "./support/dev.ts";
-import { editApp, emulatorSuite } from "./support/suite.ts";
+import { editApp, emulatorSuite, restartOnDevState } from "./support/suite.ts";
 
 let emu: Emulator;
 let s3: S3Client;
@@ -550,12 +550,7 @@ describe("bucket notifications: at least once", () => {
     await dev.exited;
     expect(acknowledged.length).toBeGreaterThanOrEqual(20);
 
-    const restarted = await createEmulator({
-      root: copy.dir,
-      state: join(copy.dir, ".nimbus"),
-      watch: false,
-      clock: "manual",
-    });
+    const restarted = await restartOnDevState(copy.dir);
     cleanups.push(() => restarted.close());
     await restarted.idle();
     // Events in flight to the recorder when the process died come again after the queue's visibility timeout.

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { copyFixture, eventually } from "./support/app-copy.ts";
 import { runCli } from "./support/cli.ts";
 import { startDev } from "./support/dev.ts";
-import { editApp, emulatorSuite } from "./support/suite.ts";
+import { editApp, emulatorSuite, noMessages, uniqueNames } from "./support/suite.ts";
 
 let emu: Emulator;
 let root: string;
@@ -20,11 +20,10 @@ emulatorSuite("queues", {
   },
 });
 
-let counter = 0;
-/** A message id no other test uses. */
-const uid = (name: string) => `${name}-${++counter}`;
+/** A name no other test uses. */
+const uid = uniqueNames();
 
-const zero = { depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 };
+const zero = noMessages;
 const stats = (queue: string) => emu.queue(queue).stats();
 
 interface Delivery {

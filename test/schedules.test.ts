@@ -10,7 +10,7 @@ import { nextRuns, type ScheduleExpression } from "@nimbus/core";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCliAsync } from "./support/cli.ts";
-import { editApp, emulatorSuite } from "./support/suite.ts";
+import { editApp, emulatorSuite, noMessages } from "./support/suite.ts";
 
 let emu: Emulator;
 let root: string;
@@ -159,7 +159,7 @@ function wallClock(at: number, timeZone: string): { hour: number; minute: number
   return { hour: value("hour"), minute: value("minute") };
 }
 
-const zero = { depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 };
+const zero = noMessages;
 
 describe("schedules: firing", () => {
   it("tick: every and rate fire at exactly the times nextRuns gives, whole multiples of the interval since the epoch (§schedules/firing/1)", async () => {

@@ -53,3 +53,22 @@ export async function editApp(
     await emu.reload();
   };
 }
+
+/** A queue's stats when it holds nothing. */
+export const noMessages: Readonly<Record<"depth" | "inFlight" | "delayed" | "deadLettered", number>> = {
+  depth: 0,
+  inFlight: 0,
+  delayed: 0,
+  deadLettered: 0,
+};
+
+/** Names no other test of the file uses: `uid("order")` → `order-1`, `order-2`, … */
+export function uniqueNames(): (name: string) => string {
+  let counter = 0;
+  return (name) => `${name}-${++counter}`;
+}
+
+/** An emulator, on the manual clock, on the state a killed `nimbus dev` left in `<root>/.nimbus`. */
+export function restartOnDevState(root: string): Promise<Emulator> {
+  return createEmulator({ root, state: join(root, ".nimbus"), watch: false, clock: "manual" });
+}
