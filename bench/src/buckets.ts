@@ -6,30 +6,27 @@
  * process gains while streaming.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { copyFile, cp, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { fileURLToPath } from "node:url";
-import { createEmulator } from "@nimbus/emulator";
 import { startMiniflareR2 } from "./miniflare-r2.ts";
 import { treeRss } from "./process-tree.ts";
+import {
+  callJson,
+  formatCount as count,
+  KiB,
+  MiB,
+  mbPerSecond,
+  median,
+  type TimedRuns,
+  timedCount,
+  withBenchEmulator,
+} from "./support.ts";
 
-const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-interface Settings {
+interface Settings extends TimedRuns {
   /** Distinct keys the small loops cycle through; gets read what the seeding puts wrote. */
   keys: number;
-  /** Ops of the untimed run before each row. */
-  warmup: number;
-  /** Each timed run lasts about this long, going by the warm-up's rate... */
-  seconds: number;
-  /** ...but never fewer ops than this (and, when set, exactly `fixedCount`). */
-  minCount: number;
-  fixedCount?: number;
-  runs: number;
   largeSize: number;
   largeWarmup: number;
   /** Nimbus's large runs, each after a round of file copies; they take about 2 s a round. */
@@ -101,9 +98,6 @@ interface Figures {
   memory?: { put: Growth; get: Growth } | { rss: number };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const mbPerSecond = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
-
 async function measureSmall(call: Call, settings: Settings): Promise<number[]> {
   // Writes every key once, so gets find them all; doubles as the first warm-up.
   await call("/run", { op: "put", count: settings.keys, inFlight: 16, size: smallSize, keys: settings.keys });
@@ -111,10 +105,10 @@ async function measureSmall(call: Call, settings: Settings): Promise<number[]> {
   for (const { op, inFlight } of rows) {
     const run = { op, inFlight, size: smallSize, keys: settings.keys };
     const warm = await call<SmallResult>("/run", { ...run, count: settings.warmup });
-    const count = settings.fixedCount ?? Math.max(settings.minCount, Math.round(warm.opsPerSecond * settings.seconds));
+    const ops = timedCount(settings, warm.opsPerSecond);
     const samples: number[] = [];
     for (let i = 0; i < settings.runs; i++)
-      samples.push((await call<SmallResult>("/run", { ...run, count })).opsPerSecond);
+      samples.push((await call<SmallResult>("/run", { ...run, count: ops })).opsPerSecond);
     figures.push(median(samples));
   }
   return figures;
@@ -216,26 +210,18 @@ function fileCopies(dir: string, size: number) {
 }
 
 async function measureNimbus(settings: Settings) {
-  const app = await mkdtemp(join(benchDir, ".tmp-buckets-"));
-  await cp(join(benchDir, "apps/buckets"), app, { recursive: true });
-  const emu = await createEmulator({ root: app, watch: false, logFormat: "silent" });
-  const copies = fileCopies(join(emu.state, "copy-baseline"), settings.largeSize);
-  try {
-    const call: Call = async <T>(path: string, body: unknown) => {
-      const response = await emu.fetch(path, { method: "POST", body: JSON.stringify(body) });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`The bench function failed on ${path} (${response.status}): ${text}`);
-      return JSON.parse(text) as T;
-    };
-    const small = await measureSmall(call, settings);
-    await copies.prepare();
-    const large = await measureLarge(call, settings, settings.largeRuns, { beside: () => copies.run() });
-    return { nimbus: { small, ...large } satisfies Figures, copy: copies.figures() };
-  } finally {
-    await copies.remove();
-    await emu.close();
-    await rm(app, { recursive: true, force: true });
-  }
+  return withBenchEmulator("buckets", async (emu) => {
+    const copies = fileCopies(join(emu.state, "copy-baseline"), settings.largeSize);
+    try {
+      const call: Call = (path, body) => callJson(emu, path, body);
+      const small = await measureSmall(call, settings);
+      await copies.prepare();
+      const large = await measureLarge(call, settings, settings.largeRuns, { beside: () => copies.run() });
+      return { nimbus: { small, ...large } satisfies Figures, copy: copies.figures() };
+    } finally {
+      await copies.remove();
+    }
+  });
 }
 
 async function measureMiniflare(settings: Settings): Promise<Figures> {
@@ -258,7 +244,6 @@ async function measureMiniflare(settings: Settings): Promise<Figures> {
   }
 }
 
-const count = (value: number) => Math.round(value).toLocaleString("en-US");
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 export async function benchBuckets(options: { smoke: boolean }): Promise<void> {

@@ -6,13 +6,9 @@
  * a run counts as done when its last put has stored its delivery (puts store before they
  * resolve). Every run's queue depth is checked against the events put.
  */
-import { cp, mkdtemp, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createEmulator, type Emulator } from "@nimbus/emulator";
+import type { Emulator } from "@nimbus/emulator";
 import type { PutRun } from "../apps/bus/src/run.ts";
-
-const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
+import { callJson, formatCount, median, withBenchEmulator } from "./support.ts";
 
 interface Settings {
   batched: number;
@@ -29,45 +25,38 @@ interface Row {
   direct: number;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
 async function rate(emu: Emulator, path: "/put" | "/send", run: PutRun): Promise<number> {
   await emu.reset();
-  const response = await emu.fetch(path, { method: "POST", body: JSON.stringify(run) });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`The bench producer failed on ${path} (${response.status}): ${text}`);
+  const { ms } = await callJson<{ ms: number }>(emu, path, run);
   const { depth } = emu.queue("sink").stats();
   if (depth !== run.count) throw new Error(`${path}: put ${run.count} events; the queue holds ${depth}`);
-  return (run.count / (JSON.parse(text) as { ms: number }).ms) * 1000;
+  return (run.count / ms) * 1000;
 }
 
 async function measure(rules: number, settings: Settings): Promise<Row> {
-  const app = await mkdtemp(join(benchDir, ".tmp-bus-"));
-  await cp(join(benchDir, "apps/bus"), app, { recursive: true });
   // The app file reads it as it loads.
   process.env.NIMBUS_BENCH_RULES = String(rules);
-  const emu = await createEmulator({ root: app, watch: false, logFormat: "silent" });
   try {
-    const samples = async (path: "/put" | "/send", count: number, batch: number) => {
-      await rate(emu, path, { count: Math.min(count, 500), batch, rules }); // warm-up
-      const rates: number[] = [];
-      for (let i = 0; i < settings.runs; i++) rates.push(await rate(emu, path, { count, batch, rules }));
-      return median(rates);
-    };
-    return {
-      rules,
-      batched: await samples("/put", settings.batched, 10),
-      single: await samples("/put", settings.single, 1),
-      direct: await samples("/send", settings.batched, 10),
-    };
+    return await withBenchEmulator("bus", async (emu) => {
+      const samples = async (path: "/put" | "/send", count: number, batch: number) => {
+        await rate(emu, path, { count: Math.min(count, 500), batch, rules }); // warm-up
+        const rates: number[] = [];
+        for (let i = 0; i < settings.runs; i++) rates.push(await rate(emu, path, { count, batch, rules }));
+        return median(rates);
+      };
+      return {
+        rules,
+        batched: await samples("/put", settings.batched, 10),
+        single: await samples("/put", settings.single, 1),
+        direct: await samples("/send", settings.batched, 10),
+      };
+    });
   } finally {
     delete process.env.NIMBUS_BENCH_RULES;
-    await emu.close();
-    await rm(app, { recursive: true, force: true });
   }
 }
 
-const count = (value: number) => `${Math.round(value).toLocaleString("en-US")}/s`;
+const count = (value: number) => `${formatCount(value)}/s`;
 
 export async function benchBus(options: { smoke: boolean }): Promise<void> {
   const settings = options.smoke ? smoke : full;

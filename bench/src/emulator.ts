@@ -5,16 +5,15 @@
  * and the memory of the emulator's process tree with ten functions loaded.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { createEmulator } from "@nimbus/emulator";
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
 import { treeRss } from "./process-tree.ts";
+import { benchDir, copyApp, median } from "./support.ts";
 
-const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const repoRoot = join(benchDir, "..");
 const node = process.execPath;
 const cli = join(repoRoot, "packages/cli/src/bin.ts");
@@ -26,15 +25,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-async function copyApp(
-  name: string,
-  from = join(benchDir, "apps", name),
-): Promise<{ dir: string; remove: () => Promise<void> }> {
-  const dir = await mkdtemp(join(benchDir, `.tmp-${name}-`));
-  await cp(from, dir, { recursive: true });
-  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** Stops a server and everything it started: `./pnpm` runs the CLI in a shell of its own, which SIGTERM to pnpm alone would orphan. */
@@ -85,7 +75,6 @@ async function timeToFirstResponse(
   }
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

@@ -5,14 +5,9 @@
  * The messages are sent from inside a handler through the binding and counted inside the
  * consumer; Nimbus's are durable (SQLite), Miniflare's in memory.
  */
-import { cp, mkdtemp, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createEmulator } from "@nimbus/emulator";
 import type { SendResult, SendRun, SinkStats } from "../apps/queues/src/loops.ts";
 import { miniflareBatchTimeout, startMiniflareQueues } from "./miniflare-queues.ts";
-
-const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
+import { callJson, formatCount as count, median, withBenchEmulator } from "./support.ts";
 
 interface Settings {
   single: { count: number; warmup: number };
@@ -57,8 +52,6 @@ interface Figures {
   p99: number;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
 /** messages/s from the first send until the consumer's handler finished the last message. */
 async function throughput(side: Side, run: SendRun): Promise<number> {
   await side.reset();
@@ -87,32 +80,20 @@ async function measure(side: Side, settings: Settings): Promise<Figures> {
 }
 
 async function measureNimbus(settings: Settings): Promise<Figures> {
-  const app = await mkdtemp(join(benchDir, ".tmp-queues-"));
-  await cp(join(benchDir, "apps/queues"), app, { recursive: true });
-  const emu = await createEmulator({ root: app, watch: false, logFormat: "silent" });
-  try {
-    const call = async <T>(path: string, init: RequestInit): Promise<T> => {
-      const response = await emu.fetch(path, init);
-      const text = await response.text();
-      if (!response.ok) throw new Error(`The bench function failed on ${path} (${response.status}): ${text}`);
-      return (text ? JSON.parse(text) : undefined) as T;
-    };
-    return await measure(
+  return withBenchEmulator("queues", (emu) =>
+    measure(
       {
-        reset: () => call("/reset", { method: "POST" }),
-        run: (run) => call("/run", { method: "POST", body: JSON.stringify(run) }),
+        reset: () => callJson(emu, "/reset"),
+        run: (run) => callJson(emu, "/run", run),
         // The producer's sends have all been stored when its handler returns; idle() waits for their deliveries.
         async handled() {
           await emu.idle();
-          return call<SinkStats>("/stats", { method: "GET" });
+          return callJson<SinkStats>(emu, "/stats", undefined, "GET");
         },
       },
       settings,
-    );
-  } finally {
-    await emu.close();
-    await rm(app, { recursive: true, force: true });
-  }
+    ),
+  );
 }
 
 async function measureMiniflare(settings: Settings): Promise<Figures> {
@@ -131,7 +112,6 @@ async function measureMiniflare(settings: Settings): Promise<Figures> {
   }
 }
 
-const count = (value: number) => Math.round(value).toLocaleString("en-US");
 const ms = (value: number, digits: number) => `${value.toFixed(digits)} ms`;
 
 export async function benchQueues(options: { smoke: boolean }): Promise<void> {

@@ -7,33 +7,22 @@
  * Targets take turns within each row, so drift on the machine touches all three alike.
  * s3rver keeps its default credentials (S3RVER/S3RVER); the stub checks none.
  */
-import { cp, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { createEmulator } from "@nimbus/emulator";
 import { startS3Stub } from "./s3-stub.ts";
+import { copyApp, formatCount as count, KiB, MiB, mbPerSecond, median, type TimedRuns, timedCount } from "./support.ts";
 
-const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const bucket = "objects";
 const smallSize = KiB;
 const largeKey = "large/object";
 
-interface Settings {
+interface Settings extends TimedRuns {
   /** Distinct keys the small loops cycle through; gets read what the puts wrote. */
   keys: number;
-  /** Ops of the untimed run before each row. */
-  warmup: number;
-  /** Each timed run lasts about this long, going by the warm-up's rate... */
-  seconds: number;
-  /** ...but never fewer ops than this (and, when set, exactly `fixedCount`). */
-  minCount: number;
-  fixedCount?: number;
-  runs: number;
   largeSize: number;
   /** Untimed put-and-get rounds of the large object before the timed ones. */
   largeWarmup: number;
@@ -89,9 +78,8 @@ function clientFor({ endpoint, region, accessKeyId, secretAccessKey }: Credentia
 }
 
 async function startNimbus(): Promise<Target> {
-  const app = await mkdtemp(join(benchDir, ".tmp-s3-"));
-  await cp(join(benchDir, "apps/buckets"), app, { recursive: true });
-  const emu = await createEmulator({ root: app, watch: false, logFormat: "silent" });
+  const app = await copyApp("buckets");
+  const emu = await createEmulator({ root: app.dir, watch: false, logFormat: "silent" });
   const client = clientFor(emu.s3);
   return {
     name: "nimbus",
@@ -99,7 +87,7 @@ async function startNimbus(): Promise<Target> {
     async close() {
       client.destroy();
       await emu.close();
-      await rm(app, { recursive: true, force: true });
+      await app.remove();
     },
   };
 }
@@ -164,9 +152,6 @@ async function startStub(largeSize: number): Promise<Target> {
     },
   };
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const mbPerSecond = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 /** Runs `work` against `target`; a failure names the target. */
 async function on<T>(target: Target, work: (client: S3Client) => Promise<T>): Promise<T> {
@@ -238,7 +223,7 @@ async function measure(targets: Target[], settings: Settings): Promise<Figures[]
     const counts: number[] = [];
     for (const target of targets) {
       const warm = await on(target, (client) => runSmall(client, row, settings.warmup, settings.keys));
-      counts.push(settings.fixedCount ?? Math.max(settings.minCount, Math.round(warm * settings.seconds)));
+      counts.push(timedCount(settings, warm));
     }
     for (let run = 0; run < settings.runs; run++) {
       for (const index of turns(run)) {
@@ -267,8 +252,6 @@ async function measure(targets: Target[], settings: Settings): Promise<Figures[]
     get: median(large[index]!.get),
   }));
 }
-
-const count = (value: number) => Math.round(value).toLocaleString("en-US");
 
 export async function benchS3(options: { smoke: boolean }): Promise<void> {
   const settings = options.smoke ? smoke : full;

@@ -5,12 +5,8 @@
  * putting 10 events on a bus whose rule queues them for a consumer: routes, the bus,
  * SQLite and deliveries all busy at once, on the emulator's one main thread.
  */
-import { cp, mkdtemp, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createEmulator, type Emulator } from "@nimbus/emulator";
-
-const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
+import type { Emulator } from "@nimbus/emulator";
+import { formatCount, withBenchEmulator } from "./support.ts";
 
 interface Settings {
   /** Seconds of each phase. */
@@ -63,30 +59,24 @@ async function phase(emu: Emulator, settings: Settings, clients: number): Promis
 
 export async function benchSchedules(options: { smoke: boolean }): Promise<void> {
   const settings = options.smoke ? smoke : full;
-  const app = await mkdtemp(join(benchDir, ".tmp-schedules-"));
-  await cp(join(benchDir, "apps/schedules"), app, { recursive: true });
-  const emu = await createEmulator({ root: app, watch: false, logFormat: "silent" });
-  try {
+  const { idle, loaded } = await withBenchEmulator("schedules", async (emu) => {
     // The first tick also starts the ticker's worker; it is not counted.
     await new Promise((done) => setTimeout(done, 1_500));
     const idle = await phase(emu, settings, 0);
-    const loaded = await phase(emu, settings, settings.clients);
-    const line = (name: string, p: Phase, extra: string) =>
-      `   ${name.padEnd(8)}${String(p.ticks.length).padStart(6)}${`${percentile(p.ticks, 50)} ms`.padStart(9)}${`${percentile(p.ticks, 99)} ms`.padStart(9)}${`${Math.max(...p.ticks)} ms`.padStart(9)}   ${extra}`;
-    console.log(
-      `\n## Schedules: how late a tick reaches its handler (every 1s, real clock; ${settings.seconds} s idle, then ${settings.seconds} s under load)`,
-    );
-    console.log(`   ${"".padEnd(8)}${"ticks".padStart(6)}${"p50".padStart(9)}${"p99".padStart(9)}${"max".padStart(9)}`);
-    console.log(line("idle", idle, ""));
-    console.log(
-      line(
-        "loaded",
-        loaded,
-        `${settings.clients} clients, ${Math.round(loaded.events).toLocaleString("en-US")} events/s through bus → queue → consumer; p50 ${(percentile(loaded.ticks, 50) / Math.max(1, percentile(idle.ticks, 50))).toFixed(1)}× idle`,
-      ),
-    );
-  } finally {
-    await emu.close();
-    await rm(app, { recursive: true, force: true });
-  }
+    return { idle, loaded: await phase(emu, settings, settings.clients) };
+  });
+  const line = (name: string, p: Phase, extra: string) =>
+    `   ${name.padEnd(8)}${String(p.ticks.length).padStart(6)}${`${percentile(p.ticks, 50)} ms`.padStart(9)}${`${percentile(p.ticks, 99)} ms`.padStart(9)}${`${Math.max(...p.ticks)} ms`.padStart(9)}   ${extra}`;
+  console.log(
+    `\n## Schedules: how late a tick reaches its handler (every 1s, real clock; ${settings.seconds} s idle, then ${settings.seconds} s under load)`,
+  );
+  console.log(`   ${"".padEnd(8)}${"ticks".padStart(6)}${"p50".padStart(9)}${"p99".padStart(9)}${"max".padStart(9)}`);
+  console.log(line("idle", idle, ""));
+  console.log(
+    line(
+      "loaded",
+      loaded,
+      `${settings.clients} clients, ${formatCount(loaded.events)} events/s through bus → queue → consumer; p50 ${(percentile(loaded.ticks, 50) / Math.max(1, percentile(idle.ticks, 50))).toFixed(1)}× idle`,
+    ),
+  );
 }
