@@ -19,6 +19,7 @@ import {
   MiB,
   mbPerSecond,
   median,
+  smallObjectRows,
   type TimedRuns,
   timedCount,
   withBenchEmulator,
@@ -81,12 +82,7 @@ interface LargeResult {
 /** One side of the comparison: POSTs JSON to its handler and answers the handler's JSON. */
 type Call = <T>(path: string, body: unknown) => Promise<T>;
 
-const rows = [
-  { op: "put", inFlight: 1 },
-  { op: "put", inFlight: 16 },
-  { op: "get", inFlight: 1 },
-  { op: "get", inFlight: 16 },
-] as const;
+const rows = smallObjectRows;
 
 interface Figures {
   /** ops/s per row of `rows`, median of the runs. */

@@ -14,7 +14,17 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { createEmulator } from "@nimbus/emulator";
 import { startS3Stub } from "./s3-stub.ts";
-import { copyApp, formatCount as count, KiB, MiB, mbPerSecond, median, type TimedRuns, timedCount } from "./support.ts";
+import {
+  copyApp,
+  formatCount as count,
+  KiB,
+  MiB,
+  mbPerSecond,
+  median,
+  smallObjectRows,
+  type TimedRuns,
+  timedCount,
+} from "./support.ts";
 
 const bucket = "objects";
 const smallSize = KiB;
@@ -51,12 +61,7 @@ const smoke: Settings = {
   largeRuns: 1,
 };
 
-const rows = [
-  { op: "put", inFlight: 1 },
-  { op: "put", inFlight: 16 },
-  { op: "get", inFlight: 1 },
-  { op: "get", inFlight: 16 },
-] as const;
+const rows = smallObjectRows;
 type Row = (typeof rows)[number];
 
 interface Target {

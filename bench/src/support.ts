@@ -14,6 +14,14 @@ export const mbPerSecond = (bytes: number, ms: number): number => bytes / 1e6 / 
 /** `12,345`: a rate or a count as the tables print it. */
 export const formatCount = (value: number): string => Math.round(value).toLocaleString("en-US");
 
+/** The small-object rows of the bucket and S3 benchmarks: put and get, one at a time and 16 in flight. */
+export const smallObjectRows = [
+  { op: "put", inFlight: 1 },
+  { op: "put", inFlight: 16 },
+  { op: "get", inFlight: 1 },
+  { op: "get", inFlight: 16 },
+] as const;
+
 /**
  * How long the timed runs of a row are: each lasts about `seconds` going by the warm-up's
  * rate, but never fewer ops than `minCount` (and, when set, exactly `fixedCount`, which the
