@@ -121,8 +121,10 @@ export class QueuePlugin {
   constructor(ctx: QueuePluginContext) {
     this.#ctx = ctx;
     this.#store = new QueueStore({ file: join(ctx.stateDir, "queues", "queues.sqlite") });
+    // What a settle may find undelivered: ready messages whose consumer could not take them
+    // when they came (its function was starting). Anything later has a clock wake-up.
     ctx.work.onSettle(() => {
-      for (const name of this.#queues.keys()) this.#pump(name);
+      for (const name of this.#store.readyQueues()) this.#pump(name);
     });
   }
 

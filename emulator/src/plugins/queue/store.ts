@@ -195,7 +195,8 @@ export class QueueStore {
     | "redrive"
     | "clear"
     | "clearTicks"
-    | "body",
+    | "body"
+    | "readyQueues",
     StatementSync
   >;
 
@@ -285,6 +286,15 @@ export class QueueStore {
       clear: prepare("DELETE FROM messages"),
       clearTicks: prepare("DELETE FROM ticks"),
       body: prepare("SELECT body FROM messages WHERE seq = ?"),
+      // One seek per queue in the partial index of ready messages, however many wait in each.
+      readyQueues: prepare(
+        `WITH RECURSIVE ready(name) AS (
+           SELECT min(queue) FROM messages WHERE state = ${ready}
+           UNION ALL
+           SELECT (SELECT min(queue) FROM messages WHERE state = ${ready} AND queue > ready.name) FROM ready
+           WHERE ready.name IS NOT NULL)
+         SELECT name FROM ready WHERE name IS NOT NULL`,
+      ),
     };
     this.#upgrade();
   }
@@ -329,6 +339,11 @@ export class QueueStore {
       if (tick) this.#sql.tick.run(tick.schedule, tick.at);
     });
     return ids;
+  }
+
+  /** The queues holding a message that is ready for delivery (not delayed, not in flight). */
+  readyQueues(): string[] {
+    return (this.#sql.readyQueues.all() as { name: string }[]).map((row) => row.name);
   }
 
   /** The latest tick of `schedule` recorded by `enqueue`, in ms; undefined before its first. */
