@@ -4,11 +4,11 @@ import { describe, expect, it } from "vitest";
 import { checkImport, checkRepo, importsOf, type Workspace } from "./check-deps.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const workspace = (dir: string, name: string, mayImport: string[] = []): Workspace => ({
+const workspace = (dir: string, name: string, mayImport: string[] = [], subpaths: string[] = []): Workspace => ({
   dir,
   name,
   mayImport,
-  publicOnly: true,
+  subpaths,
   declared: new Set(["zod"]),
 });
 
@@ -42,12 +42,33 @@ import {
 
   it("checkImport: refuses deep imports, relative paths into other packages and undeclared packages", () => {
     const example = workspace("examples/shop", "@nimbus-examples/shop", ["@nimbus/core"]);
-    expect(checkImport(example, "examples/shop/a.ts", "@nimbus/core/src/app/app.ts", root)).toMatch(/public entry/);
+    expect(checkImport(example, "examples/shop/a.ts", "@nimbus/core/src/app/app.ts", root)).toMatch(
+      /only @nimbus\/core may be imported, not @nimbus\/core\/src\/app\/app.ts/,
+    );
     expect(checkImport(example, "examples/shop/a.ts", "../../packages/core/src/index.ts", root)).toMatch(
       /leaves examples\/shop/,
     );
     expect(checkImport(example, "examples/shop/src/a.ts", "../nimbus.app", root)).toBeUndefined();
     expect(checkImport(example, "examples/shop/a.ts", "left-pad", root)).toMatch(/left-pad is not declared/);
+  });
+
+  it("checkImport: a workspace may import the subpaths its rule names, and no other", () => {
+    const emulator = workspace(
+      "emulator",
+      "@nimbus/emulator",
+      ["@nimbus/core", "@nimbus/runtime"],
+      ["@nimbus/runtime/target"],
+    );
+    expect(checkImport(emulator, "emulator/src/x.ts", "@nimbus/runtime/target", root)).toBeUndefined();
+    expect(checkImport(emulator, "emulator/src/x.ts", "@nimbus/runtime", root)).toBeUndefined();
+    expect(checkImport(emulator, "emulator/src/x.ts", "@nimbus/runtime/host", root)).toMatch(
+      /only @nimbus\/runtime and @nimbus\/runtime\/target may be imported, not @nimbus\/runtime\/host/,
+    );
+    expect(checkImport(emulator, "emulator/src/x.ts", "@nimbus/core/target", root)).toMatch(/only @nimbus\/core may/);
+    const example = workspace("examples/shop", "@nimbus-examples/shop", ["@nimbus/core", "@nimbus/runtime"]);
+    expect(checkImport(example, "examples/shop/a.ts", "@nimbus/runtime/target", root)).toMatch(
+      /only @nimbus\/runtime may be imported/,
+    );
   });
 
   it("checkRepo: the repository itself has no wrong arrow", () => {

@@ -15,30 +15,33 @@ export interface Workspace {
   /** Folder relative to the repo root, e.g. `packages/core`. */
   dir: string;
   name: string;
-  /** Our packages it may import. */
+  /** Our packages it may import, by their main entry. */
   mayImport: readonly string[];
-  /** Whether it may import anything but a package's main entry (`@nimbus/core/x`). */
-  publicOnly: boolean;
+  /** The subpath entries of those packages it may import too, e.g. `@nimbus/runtime/target`; no others. */
+  subpaths: readonly string[];
   /** Third-party packages it declares (dependencies, devDependencies, peerDependencies). */
   declared: ReadonlySet<string>;
 }
 
-export const rules: Record<string, { mayImport: readonly string[]; publicOnly: boolean }> = {
-  "packages/core": { mayImport: [], publicOnly: true },
-  "packages/runtime": { mayImport: ["@nimbus/core"], publicOnly: true },
-  emulator: { mayImport: ["@nimbus/core", "@nimbus/runtime"], publicOnly: true },
-  "packages/deploy-docker": { mayImport: ["@nimbus/core"], publicOnly: true },
-  "packages/deploy-kubernetes": { mayImport: ["@nimbus/core"], publicOnly: true },
+/** The entry that targets plug their transports into; not for handler authors. */
+const runtimeTarget = "@nimbus/runtime/target";
+
+export const rules: Record<string, { mayImport: readonly string[]; subpaths: readonly string[] }> = {
+  "packages/core": { mayImport: [], subpaths: [] },
+  "packages/runtime": { mayImport: ["@nimbus/core"], subpaths: [] },
+  emulator: { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [runtimeTarget] },
+  "packages/deploy-docker": { mayImport: ["@nimbus/core"], subpaths: [] },
+  "packages/deploy-kubernetes": { mayImport: ["@nimbus/core"], subpaths: [] },
   "packages/cli": {
     mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/emulator", "@nimbus/deploy-docker"],
-    publicOnly: true,
+    subpaths: [runtimeTarget],
   },
-  bench: { mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/emulator", "nimbus"], publicOnly: true },
+  bench: { mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/emulator", "nimbus"], subpaths: [] },
   test: {
     mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/emulator", "@nimbus/deploy-docker", "nimbus"],
-    publicOnly: true,
+    subpaths: [runtimeTarget],
   },
-  "examples/*": { mayImport: ["@nimbus/core", "@nimbus/runtime"], publicOnly: true },
+  "examples/*": { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [] },
 };
 
 export interface Violation {
@@ -90,8 +93,10 @@ export function checkImport(workspace: Workspace, file: string, specifier: strin
     if (!workspace.mayImport.includes(own)) {
       return `${workspace.name} may not import ${own} (allowed: ${workspace.mayImport.join(", ") || "none of ours"})`;
     }
-    if (workspace.publicOnly && specifier !== own)
-      return `only ${own}'s public entry may be imported, not ${specifier}`;
+    if (specifier !== own && !workspace.subpaths.includes(specifier)) {
+      const others = workspace.subpaths.filter((subpath) => ours(subpath) === own);
+      return `only ${[own, ...others].join(" and ")} may be imported, not ${specifier}`;
+    }
     return undefined;
   }
   const name = packageName(specifier);

@@ -15,6 +15,7 @@ import {
   resourcesOf,
 } from "@nimbus/core";
 import type { BucketClient, BusClient, QueueClient } from "@nimbus/runtime";
+import { bucketClient, busClient, queueClient } from "@nimbus/runtime/target";
 import type { Hono } from "hono";
 import { z } from "zod";
 import { Clock } from "./clock/clock.ts";
@@ -24,16 +25,14 @@ import { routeParams } from "./gateway/route-params.ts";
 import { buildRouter } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
-import { bucketClient } from "./plugins/bucket/binding.ts";
 import { BucketNotifier } from "./plugins/bucket/notifications.ts";
 import { type BucketEntry, BucketRegistry } from "./plugins/bucket/plugin.ts";
-import { presignPath, presignRequestSchema, presignUrl } from "./plugins/bucket/presign.ts";
-import { servePresigned } from "./plugins/bucket/presigned-routes.ts";
+import { type PresignRequest, presignRequestSchema, presignUrl } from "./plugins/bucket/presign.ts";
 import { S3Endpoint } from "./plugins/bucket/s3/server.ts";
+import { storeTransport } from "./plugins/bucket/transport.ts";
 import { BusPlugin } from "./plugins/bus/plugin.ts";
 import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
-import { queueClient } from "./plugins/queue/binding.ts";
 import { type DeadLetteredMessage, QueuePlugin } from "./plugins/queue/plugin.ts";
 import type { QueueStats } from "./plugins/queue/store.ts";
 import { SchedulePlugin } from "./plugins/schedule/plugin.ts";
@@ -223,8 +222,10 @@ class LocalEmulator implements Emulator {
       deliveries: () => this.#queues!.pendingDeliveries(),
       send: async (queue, bodies) => {
         let ids: string[] = [];
-        await queueClient(queue, async (messages) => {
-          ids = this.#queues!.send(queue, messages);
+        await queueClient(queue, {
+          send: async (messages) => {
+            ids = this.#queues!.send(queue, messages);
+          },
         }).sendBatch(bodies.map((body) => ({ body })));
         return ids;
       },
@@ -327,7 +328,6 @@ class LocalEmulator implements Emulator {
 
   #handle(request: Request): Response | Promise<Response> {
     const { pathname } = new URL(request.url);
-    if (pathname.startsWith(`${presignPath}/`)) return this.#servePresigned(request, pathname);
     if (pathname === "/_nimbus" || pathname.startsWith("/_nimbus/")) return this.#control.fetch(request);
     return this.#router!.fetch(request);
   }
@@ -357,41 +357,32 @@ class LocalEmulator implements Emulator {
     }
     return bucketClient(
       name,
-      () => entry.store,
-      async (key, options) => this.#presign(name, key, options),
+      storeTransport(
+        () => entry.store,
+        (key, options) => this.#presign(name, { key, ...options }),
+      ),
     );
   }
 
-  #presign(bucket: string, key: string, options: { method: "GET" | "PUT"; expiresIn: string | number }): string {
+  /** A SigV4 URL for the S3 endpoint, as a deployed S3 store hands out; the endpoint serves it. */
+  #presign(bucket: string, request: PresignRequest): Promise<string> {
     return presignUrl({
-      base: this.url,
-      secret: this.#credentials!.presignSecret,
+      endpoint: this.#s3!.url,
+      credentials: { ...this.#credentials!.s3, region: s3Region },
       bucket,
-      key,
-      method: options.method,
-      expiresIn: options.expiresIn,
+      request,
       now: this.clock.now(),
     });
-  }
-
-  #servePresigned(request: Request, pathname: string): Response | Promise<Response> {
-    const [bucket = "", rest] = pathname.slice(presignPath.length + 1).split("/");
-    if (rest !== "object") return this.#control.fetch(request);
-    return servePresigned(
-      request,
-      bucket,
-      this.#buckets.get(bucket)?.store,
-      this.#credentials!.presignSecret,
-      this.clock.now(),
-    );
   }
 
   queue(name: string): EmulatorQueue {
     const queues = this.#queues!;
     // Fails now, naming the app's queues, when there is no such queue.
     queues.assertQueue(name);
-    const client = queueClient(name, async (messages) => {
-      queues.send(name, messages);
+    const client = queueClient(name, {
+      send: async (messages) => {
+        queues.send(name, messages);
+      },
     });
     return {
       ...client,
@@ -405,7 +396,7 @@ class LocalEmulator implements Emulator {
     const bus = this.#bus!;
     // Fails now, naming the app's buses, when there is no such bus.
     bus.assertBus(name);
-    return { put: async (entries) => ({ ids: bus.put(name, entries) }) };
+    return busClient({ put: async (entries) => bus.put(name, entries) });
   }
 
   schedule(name: string): EmulatorSchedule {
@@ -479,8 +470,7 @@ class LocalEmulator implements Emulator {
           `bucket "${link.resource}": presign takes (key, { method: "GET" | "PUT", expiresIn }); function "${from}" sent something else`,
         );
       }
-      const { key, ...options } = parsed.data;
-      return this.#presign(link.resource, key, options);
+      return this.#presign(link.resource, parsed.data);
     }
     if (link.kind === "bucket" && method === "changed") {
       const entry = this.#buckets.get(link.resource);

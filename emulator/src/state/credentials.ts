@@ -4,9 +4,7 @@ import { join } from "node:path";
 
 /** The emulator's own secrets, kept in the state folder so they survive restarts. */
 export interface Credentials {
-  /** Signs presigned bucket URLs. */
-  presignSecret: string;
-  /** The S3 endpoint's one access key, shaped like AWS's (20 and 40 characters). */
+  /** The S3 endpoint's one access key, shaped like AWS's (20 and 40 characters); presigned URLs use it too. */
   s3: { accessKeyId: string; secretAccessKey: string };
 }
 
@@ -25,13 +23,13 @@ export async function loadCredentials(stateDir: string): Promise<Credentials> {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   const credentials: Credentials = {
-    presignSecret: stored.presignSecret ?? randomBytes(32).toString("base64url"),
     s3: stored.s3 ?? {
       accessKeyId: `NIMBUS${randomBytes(10).toString("hex").toUpperCase().slice(0, 14)}`,
       secretAccessKey: randomBytes(30).toString("base64").replace(/[+/]/g, "A").slice(0, 40),
     },
   };
-  if (stored.presignSecret !== credentials.presignSecret || stored.s3 !== credentials.s3) {
+  // A file from before presigned URLs were SigV4 may still hold a "presignSecret": it is ignored.
+  if (stored.s3 !== credentials.s3) {
     await writeFile(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
   }
   return credentials;

@@ -1,4 +1,5 @@
 import type { Duration } from "@nimbus/core";
+import { bucketError } from "./bucket-error.ts";
 
 /** What a bucket knows about a stored object, without its body. */
 export interface BucketObjectInfo {
@@ -90,4 +91,200 @@ export interface BucketClient {
   list(options?: BucketListOptions): Promise<BucketListResult>;
   /** A URL anyone can use until it expires, checked for tampering. */
   presign(key: string, options: BucketPresignOptions): Promise<string>;
+}
+
+/** What a bucket's storage knows of one object, as a transport reports it. */
+export interface BucketRecord {
+  key: string;
+  size: number;
+  etag: string;
+  contentType: string;
+  metadata: Record<string, string>;
+  /** Ms since the epoch. */
+  uploaded: number;
+}
+
+/** A body as a transport stores it: bytes when they are at hand, else a stream read once. */
+export type BucketBodySource = Uint8Array | ReadableStream<Uint8Array>;
+
+/**
+ * A bucket's storage as a target reaches it: the emulator's store in the caller's
+ * thread, or an S3 API. Arguments arrive checked; a transport only stores and reads.
+ */
+export interface BucketTransport {
+  /** The object, or null when it does not exist or a condition failed; `range`: the bytes served. */
+  get(
+    key: string,
+    options: { range?: BucketRange; onlyIf?: BucketConditions },
+  ): Promise<{ record: BucketRecord; body: BucketBodySource; range: { offset: number; length: number } } | null>;
+  /** Stores the body; a failed condition rejects with `NIMBUS_BUCKET_PRECONDITION`. */
+  put(
+    key: string,
+    body: BucketBodySource,
+    options: { contentType?: string; metadata?: Record<string, string>; onlyIf?: BucketConditions },
+  ): Promise<BucketRecord>;
+  head(key: string): Promise<BucketRecord | null>;
+  /** At most `maxDeleteKeys` keys; a key that does not exist is not an error. */
+  delete(keys: string[]): Promise<void>;
+  list(options: BucketListOptions): Promise<{
+    objects: Pick<BucketRecord, "key" | "size" | "etag" | "uploaded">[];
+    prefixes: string[];
+    truncated: boolean;
+    cursor?: string;
+  }>;
+  presign(key: string, options: BucketPresignOptions): Promise<string>;
+}
+
+/** S3's limit for one DeleteObjects call, which `delete([...])` maps to. */
+export const maxDeleteKeys = 1000;
+
+/** A Blob up to this size is read whole before it is stored: cheaper than a stream for small bodies. */
+const wholeBlobLimit = 64 * 1024;
+
+/** The bucket binding over a target's transport: the checks of every argument and the object's read-once body. */
+export function bucketClient(bucket: string, transport: BucketTransport): BucketClient {
+  return {
+    async get(key: string, options: BucketGetOptions = {}): Promise<BucketObject | null> {
+      const result = await transport.get(key, { range: options.range, onlyIf: conditions(bucket, options.onlyIf) });
+      if (!result) return null;
+      return bucketObject(bucket, result.record, result.body, options.range ? result.range : undefined);
+    },
+    async put(key: string, body: BucketPutBody, options: BucketPutOptions = {}): Promise<BucketObjectInfo> {
+      const record = await transport.put(key, await bodySource(bucket, key, body), {
+        contentType: options.contentType,
+        metadata: options.metadata,
+        onlyIf: conditions(bucket, options.onlyIf),
+      });
+      return info(record);
+    },
+    async head(key: string): Promise<BucketObjectInfo | null> {
+      const record = await transport.head(key);
+      return record ? info(record) : null;
+    },
+    async delete(keys: string | string[]): Promise<void> {
+      const all = Array.isArray(keys) ? keys : [keys];
+      if (all.length > maxDeleteKeys) {
+        throw bucketError(
+          "NIMBUS_BUCKET_ARGUMENT",
+          bucket,
+          undefined,
+          `delete takes at most ${maxDeleteKeys} keys at once (as S3's DeleteObjects); found ${all.length}. Delete in batches.`,
+        );
+      }
+      await transport.delete(all);
+    },
+    async list(options: BucketListOptions = {}): Promise<BucketListResult> {
+      const page = await transport.list(options);
+      return {
+        objects: page.objects.map(({ key, size, etag, uploaded }) => ({
+          key,
+          size,
+          etag,
+          uploaded: new Date(uploaded),
+        })),
+        prefixes: page.prefixes,
+        truncated: page.truncated,
+        ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+      };
+    },
+    presign(key: string, options: BucketPresignOptions): Promise<string> {
+      return transport.presign(key, options);
+    },
+  };
+}
+
+function info(record: BucketRecord): BucketObjectInfo {
+  return {
+    key: record.key,
+    size: record.size,
+    etag: record.etag,
+    contentType: record.contentType,
+    metadata: { ...record.metadata },
+    uploaded: new Date(record.uploaded),
+  };
+}
+
+/** An object whose body is read once, by the stream or by one of the helpers. */
+function bucketObject(
+  bucket: string,
+  record: BucketRecord,
+  source: BucketBodySource,
+  range: { offset: number; length: number } | undefined,
+): BucketObject {
+  let stream: ReadableStream<Uint8Array> | undefined;
+  let used = false;
+  const take = (): BucketBodySource => {
+    if (used) {
+      throw bucketError(
+        "NIMBUS_BUCKET_BODY",
+        bucket,
+        record.key,
+        "the body of this object was already read; call get() again to read it again",
+      );
+    }
+    used = true;
+    return stream ?? source;
+  };
+  const bytes = async (): Promise<Uint8Array> => {
+    const body = take();
+    if (body instanceof Uint8Array) return body;
+    return new Uint8Array(await new Response(body).arrayBuffer());
+  };
+  return {
+    ...info(record),
+    ...(range ? { range } : {}),
+    get body(): ReadableStream<Uint8Array> {
+      if (!stream) {
+        stream =
+          source instanceof Uint8Array
+            ? new ReadableStream({
+                start(controller) {
+                  if (source.byteLength > 0) controller.enqueue(source);
+                  controller.close();
+                },
+              })
+            : source;
+      }
+      return stream;
+    },
+    bytes,
+    async arrayBuffer() {
+      const body = await bytes();
+      return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
+        ? (body.buffer as ArrayBuffer)
+        : (body.slice().buffer as ArrayBuffer);
+    },
+    async text() {
+      return new TextDecoder().decode(await bytes());
+    },
+    async json<T>() {
+      return JSON.parse(new TextDecoder().decode(await bytes())) as T;
+    },
+  };
+}
+
+async function bodySource(bucket: string, key: string, body: BucketPutBody): Promise<BucketBodySource> {
+  if (typeof body === "string") return new TextEncoder().encode(body);
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof Blob)
+    return body.size <= wholeBlobLimit ? new Uint8Array(await body.arrayBuffer()) : body.stream();
+  if (body instanceof ReadableStream) return body;
+  throw bucketError(
+    "NIMBUS_BUCKET_ARGUMENT",
+    bucket,
+    key,
+    `put takes a string, an ArrayBuffer, a typed array, a Blob or a ReadableStream; found ${body === null ? "null" : typeof body}`,
+  );
+}
+
+function conditions(bucket: string, onlyIf: BucketConditions | undefined): BucketConditions | undefined {
+  if (onlyIf === undefined) return undefined;
+  for (const field of ["uploadedBefore", "uploadedAfter"] as const) {
+    const value = onlyIf[field];
+    if (value !== undefined && !(value instanceof Date && !Number.isNaN(value.getTime()))) {
+      throw bucketError("NIMBUS_BUCKET_ARGUMENT", bucket, undefined, `onlyIf.${field} must be a valid Date`);
+    }
+  }
+  return onlyIf;
 }

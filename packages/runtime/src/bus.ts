@@ -21,3 +21,22 @@ export interface BusClient<Events extends EventMap = Record<string, unknown>> {
   /** Puts the entries on the bus as EventBridge-shaped events; resolves with their ids. */
   put(entries: readonly BusEntry<Events>[]): Promise<{ ids: string[] }>;
 }
+
+/** How a target carries a bus client's entries: the emulator's bus service, or JetStream. */
+export interface BusTransport {
+  /** Checks and puts the entries, all or none; resolves with the events' ids, in order. */
+  put(entries: readonly BusEntry[]): Promise<string[]>;
+}
+
+/**
+ * The bus binding over a target's transport. The entries are checked where the bus's
+ * rules and schemas are known, on the target's side, so the client passes them on as
+ * they are: a wrong entry fails there, naming the bus, the entry and the field.
+ */
+export function busClient(transport: BusTransport): BusClient {
+  return {
+    async put(entries) {
+      return { ids: await transport.put(entries) };
+    },
+  };
+}

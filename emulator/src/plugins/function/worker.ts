@@ -8,13 +8,11 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
 import { parentPort, type TransferListItem, workerData } from "node:worker_threads";
 import { NimbusError } from "@nimbus/core";
+import { bucketClient, busClient, type HandlerInvoker, handlerInvoker, queueClient } from "@nimbus/runtime/target";
 import { sharedNow } from "../../clock/clock.ts";
-import { bucketClient } from "../bucket/binding.ts";
 import { bucketDir } from "../bucket/paths.ts";
 import { BucketStore } from "../bucket/store.ts";
-import { busClient } from "../bus/binding.ts";
-import { messageBatch, type QueueRunPayload } from "../queue/batch.ts";
-import { queueClient } from "../queue/binding.ts";
+import { storeTransport } from "../bucket/transport.ts";
 import {
   type Body,
   type FromWorker,
@@ -86,15 +84,19 @@ function buildEnv(): Record<string, unknown> {
     if (link.kind === "bucket") {
       env[link.name] = bucketClient(
         link.resource,
-        () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
-        async (key, options) => (await callService(link.name, "presign", { key, ...options })) as string,
-        async () => {
-          await callService(link.name, "changed", {});
-        },
+        storeTransport(
+          () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
+          async (key, options) => (await callService(link.name, "presign", { key, ...options })) as string,
+          async () => {
+            await callService(link.name, "changed", {});
+          },
+        ),
       );
     } else if (link.kind === "queue") {
-      env[link.name] = queueClient(link.resource, async (messages) => {
-        await callService(link.name, "send", { messages });
+      env[link.name] = queueClient(link.resource, {
+        send: async (messages) => {
+          await callService(link.name, "send", { messages });
+        },
       });
     } else if (link.kind === "function") {
       env[link.name] = {
@@ -106,7 +108,9 @@ function buildEnv(): Record<string, unknown> {
           ),
       };
     } else {
-      env[link.name] = busClient(async (entries) => (await callService(link.name, "put", { entries })) as string[]);
+      env[link.name] = busClient({
+        put: async (entries) => (await callService(link.name, "put", { entries })) as string[],
+      });
     }
   }
   return Object.freeze(env);
@@ -121,36 +125,22 @@ async function toWireRequest(request: Request): Promise<WireRequest> {
   };
 }
 
-type FetchHandler = (request: Request, env: unknown, ctx: unknown) => Promise<unknown> | unknown;
-type RunHandler = (argument: unknown, env: unknown, ctx: unknown) => Promise<unknown> | unknown;
-let fetchHandler: FetchHandler | undefined;
-let handlers: Record<string, RunHandler | undefined> = {};
+let invoker: HandlerInvoker | undefined;
 const env = buildEnv();
 const running = new Map<number, AbortController>();
 
-/** An invocation's `ctx` (its abort signal and `waitUntil`), and the promises it must wait for. */
-function invocationContext(id: number, invocationId: string) {
+/** The invocation's abort controller, which an `abort` message from the emulator fires. */
+function track(id: number): AbortController {
   const controller = new AbortController();
   running.set(id, controller);
-  const pending: Promise<unknown>[] = [];
-  const ctx = {
-    signal: controller.signal,
-    invocationId,
-    waitUntil: (promise: Promise<unknown>) => {
-      pending.push(
-        Promise.resolve(promise).catch((error: unknown) => console.error("waitUntil promise rejected:", error)),
-      );
-    },
-  };
-  return { controller, pending, ctx };
+  return controller;
 }
 
 async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promise<void> {
-  const { controller, pending, ctx: base } = invocationContext(message.id, message.invocationId);
-  const ctx = { ...base, params: message.params };
+  const controller = track(message.id);
   await invocation.run(message.invocationId, async () => {
+    let done: Promise<void> | undefined;
     try {
-      if (!fetchHandler) throw new Error(`function "${data.fn}" has no fetch handler in its default export`);
       const { method, url, headers, body } = message.request;
       const request = new Request(url, {
         method,
@@ -159,18 +149,17 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
         signal: controller.signal,
         duplex: "half",
       } as RequestInit);
-      const response = await fetchHandler(request, env, ctx);
-      if (!(response instanceof Response)) {
-        throw new TypeError(`fetch must return a Response; function "${data.fn}" returned ${describe(response)}`);
-      }
-      const packed: Body = await packBody(response.body);
-      const wire: WireResponse = {
-        status: response.status,
-        statusText: response.statusText,
-        headers: [...response.headers],
-        body: packed,
-      };
-      if (pending.length === 0) {
+      const result = await invoker!.fetch(request, {
+        invocationId: message.invocationId,
+        params: message.params,
+        signal: controller.signal,
+      });
+      done = result.done;
+      if ("error" in result) throw result.error;
+      const packed: Body = await packBody(result.response.body);
+      const { status, statusText, headers: responseHeaders } = result.response;
+      const wire: WireResponse = { status, statusText, headers: [...responseHeaders], body: packed };
+      if (!done) {
         running.delete(message.id);
         post({ type: "response", id: message.id, response: wire, done: true }, transferables(packed));
         return;
@@ -179,7 +168,7 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
     } catch (error) {
       post({ type: "error", id: message.id, error: toWireError(error) });
     }
-    await Promise.all(pending);
+    await done;
     running.delete(message.id);
     post({ type: "done", id: message.id });
   });
@@ -193,34 +182,21 @@ function fromWireError(wire: WireError | undefined): Error {
 
 /** Runs `queue`, `event` or `scheduled`: the result is what the handler decided, reported also when it throws. */
 async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
-  const { pending, ctx } = invocationContext(message.id, message.invocationId);
+  const controller = track(message.id);
   await invocation.run(message.invocationId, async () => {
-    let report: () => unknown = () => undefined;
-    try {
-      const handler = handlers[message.handler];
-      if (!handler) {
-        throw new Error(`function "${data.fn}" has no ${message.handler} handler in its default export`);
-      }
-      let argument: unknown = message.payload;
-      if (message.handler === "queue") {
-        const { batch, outcomes } = messageBatch(message.payload as QueueRunPayload);
-        argument = batch;
-        report = outcomes;
-      }
-      await handler(argument, env, ctx);
-      post({ type: "result", id: message.id, value: report(), done: pending.length === 0 });
-    } catch (error) {
-      post({ type: "error", id: message.id, error: toWireError(error), value: report() });
+    const result = await invoker!.run(message.handler, message.payload, {
+      invocationId: message.invocationId,
+      signal: controller.signal,
+    });
+    if ("error" in result) {
+      post({ type: "error", id: message.id, error: toWireError(result.error), value: result.value });
+    } else {
+      post({ type: "result", id: message.id, value: result.value, done: !result.done });
     }
-    await Promise.all(pending);
+    await result.done;
     running.delete(message.id);
     post({ type: "done", id: message.id });
   });
-}
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  return typeof value === "object" ? `an object (${value.constructor?.name ?? "Object"})` : typeof value;
 }
 
 port.on("message", (message: ToWorker) => {
@@ -246,25 +222,11 @@ port.on("message", (message: ToWorker) => {
 
 /** Called by the bundle's entry with the author's handler module, once it has loaded. */
 export function serve(module: { default?: unknown }): void {
-  const handler = module.default as { fetch?: FetchHandler } | undefined;
-  if (typeof handler !== "object" || handler === null) {
-    post({
-      type: "load-error",
-      error: toWireError(
-        new TypeError(
-          `the handler module must \`export default defineHandler({ ... })\`; found ${describe(handler)} as its default export`,
-        ),
-      ),
-    });
+  try {
+    invoker = handlerInvoker(module, env, { name: data.fn });
+  } catch (error) {
+    post({ type: "load-error", error: toWireError(error) });
     return;
   }
-  fetchHandler = typeof handler.fetch === "function" ? handler.fetch.bind(handler) : undefined;
-  const methods = handler as Record<string, unknown>;
-  handlers = Object.fromEntries(
-    ["queue", "event", "scheduled"].map((name) => {
-      const method = methods[name];
-      return [name, typeof method === "function" ? (method.bind(handler) as RunHandler) : undefined];
-    }),
-  );
   post({ type: "ready" });
 }

@@ -1,11 +1,11 @@
 import { join } from "node:path";
-import { NimbusError, type QueueConsumerSpec, type QueueSpec, type ResourceOf } from "@nimbus/core";
+import { NimbusError, type QueueConsumerSpec, type QueueSpec, queueLimits, type ResourceOf } from "@nimbus/core";
+import type { MessageOutcome, QueueRunPayload } from "@nimbus/runtime/target";
 import type { Clock } from "../../clock/clock.ts";
 import type { Work } from "../../clock/work.ts";
 import type { Logger } from "../../logs/logger.ts";
 import type { FunctionHost } from "../function/host.ts";
 import { unknownResource } from "../unknown-resource.ts";
-import type { MessageOutcome, QueueRunPayload } from "./batch.ts";
 import { bodyCheck } from "./schema.ts";
 import {
   type Enqueued,
@@ -21,7 +21,7 @@ import {
 export interface DeadLetteredMessage {
   id: string;
   body: unknown;
-  /** The queue it died in. */
+  /** The queue it died in; for a bus or schedule delivery, its route (`orders/paid → function fulfil`). */
   queue: string;
   /** Its deliveries there. */
   attempts: number;
@@ -32,7 +32,7 @@ export interface DeadLetteredMessage {
 }
 
 /** `sendBatch` takes at most this many messages, as Workers' Queues and SQS do. */
-export const maxBatchSend = 100;
+export const maxBatchSend = queueLimits.maxBatchSend;
 
 /** A message as a consumer gets it, leased. */
 export interface LeasedMessage {
@@ -64,8 +64,10 @@ export interface Consumer {
  * that deliveries to functions get the queues' durability, retries and dead letters.
  */
 export interface DeliveryQueue {
-  /** Never a valid queue name, e.g. `orders/paid → fulfil`. */
+  /** The route's key, never a valid queue name: `orders_paid_function_fulfil` (core's `deliveryRoute`). */
   name: string;
+  /** The route as logs, dead letters and `nimbus queues` show it: `orders/paid → function fulfil`. */
+  label: string;
   policy: QueuePolicy;
   consumer: Consumer;
   /** What a message is, for the log when it is dead-lettered or dropped: `event 5b1e… (OrderPaid)`. */
@@ -78,6 +80,8 @@ interface RunningQueue {
   name: string;
   /** The app's queues only; undefined for delivery queues. */
   spec?: QueueSpec;
+  /** For delivery queues: the route as people read it. */
+  label?: string;
   policy: QueuePolicy;
   consumer?: Consumer;
   /** Checks JSON bodies against the queue's schema, when it has one. */
@@ -121,6 +125,12 @@ export class QueuePlugin {
   constructor(ctx: QueuePluginContext) {
     this.#ctx = ctx;
     this.#store = new QueueStore({ file: join(ctx.stateDir, "queues", "queues.sqlite") });
+    const renamed = this.#store.renamedRoutes;
+    if (renamed.length > 0) {
+      ctx.logger.info(
+        `queues: moved the waiting deliveries of ${renamed.length} route${renamed.length === 1 ? "" : "s"} (${renamed.join(", ")}) from their label to their storage key; a state folder of an earlier version opens as before`,
+      );
+    }
     // What a settle may find undelivered: ready messages whose consumer could not take them
     // when they came (its function was starting). Anything later has a clock wake-up.
     ctx.work.onSettle(() => {
@@ -155,6 +165,7 @@ export class QueuePlugin {
 
   /** Takes every delivery queue of the bus or of the schedules (`owner`), replacing that owner's previous set. */
   applyDeliveries(owner: "bus" | "schedule", deliveries: readonly DeliveryQueue[]): void {
+    this.#store.nameRoutes(deliveries.map(({ name, label }) => ({ key: name, label })));
     this.#replace(
       (queue) => this.#owners.get(queue.name) === owner,
       deliveries.map((delivery) => {
@@ -250,7 +261,7 @@ export class QueuePlugin {
       );
     }
     if (message.format === "json") queue.check?.(message.body, index);
-    if ((message.delay ?? 0) < 0 || (message.delay ?? 0) > 12 * 3_600_000) {
+    if ((message.delay ?? 0) < 0 || (message.delay ?? 0) > queueLimits.maxDelay) {
       throw new NimbusError(
         "NIMBUS_QUEUE_DELAY",
         `queue "${name}": a delay is 0s to 12h; message ${index + 1} asks for ${message.delay} ms`,
@@ -274,17 +285,23 @@ export class QueuePlugin {
   }
 
   /**
-   * The delivery queues of the bus and the schedules that hold anything, by name
+   * The delivery queues of the bus and the schedules that hold anything, by label
    * (`orders/paid → function fulfil`): events and ticks on their way to a target.
    */
   pendingDeliveries(): Record<string, QueueStats> {
     const now = this.#ctx.clock.now();
     const pending: Record<string, QueueStats> = {};
-    for (const name of [...this.#owners.keys()].sort()) {
+    const labelled = [...this.#owners.keys()].map((name) => [this.#label(name), name] as const);
+    for (const [label, name] of labelled.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       const stats = this.#store.stats(name, now);
-      if (stats.depth + stats.inFlight + stats.delayed + stats.deadLettered > 0) pending[name] = stats;
+      if (stats.depth + stats.inFlight + stats.delayed + stats.deadLettered > 0) pending[label] = stats;
     }
     return pending;
+  }
+
+  /** How people read queue or route `name`: a delivery queue's label, else the name itself. */
+  #label(name: string): string {
+    return this.#queues.get(name)?.label ?? this.#store.routeLabel(name) ?? name;
   }
 
   /** What waits in dead-letter queue `name`: each message with where and how it died. */
@@ -293,7 +310,7 @@ export class QueuePlugin {
     return this.#store.deadLettered(name, limit).map((message) => ({
       id: message.id,
       body: message.format === "json" ? JSON.parse(Buffer.from(message.body).toString("utf8")) : message.body,
-      queue: message.deadFrom ?? name,
+      queue: message.deadFrom === undefined ? name : this.#label(message.deadFrom),
       attempts: message.deadAttempts ?? message.attempts,
       firstSeen: new Date(message.firstSeen),
       lastError: message.lastError ?? "",
@@ -304,11 +321,14 @@ export class QueuePlugin {
   redrive(name: string): Record<string, number> {
     this.#require(name);
     const moved = this.#store.redrive(name, this.#ctx.clock.now());
+    const counts: Record<string, number> = {};
     for (const [source, count] of Object.entries(moved)) {
-      this.#ctx.logger.info(`queue ${name}: redrove ${count} message${count === 1 ? "" : "s"} back to ${source}`);
+      const label = this.#label(source);
+      counts[label] = (counts[label] ?? 0) + count;
+      this.#ctx.logger.info(`queue ${name}: redrove ${count} message${count === 1 ? "" : "s"} back to ${label}`);
       if (this.#queues.has(source)) this.#pump(source, true);
     }
-    return moved;
+    return counts;
   }
 
   /** Empties every queue, forgetting partial-batch waits and wake-ups with it. */
@@ -357,15 +377,16 @@ export class QueuePlugin {
 
   #sweep(queue: RunningQueue, now: number): void {
     const name = queue.name;
+    const label = queue.label ?? name;
     const expired = this.#store.expireLeasesDetailed(name, now, queue.policy);
     for (const id of expired.retried) {
       this.#ctx.logger.warn(
-        `queue ${name}: message ${id} was not settled within its visibility timeout; it will be delivered again`,
+        `queue ${label}: message ${id} was not settled within its visibility timeout; it will be delivered again`,
       );
     }
     this.#logDeadEnds(queue, expired);
     const old = this.#store.dropExpired(name, now, queue.policy);
-    if (old.length) this.#ctx.logger.warn(`queue ${name}: dropped ${old.length} message(s) older than its retention`);
+    if (old.length) this.#ctx.logger.warn(`queue ${label}: dropped ${old.length} message(s) older than its retention`);
   }
 
   #start(queue: RunningQueue, now: number): void {
@@ -442,11 +463,11 @@ export class QueuePlugin {
     // A delivery queue's message can also end before its last attempt, refused for good.
     const failed = queue.describe ? "could not be delivered" : `failed ${times(maxAttempts)}`;
     for (const id of result.deadLettered) {
-      this.#ctx.logger.warn(`queue ${queue.name}: ${what(id)} ${failed}; moved to "${deadLetter}"`);
+      this.#ctx.logger.warn(`queue ${queue.label ?? queue.name}: ${what(id)} ${failed}; moved to "${deadLetter}"`);
     }
     for (const id of result.dropped) {
       this.#ctx.logger.error(
-        `queue ${queue.name}: ${what(id)} ${failed} and ${queue.noDeadLetter ?? "the queue has no dead-letter queue"}; it was dropped`,
+        `queue ${queue.label ?? queue.name}: ${what(id)} ${failed} and ${queue.noDeadLetter ?? "the queue has no dead-letter queue"}; it was dropped`,
       );
     }
   }

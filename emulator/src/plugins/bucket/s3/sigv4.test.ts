@@ -12,12 +12,13 @@ import {
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { presignS3Url } from "@nimbus/runtime/target";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decodeAwsChunked } from "./aws-chunked.ts";
 import { requestChecksum } from "./checksums.ts";
 import { isS3Error, S3Error, s3ErrorXml, xmlEscape } from "./s3-error.ts";
-import { assertPayloadHash, canonicalPath, type S3Credentials, type SignedRequest, verifySigV4 } from "./sigv4.ts";
+import { assertPayloadHash, type S3Credentials, type SignedRequest, verifySigV4 } from "./sigv4.ts";
 
 const credentials: S3Credentials = {
   accessKeyId: "NIMBUSLOCALKEY00001",
@@ -518,19 +519,6 @@ describe("sigv4", () => {
     }
   });
 
-  test("canonicalPath: decodes once and re-encodes each byte outside A-Za-z0-9-._~ upper-case, keeping segments", () => {
-    expect(canonicalPath("/b/a%20b")).toBe("/b/a%20b");
-    expect(canonicalPath("/b/a~b")).toBe("/b/a~b");
-    expect(canonicalPath("/b/a%7Eb")).toBe("/b/a~b");
-    expect(canonicalPath("/b/%c3%bc")).toBe("/b/%C3%BC");
-    expect(canonicalPath("/b/a+b")).toBe("/b/a%2Bb");
-    expect(canonicalPath("/b/a%2Bb")).toBe("/b/a%2Bb");
-    expect(canonicalPath("/b/a*b(c)")).toBe("/b/a%2Ab%28c%29");
-    expect(canonicalPath("/b/../x/./y//z")).toBe("/b/../x/./y//z");
-    expect(canonicalPath("/b/100%")).toBe("/b/100%25");
-    expect(canonicalPath("")).toBe("");
-  });
-
   test("verifySigV4: query values with special characters, repeated names and names without values verify", async () => {
     const queries: Record<string, string | string[]>[] = [
       { prefix: "a b+c/=&?é", delimiter: "/", "list-type": "2", "encoding-type": "url" },
@@ -710,6 +698,119 @@ describe("sigv4", () => {
     const perSecond = 5000 / ((performance.now() - started) / 1000);
     // A generous floor for a loaded CI machine; a 2-core development machine does some 30,000.
     expect(perSecond).toBeGreaterThan(2000);
+  });
+});
+
+describe("presignS3Url with verifySigV4", () => {
+  /** A URL the bindings' presign makes, for bucket "photos" on the endpoint at `host`. */
+  function ours(key: string, method: "GET" | "PUT", expiresIn: string | number = 60): Promise<string> {
+    return presignS3Url({
+      endpoint: `http://${host}`,
+      bucket: "photos",
+      key,
+      method,
+      expiresIn,
+      credentials,
+      region: credentials.region,
+      now: at,
+    });
+  }
+
+  /** The URL as a plain HTTP client sends it: the request target and a host header. */
+  function sent(url: string, method: string, headers: Record<string, string> = {}): SignedRequest {
+    const { pathname, search } = new URL(url);
+    return { method, url: `${pathname}${search}`, headers: new Headers({ host, ...headers }) };
+  }
+
+  test("presignS3Url: makes the URL the AWS SDK's presigner makes, key encoding included", async () => {
+    const keys = ["cat.jpg", "a b/ü+ñ.txt", "~tilde!'()*&$@=;:,?#[]", "%2F%25literal", "dir//x"];
+    for (const key of keys) {
+      for (const method of ["GET", "PUT"] as const) {
+        const url = await ours(key, method);
+        const sdk = await presign({ method, path: `/photos/${encodeKey(key)}` }, 60);
+        expect(new URL(url).pathname, key).toBe(`/photos/${encodeKey(key)}`);
+        const params = Object.fromEntries(new URL(url).searchParams);
+        expect(params, key).toEqual(Object.fromEntries(new URL(sdk.url, `http://${host}`).searchParams));
+        expect(verifySigV4(sent(url, method), credentials, at), key).toMatchObject({
+          presigned: true,
+          payload: { kind: "unsigned" },
+          region: credentials.region,
+        });
+      }
+    }
+  });
+
+  test("presignS3Url: the URL verifies until it expires, then fails with AccessDenied 'Request has expired'", async () => {
+    const url = await ours("cat.jpg", "GET", "1m");
+    expect(new URL(url).searchParams.get("X-Amz-Expires")).toBe("60");
+    expect(verifySigV4(sent(url, "GET"), credentials, at + 60_000).presigned).toBe(true);
+    expect(rejection(() => verifySigV4(sent(url, "GET"), credentials, at + 61_000))).toMatchObject({
+      code: "AccessDenied",
+      status: 403,
+      message: "Request has expired",
+      fields: { "X-Amz-Expires": "60", Expires: "2026-03-14T09:27:53Z" },
+    });
+  });
+
+  test("presignS3Url: a URL with its key, expiry or credential changed fails with SignatureDoesNotMatch", async () => {
+    const url = await ours("reports/2026.csv", "GET", 3600);
+    const tampered = [
+      url.replace("/photos/reports/2026.csv", "/photos/reports/2027.csv"),
+      url.replace("/photos/", "/other/"),
+      url.replace("X-Amz-Expires=3600", "X-Amz-Expires=7200"),
+      url.replace("%2Faws4_request", "%2Faws4_request&extra=1"),
+    ];
+    for (const changed of tampered) {
+      expect(changed).not.toBe(url);
+      expect(
+        rejection(() => verifySigV4(sent(changed, "GET"), credentials, at)),
+        changed,
+      ).toMatchObject({
+        code: "SignatureDoesNotMatch",
+        status: 403,
+      });
+    }
+  });
+
+  test("presignS3Url: a URL used with another method than it was signed for fails with SignatureDoesNotMatch", async () => {
+    const get = await ours("cat.jpg", "GET");
+    const put = await ours("cat.jpg", "PUT");
+    for (const [url, method] of [
+      [put, "GET"],
+      [get, "PUT"],
+      [get, "HEAD"],
+      [get, "DELETE"],
+    ] as const) {
+      const error = rejection(() => verifySigV4(sent(url, method), credentials, at));
+      expect(error.code, `${method} with a URL for another method`).toBe("SignatureDoesNotMatch");
+      expect(error.fields.CanonicalRequest?.startsWith(`${method}\n`)).toBe(true);
+    }
+  });
+
+  test("presignS3Url: a signed PUT takes unsigned content-type and content-length, but refuses unsigned x-amz-* headers", async () => {
+    const url = await ours("upload.json", "PUT");
+    const plain = sent(url, "PUT", { "content-type": "application/json", "content-length": "2" });
+    expect(verifySigV4(plain, credentials, at).payload).toEqual({ kind: "unsigned" });
+    const withMetadata = sent(url, "PUT", { "content-type": "application/json", "x-amz-meta-author": "ada" });
+    expect(rejection(() => verifySigV4(withMetadata, credentials, at))).toMatchObject({
+      code: "AccessDenied",
+      message: "There were headers present in the request which were not signed",
+      fields: { HeadersNotSigned: "x-amz-meta-author" },
+    });
+  });
+
+  test("presignS3Url: a URL signed with another secret fails with SignatureDoesNotMatch", async () => {
+    const url = await presignS3Url({
+      endpoint: `http://${host}`,
+      bucket: "photos",
+      key: "cat.jpg",
+      method: "GET",
+      expiresIn: 60,
+      credentials: { ...credentials, secretAccessKey: "not-the-endpoint-secret" },
+      region: credentials.region,
+      now: at,
+    });
+    expect(rejection(() => verifySigV4(sent(url, "GET"), credentials, at)).code).toBe("SignatureDoesNotMatch");
   });
 });
 

@@ -1,12 +1,12 @@
 /**
  * AWS Signature Version 4 as S3 checks it, for the `Authorization: AWS4-HMAC-SHA256 …` header
- * and for presigned URLs (`X-Amz-Algorithm=AWS4-HMAC-SHA256&…`).
+ * and for presigned URLs (`X-Amz-Algorithm=AWS4-HMAC-SHA256&…`), whether the aws CLI, an SDK
+ * or the bindings' own `presign` (runtime's `presignS3Url`) made them.
  *
- * The canonical request is rebuilt from the request exactly as it arrived: the raw path (not a
- * WHATWG-normalised URL, which would resolve `..` and `.` segments that are part of S3 keys),
- * each path byte percent-encoded once with AWS's rules (S3 does not double-encode), the query
- * decoded and re-encoded the same way and sorted, and the signed headers trimmed with runs of
- * spaces collapsed.
+ * The canonical request is rebuilt from the request exactly as it arrived, by the same code
+ * the presigner signs with (runtime's `canonicalRequest`); this file adds what only a server
+ * does: reading the credentials from the header or query, S3's checks and errors, and the
+ * signing key cached per day and region with Node's fast hashing.
  *
  * Region: any region in the credential scope is accepted, and the signature is checked with
  * the region the client put there. The scope is part of what is signed, so this loses nothing,
@@ -16,6 +16,18 @@
  */
 
 import { createHmac, hash, timingSafeEqual } from "node:crypto";
+import {
+  sigV4Algorithm as algorithm,
+  canonicalRequest,
+  credentialScope,
+  formatAmzDate,
+  maxPresignSeconds,
+  parseAmzDate,
+  parseQuery,
+  type SigV4QueryParam,
+  splitTarget,
+  stringToSign as toSign,
+} from "@nimbus/runtime/target";
 import { S3Error } from "./s3-error.ts";
 
 /** The credentials the emulator generates; clients sign with them. */
@@ -63,12 +75,9 @@ export interface SignedRequest {
   headers: Headers;
 }
 
-const algorithm = "AWS4-HMAC-SHA256";
 export const emptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 /** S3's limit on the difference between a request's time and the server's. */
 export const maxSkewMs = 15 * 60 * 1000;
-/** The longest a SigV4 presigned URL may live, in seconds. */
-export const maxPresignedExpires = 7 * 24 * 60 * 60;
 
 const signatureMismatchMessage =
   "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
@@ -120,16 +129,17 @@ export function verifySigV4(
   }
   checkSignedHeaders(parts.signedHeaders, request.headers);
 
-  const canonicalRequest = [
-    request.method,
-    canonicalPath(path),
-    canonicalQuery(params, parts.presigned),
-    canonicalHeaders(parts.signedHeaders, request.headers),
-    parts.signedHeaders.join(";"),
-    parts.payloadHash,
-  ].join("\n");
-  const scope = `${parts.date}/${parts.region}/s3/aws4_request`;
-  const stringToSign = `${algorithm}\n${parts.amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+  const canonical = canonicalRequest({
+    method: request.method,
+    path,
+    params,
+    headers: request.headers,
+    signedHeaders: parts.signedHeaders,
+    payloadHash: parts.payloadHash,
+    presigned: parts.presigned,
+  });
+  const scope = credentialScope(parts.date, parts.region);
+  const stringToSign = toSign(parts.amzDate, scope, sha256Hex(canonical));
   const signingKey = signingKeyFor(credentials.secretAccessKey, parts.date, parts.region);
   const expected = hmacHex(signingKey, stringToSign);
   if (!sameSignature(expected, parts.signature)) {
@@ -138,8 +148,8 @@ export function verifySigV4(
       StringToSign: stringToSign,
       SignatureProvided: parts.signature,
       StringToSignBytes: hexBytes(stringToSign),
-      CanonicalRequest: canonicalRequest,
-      CanonicalRequestBytes: hexBytes(canonicalRequest),
+      CanonicalRequest: canonical,
+      CanonicalRequestBytes: hexBytes(canonical),
     });
   }
   return {
@@ -245,7 +255,7 @@ function headerAuth(authorization: string, headers: Headers, now: number): AuthP
   };
 }
 
-function queryAuth(params: QueryParam[], now: number, wall: number): AuthParts {
+function queryAuth(params: SigV4QueryParam[], now: number, wall: number): AuthParts {
   const get = (name: string) => params.find((p) => p.name === name)?.value;
   const algorithmParam = get("X-Amz-Algorithm");
   const credential = get("X-Amz-Credential");
@@ -269,8 +279,8 @@ function queryAuth(params: QueryParam[], now: number, wall: number): AuthParts {
   if (!integer.test(expires)) throw queryError("X-Amz-Expires should be a number");
   const seconds = Number(expires);
   if (seconds < 0) throw queryError("X-Amz-Expires must be non-negative");
-  if (seconds > maxPresignedExpires) {
-    throw queryError(`X-Amz-Expires must be less than a week (in seconds) that is ${maxPresignedExpires}`);
+  if (seconds > maxPresignSeconds) {
+    throw queryError(`X-Amz-Expires must be less than a week (in seconds) that is ${maxPresignSeconds}`);
   }
   const scope = parseCredential(credential, amzDate, (reason) =>
     queryError(`Error parsing the X-Amz-Credential parameter; ${reason}`),
@@ -376,172 +386,9 @@ function checkSignedHeaders(signedHeaders: string[], headers: Headers): void {
   }
 }
 
-/** Splits a request target into its raw path and raw query; accepts an absolute URL too. */
-function splitTarget(url: string): { path: string; query: string } {
-  let start = 0;
-  if (url.charCodeAt(0) !== 47 /* "/" */) {
-    const scheme = url.indexOf("://");
-    if (scheme >= 0) {
-      const slash = url.indexOf("/", scheme + 3);
-      const question = url.indexOf("?", scheme + 3);
-      start = slash < 0 || (question >= 0 && question < slash) ? (question < 0 ? url.length : question) : slash;
-    }
-  }
-  let end = url.indexOf("#", start);
-  if (end < 0) end = url.length;
-  const question = url.indexOf("?", start);
-  if (question < 0 || question > end) return { path: url.slice(start, end) || "/", query: "" };
-  return { path: url.slice(start, question) || "/", query: url.slice(question + 1, end) };
-}
-
-interface QueryParam {
-  /** Decoded name and value, for reading the X-Amz-* parameters. */
-  name: string;
-  value: string;
-  /** AWS-encoded name and value, for the canonical query string. */
-  encodedName: string;
-  encodedValue: string;
-}
-
-function parseQuery(query: string): QueryParam[] {
-  const params: QueryParam[] = [];
-  if (query === "") return params;
-  for (const pair of query.split("&")) {
-    if (pair === "") continue;
-    const eq = pair.indexOf("=");
-    const rawName = eq < 0 ? pair : pair.slice(0, eq);
-    const rawValue = eq < 0 ? "" : pair.slice(eq + 1);
-    const nameBytes = percentDecode(rawName, true);
-    const valueBytes = percentDecode(rawValue, true);
-    params.push({
-      name: typeof nameBytes === "string" ? nameBytes : nameBytes.toString("utf8"),
-      value: typeof valueBytes === "string" ? valueBytes : valueBytes.toString("utf8"),
-      encodedName: uriEncode(nameBytes, false),
-      encodedValue: uriEncode(valueBytes, false),
-    });
-  }
-  return params;
-}
-
-function canonicalQuery(params: QueryParam[], presigned: boolean): string {
-  const kept = presigned ? params.filter((p) => p.name !== "X-Amz-Signature") : params.slice();
-  kept.sort((a, b) =>
-    a.encodedName < b.encodedName
-      ? -1
-      : a.encodedName > b.encodedName
-        ? 1
-        : a.encodedValue < b.encodedValue
-          ? -1
-          : a.encodedValue > b.encodedValue
-            ? 1
-            : 0,
-  );
-  let out = "";
-  for (let i = 0; i < kept.length; i++) {
-    const p = kept[i]!;
-    out += `${i === 0 ? "" : "&"}${p.encodedName}=${p.encodedValue}`;
-  }
-  return out;
-}
-
-/**
- * The path as S3 canonicalises it: decoded, then every byte outside `A-Za-z0-9-._~` and `/`
- * percent-encoded once, upper-case. Segments are kept as they are: `//`, `.` and `..` are part
- * of keys in S3.
- */
-export function canonicalPath(rawPath: string): string {
-  const decoded = percentDecode(rawPath, false);
-  return typeof decoded === "string" && unreservedOrSlash.test(decoded) ? decoded : uriEncode(decoded, true);
-}
-
-function canonicalHeaders(signedHeaders: string[], headers: Headers): string {
-  let out = "";
-  for (const name of signedHeaders) {
-    let value = headers.get(name) ?? "";
-    if (value.includes("  ") || value.includes("\t") || value.includes("\n") || value.includes("\r")) {
-      value = value.replace(runsOfSpace, " ");
-    }
-    out += `${name}:${value.trim()}\n`;
-  }
-  return out;
-}
-
-const runsOfSpace = /[ \t\r\n]+/g;
-const unreserved = /^[A-Za-z0-9\-._~]*$/;
-const unreservedOrSlash = /^[A-Za-z0-9\-._~/]*$/;
-// Printable ASCII without "%" and "+", which need decoding.
-const plainAscii = /^[\x20-\x24\x26-\x2a\x2c-\x7e]*$/;
-
-/**
- * The bytes a raw URL component stands for: `%XX` escapes decoded, everything else taken as
- * UTF-8, and in a query `+` read as a space (as S3 and URLSearchParams read query strings;
- * clients that mean "+" send `%2B`). Returns the component itself when nothing needed decoding.
- */
-function percentDecode(raw: string, plusAsSpace: boolean): string | Buffer {
-  if (plainAscii.test(raw)) return raw;
-  const bytes: number[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw.charCodeAt(i);
-    if (c === 37 /* % */ && i + 2 < raw.length && isHex(raw.charCodeAt(i + 1)) && isHex(raw.charCodeAt(i + 2))) {
-      bytes.push(Number.parseInt(raw.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else if (c === 43 /* + */ && plusAsSpace) {
-      bytes.push(32);
-    } else if (c < 0x80) {
-      bytes.push(c);
-    } else {
-      const codePoint = raw.codePointAt(i)!;
-      const char = String.fromCodePoint(codePoint);
-      for (const b of Buffer.from(char, "utf8")) bytes.push(b);
-      i += char.length - 1;
-    }
-  }
-  return Buffer.from(bytes);
-}
-
-function isHex(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
-}
-
-const hexEscapes = Array.from({ length: 256 }, (_, b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`);
-const unreservedBytes = new Uint8Array(256);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-  unreservedBytes[c.charCodeAt(0)] = 1;
-
-/** AWS's URI encoding: each byte outside `A-Za-z0-9-._~` (and `/` when kept) as `%XX`. */
-function uriEncode(value: string | Buffer, keepSlash: boolean): string {
-  if (typeof value === "string") {
-    if (unreserved.test(value)) return value;
-    value = Buffer.from(value, "utf8");
-  }
-  let out = "";
-  for (const b of value) {
-    out += unreservedBytes[b] === 1 || (keepSlash && b === 47) ? String.fromCharCode(b) : hexEscapes[b]!;
-  }
-  return out;
-}
-
-const amzDatePattern = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
-const isoPunctuation = /[-:]|\.\d{3}/g;
 const isoMilliseconds = /\.\d{3}Z$/;
 const integer = /^-?\d+$/;
 const eightDigits = /^\d{8}$/;
-
-/** Milliseconds since the epoch for `yyyymmddThhmmssZ`, or undefined when it is not one. */
-function parseAmzDate(value: string): number | undefined {
-  const m = amzDatePattern.exec(value);
-  if (m === null) return undefined;
-  const [month, day, hours, minutes, seconds] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
-  const time = Date.UTC(Number(m[1]), month - 1, day, hours, minutes, seconds);
-  // Date.UTC rolls 31 February over into March; such a date is not one.
-  const valid =
-    hours < 24 && minutes < 60 && seconds < 60 && new Date(time).getUTCDate() === day && month >= 1 && month <= 12;
-  return valid ? time : undefined;
-}
-
-function formatAmzDate(time: number): string {
-  return new Date(time).toISOString().replace(isoPunctuation, "");
-}
 
 /** `2026-01-02T03:04:05Z`, as S3 writes times in error responses. */
 function isoSeconds(time: number): string {

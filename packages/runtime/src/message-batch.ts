@@ -1,7 +1,6 @@
-import { parseDuration } from "@nimbus/core";
-import type { Delay, Message, MessageBatch } from "@nimbus/runtime";
+import { type Delay, delayMs, type Message, type MessageBatch } from "./queue.ts";
 
-/** A batch as the delivery loop sends it to the consumer's worker. */
+/** A batch as a target's delivery loop hands it to the consumer's `queue` handler. */
 export interface QueueRunPayload {
   queue: string;
   messages: { id: string; body: Uint8Array; format: "json" | "bytes"; attempts: number; firstSeen: number }[];
@@ -12,7 +11,7 @@ export type MessageOutcome = { id: string; ack: true } | { id: string; retry: { 
 
 /**
  * The `MessageBatch` a consumer's `queue` handler gets, and the outcomes it records: the
- * last `ack()` or `retry()` of a message wins, as in Workers. Runs in the worker.
+ * last `ack()` or `retry()` of a message wins, as in Workers.
  */
 export function messageBatch(payload: QueueRunPayload): { batch: MessageBatch; outcomes: () => MessageOutcome[] } {
   const settled = new Map<string, MessageOutcome>();
@@ -43,16 +42,4 @@ export function messageBatch(payload: QueueRunPayload): { batch: MessageBatch; o
     },
   });
   return { batch, outcomes: () => [...settled.values()] };
-}
-
-/** A retry delay in ms: a duration string or seconds, as the binding takes them. */
-export function delayMs(delay: Delay | undefined): number | undefined {
-  if (delay === undefined) return undefined;
-  const ms = typeof delay === "number" ? delay * 1000 : parseDuration(delay);
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0 || ms > 12 * 3_600_000) {
-    throw new RangeError(
-      `a delay must be a duration from 0s to 12h, such as "30s", or seconds; found ${typeof delay === "number" ? String(delay) : JSON.stringify(delay)}`,
-    );
-  }
-  return ms;
 }

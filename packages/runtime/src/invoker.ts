@@ -1,0 +1,126 @@
+import type { FetchContext, InvocationContext } from "./handler.ts";
+import { messageBatch, type QueueRunPayload } from "./message-batch.ts";
+
+/** The handlers a target runs with a payload (a queue batch, a bus event, a schedule's tick) rather than a Request. */
+export type RunHandlerName = "queue" | "event" | "scheduled";
+
+export interface InvocationOptions {
+  /** The id handlers see as `ctx.invocationId`, and logs carry. */
+  invocationId: string;
+  /**
+   * `ctx.signal`: the target aborts it when the function's timeout is reached.
+   * @default the request's signal for `fetch`; for a run, a signal that never aborts
+   */
+  signal?: AbortSignal;
+}
+
+export interface FetchInvocationOptions extends InvocationOptions {
+  /** The route's parameters, as `ctx.params`. */
+  params: Record<string, string>;
+}
+
+/** Settles when every promise the handler gave `ctx.waitUntil` has; absent when it gave none by the time it returned. */
+interface Lingering {
+  done?: Promise<void>;
+}
+
+/** The handler's Response, or what it threw (or why it could not be called). */
+export type FetchResult = ({ response: Response } | { error: unknown }) & Lingering;
+
+/**
+ * What a run reported (a queue batch's settled messages; `undefined` for other
+ * handlers), also when the handler threw: settlements made before the throw count.
+ */
+export type RunResult = ({ value: unknown } | { error: unknown; value: unknown }) & Lingering;
+
+/** Serves invocations of one handler module; the target carries requests and payloads to it and the results back. */
+export interface HandlerInvoker {
+  fetch(request: Request, options: FetchInvocationOptions): Promise<FetchResult>;
+  run(handler: RunHandlerName, payload: unknown, options: InvocationOptions): Promise<RunResult>;
+}
+
+type Method = (argument: unknown, env: unknown, ctx: unknown) => unknown;
+
+/**
+ * The serving of a function's invocations, the same in every target: checks the handler
+ * module's default export, dispatches to its `fetch`, `queue`, `event` or `scheduled`
+ * with `env` and a `ctx`, and turns what it returns or throws into a result. Throws a
+ * TypeError, saying how to fix it, when the module has no handler object as its default export.
+ */
+export function handlerInvoker(
+  module: { default?: unknown },
+  env: unknown,
+  options: {
+    /** The function's name, for messages. */
+    name: string;
+  },
+): HandlerInvoker {
+  const handler = module.default;
+  if (typeof handler !== "object" || handler === null) {
+    throw new TypeError(
+      `the handler module must \`export default defineHandler({ ... })\`; found ${describe(handler)} as its default export`,
+    );
+  }
+  const method = (name: string): Method => {
+    const found = (handler as Record<string, unknown>)[name];
+    if (typeof found !== "function") {
+      throw new Error(`function "${options.name}" has no ${name} handler in its default export`);
+    }
+    return (found as Method).bind(handler);
+  };
+
+  return {
+    async fetch(request, { invocationId, signal, params }) {
+      const { ctx, lingering } = invocationContext(invocationId, signal ?? request.signal);
+      try {
+        const response = await method("fetch")(request, env, { ...ctx, params } satisfies FetchContext);
+        if (!(response instanceof Response)) {
+          throw new TypeError(
+            `fetch must return a Response; function "${options.name}" returned ${describe(response)}`,
+          );
+        }
+        return { response, ...lingering() };
+      } catch (error) {
+        return { error, ...lingering() };
+      }
+    },
+    async run(name, payload, { invocationId, signal }) {
+      const { ctx, lingering } = invocationContext(invocationId, signal ?? new AbortController().signal);
+      let report: () => unknown = () => undefined;
+      try {
+        const run = method(name);
+        let argument = payload;
+        if (name === "queue") {
+          const { batch, outcomes } = messageBatch(payload as QueueRunPayload);
+          argument = batch;
+          report = outcomes;
+        }
+        await run(argument, env, ctx);
+        return { value: report(), ...lingering() };
+      } catch (error) {
+        return { error, value: report(), ...lingering() };
+      }
+    },
+  };
+}
+
+/** An invocation's `ctx`, and the wait for what it was given to `waitUntil`. */
+function invocationContext(invocationId: string, signal: AbortSignal) {
+  const pending: Promise<unknown>[] = [];
+  const ctx: InvocationContext = {
+    signal,
+    invocationId,
+    waitUntil: (promise) => {
+      pending.push(
+        Promise.resolve(promise).catch((error: unknown) => console.error("waitUntil promise rejected:", error)),
+      );
+    },
+  };
+  const lingering = (): Lingering => (pending.length === 0 ? {} : { done: Promise.all(pending).then(() => {}) });
+  return { ctx, lingering };
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  return typeof value === "object" ? `an object (${value.constructor?.name ?? "Object"})` : typeof value;
+}

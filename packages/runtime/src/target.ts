@@ -1,0 +1,39 @@
+/**
+ * What a target (the emulator's worker, the deployed host) plugs its transports into:
+ * the binding clients and the serving of invocations. Not for handler authors, who get
+ * the clients in `env`.
+ */
+export {
+  type BucketBodySource,
+  type BucketRecord,
+  type BucketTransport,
+  bucketClient,
+  maxDeleteKeys,
+} from "./bucket.ts";
+export { type BucketErrorCode, bucketError, showKey } from "./bucket-error.ts";
+export { type BusTransport, busClient } from "./bus.ts";
+export {
+  type FetchInvocationOptions,
+  type FetchResult,
+  type HandlerInvoker,
+  handlerInvoker,
+  type InvocationOptions,
+  type RunHandlerName,
+  type RunResult,
+} from "./invoker.ts";
+export { type MessageOutcome, messageBatch, type QueueRunPayload } from "./message-batch.ts";
+export { maxPresignSeconds, type PresignS3UrlOptions, presignS3Url } from "./presign.ts";
+export { delayMs, type OutgoingMessage, type QueueTransport, queueClient } from "./queue.ts";
+export {
+  type CanonicalRequestInput,
+  canonicalPath,
+  canonicalRequest,
+  credentialScope,
+  formatAmzDate,
+  parseAmzDate,
+  parseQuery,
+  type SigV4QueryParam,
+  sigV4Algorithm,
+  splitTarget,
+  stringToSign,
+} from "./sigv4.ts";
