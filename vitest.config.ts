@@ -11,7 +11,12 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ["nimbus-source"] } },
   test: {
     // The JSON report lets .ci/run print one plain closing line of counts.
-    reporters: ["default", ["json", { outputFile: "node_modules/.cache/vitest-report.json" }]],
+    // The summary reporter adds one line per conformance target: passed, failed, skipped and why.
+    reporters: [
+      "default",
+      ["json", { outputFile: "node_modules/.cache/vitest-report.json" }],
+      "./test/conformance/summary-reporter.ts",
+    ],
     projects: [
       { extends: true, test: { name: "core", include: ["packages/core/src/**/*.test.ts"] } },
       { extends: true, test: { name: "runtime", include: ["packages/runtime/src/**/*.test.ts"] } },
@@ -31,7 +36,20 @@ export default defineConfig({
       { extends: true, test: { name: "cli", include: ["packages/cli/src/**/*.test.ts"] } },
       { extends: true, test: { name: "emulator", include: ["emulator/src/**/*.test.ts"] } },
       { extends: true, test: { name: "deploy-docker", include: ["packages/deploy-docker/src/**/*.test.ts"] } },
-      { extends: true, test: { name: "e2e", include: ["test/**/*.test.ts"], testTimeout: 60_000 } },
+      {
+        extends: true,
+        test: {
+          name: "e2e",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/conformance/**", "**/node_modules/**"],
+          testTimeout: 60_000,
+        },
+      },
+      // The same statements on every target (test/conformance/targets.ts).
+      {
+        extends: true,
+        test: { name: "conformance", include: ["test/conformance/**/*.test.ts"], testTimeout: 60_000 },
+      },
       { extends: true, test: { name: "scripts", include: ["scripts/**/*.test.ts"] } },
     ],
   },

@@ -37,8 +37,10 @@ function storedMessages(file: string): Map<string, { queue: string; state: numbe
   }
 }
 
+// Emulator-only: reads the store's SQLite file between the kill and the restart (see
+// test/conformance/README.md, "Emulator-only statements").
 describe("queue durability: kill -9", () => {
-  it("delivery: after a kill mid-delivery every message is delivered, none acked comes back, and stats end at zero", async () => {
+  it("delivery: after a kill mid-delivery none the store had acked comes back, each leased one comes as its next attempt, and the dead-lettering is logged (§durability/1-3)", async () => {
     const copy = await copyFixture("queues");
     cleanups.push(copy.remove);
     const dev = await startDev(copy.dir);
@@ -103,7 +105,8 @@ describe("queue durability: kill -9", () => {
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor);
 
-    for (const id of ids) expect(records.get(id), `${id} was delivered`).toBeDefined();
+    // That every message is delivered and the stats end at zero is a conformance statement
+    // (test/conformance/queues-durability.test.ts); this checks it against the store's own record.
     for (const id of acked) {
       expect(
         records.get(id)!.filter((r) => r.pid === process.pid),
@@ -120,11 +123,7 @@ describe("queue durability: kill -9", () => {
       ).toEqual([message.attempts + 1]);
     }
 
-    expect(emu.queue("jobs").stats()).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
-    expect(emu.queue("jobs-dlq").stats()).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
-    // `held` was in flight on its only attempt: its lease expired, so it failed for good and was dead-lettered.
-    expect(emu.queue("once").stats()).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 1 });
-    expect(emu.queue("once-dlq").stats()).toEqual({ depth: 1, inFlight: 0, delayed: 0, deadLettered: 0 });
+    // `held` was in flight on its only attempt: its lease expired, so it failed for good and the log says so.
     const said = emu.logs.map((entry) => entry.message).filter((message) => message.startsWith("queue once:"));
     expect(said).toEqual([expect.stringMatching(/^queue once: message [0-9a-f-]{36} .*moved to "once-dlq"/)]);
   }, 60_000);

@@ -1,5 +1,5 @@
 import { cp, mkdtemp, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { repoRoot } from "./cli.ts";
 
 /**
@@ -19,4 +19,17 @@ export async function eventually(check: () => boolean, what: string, ms = 10_000
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * A writable copy of any app folder (a fixture, an example) under `test/`, so `@nimbus/*`
+ * resolve through the test package; its `node_modules` and `.nimbus` state are left out.
+ */
+export async function copyApp(source: string): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(repoRoot, "test", `.tmp-${basename(source)}-`));
+  await cp(source, dir, {
+    recursive: true,
+    filter: (path) => !["node_modules", ".nimbus"].includes(basename(path)),
+  });
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
