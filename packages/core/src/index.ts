@@ -13,7 +13,36 @@ export {
   type NotifyOptions,
 } from "./bucket/spec.ts";
 export { Bus, type BusProps, type EventMap, type EventSchemas } from "./bus/bus.ts";
+export { type DetailCheck, detailCheck, readEntries } from "./bus/entries.ts";
 export { type BusSpec, busDefaults } from "./bus/spec.ts";
+export { backoffDelay } from "./delivery/backoff.ts";
+export {
+  type Decision,
+  type DeliveryOutcome,
+  type DeliveryPolicy,
+  decideDelivery,
+} from "./delivery/decide.ts";
+export { type NatsConfigOptions, natsString, renderNatsConfig } from "./deploy/nats-config.ts";
+export {
+  type NatsPermissions,
+  type NatsUser,
+  type NatsUsers,
+  natsFunctionUser,
+  natsInboxPrefix,
+  natsPermissions,
+} from "./deploy/nats-permissions.ts";
+export {
+  type BusStreamNames,
+  busNames,
+  type DeliveryQueue,
+  deliveryNames,
+  deliveryQueues,
+  type QueueStreamNames,
+  queueNames,
+  type ScheduleTickNames,
+  type SubjectOptions,
+  scheduleTickNames,
+} from "./deploy/subjects.ts";
 export { formatIssue, GraphError, type GraphIssue } from "./errors/graph-error.ts";
 export { type ErrorKind, NimbusError } from "./errors/nimbus-error.ts";
 export {
@@ -29,6 +58,8 @@ export {
   type FunctionSpec,
   functionDefaults,
   type HttpMethod,
+  type Isolation,
+  isolations,
   type LinkSpec,
   type RouteSpec,
 } from "./function/spec.ts";
@@ -45,6 +76,25 @@ export {
   resourceSchema,
 } from "./graph/schema.ts";
 export { serializeGraph, validateGraph } from "./graph/validate.ts";
+export {
+  bucketLimits,
+  busLimits,
+  busSettings,
+  functionSettings,
+  notificationLimits,
+  queueLimits,
+  queueSettings,
+  type Setting,
+  scheduleLimits,
+} from "./limits.ts";
+export { fnv1a } from "./naming/hash.ts";
+export {
+  type DeliveryRoute,
+  deliveryRoute,
+  type PhysicalNameOptions,
+  type PhysicalTarget,
+  physicalName,
+} from "./naming/physical-name.ts";
 export * from "./pattern/index.ts";
 export { Queue, type QueueProps, type SubscribeOptions } from "./queue/queue.ts";
 export { type QueueConsumerSpec, type QueueSpec, queueDefaults } from "./queue/spec.ts";

@@ -1,7 +1,8 @@
+import { bucketLimits } from "@nimbus/core";
 import { bucketError } from "./errors.ts";
 
 /** S3's limit: a key is 1 to 1,024 bytes of UTF-8. */
-export const maxKeyBytes = 1024;
+export const maxKeyBytes = bucketLimits.maxKeyBytes;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });

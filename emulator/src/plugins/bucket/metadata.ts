@@ -1,9 +1,10 @@
+import { bucketLimits } from "@nimbus/core";
 import { bucketError } from "./errors.ts";
 
 export type MetadataInput = Record<string, string> | undefined;
 
 /** S3's limit on user metadata: names and values together, in UTF-8 bytes. */
-export const maxMetadataBytes = 2 * 1024;
+export const maxMetadataBytes = bucketLimits.maxMetadataBytes;
 // Metadata travels as `x-amz-meta-<name>` headers, so a name must be a header token.
 const headerToken = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 

@@ -3,13 +3,14 @@ import {
   type BucketNotificationSpec,
   bucketEventSource,
   NimbusError,
+  notificationLimits,
   type PutEntry,
 } from "@nimbus/core";
 import type { BucketEntry } from "./plugin.ts";
 import type { BucketChange, BucketStore } from "./store.ts";
 
-/** Most entries in one put, as EventBridge's PutEvents takes them. */
-const maxEntriesPerPut = 10;
+/** Most entries in one put: the bus's limit. */
+const maxEntriesPerPut = notificationLimits.maxEntriesPerPut;
 /** Changes read from the outbox at a time. */
 const pageSize = 100;
 

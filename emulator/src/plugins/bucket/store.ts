@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { copyFile, link, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { BucketEvent, BucketEventDetail } from "@nimbus/core";
+import { type BucketEvent, type BucketEventDetail, bucketLimits } from "@nimbus/core";
 import { openDatabase, transactions } from "../../state/sqlite.ts";
 import { type BlobRef, blobStream, openBlobs } from "./body-reader.ts";
 import { type BodySource, BodyTooLarge, newBlobId, receiveBody } from "./body-writer.ts";
@@ -13,10 +13,10 @@ import { compareBytes, indexOfBytes, keyBytes, keyText, prefixBytes, startsWith,
 import { type MetadataInput, normaliseMetadata } from "./metadata.ts";
 
 /** S3's limit for one PUT; larger objects are uploaded in parts. */
-export const maxObjectSize = 5 * 1024 ** 3;
+export const maxObjectSize = bucketLimits.maxObjectSize;
 /** S3's multipart limits. */
-export const maxParts = 10_000;
-export const minPartSize = 5 * 1024 ** 2;
+export const maxParts = bucketLimits.maxParts;
+export const minPartSize = bucketLimits.minPartSize;
 
 /** What the store knows about an object. */
 export interface ObjectRecord {
@@ -475,13 +475,14 @@ export class BucketStore {
    * text up to the next `delimiter` after `prefix` rolled into one entry of `prefixes`.
    */
   list(options: ListOptions = {}): ListResult {
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    const most = bucketLimits.maxListKeys;
+    const limit = options.limit ?? most;
+    if (!Number.isInteger(limit) || limit < 1 || limit > most) {
       throw bucketError(
         "NIMBUS_BUCKET_ARGUMENT",
         this.name,
         undefined,
-        `list limit must be a whole number from 1 to 1000; found ${limit}`,
+        `list limit must be a whole number from 1 to ${most}; found ${limit}`,
       );
     }
     const prefix = prefixBytes(this.name, "prefix", options.prefix ?? "");

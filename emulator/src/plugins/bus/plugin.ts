@@ -1,7 +1,8 @@
 import {
-  busDefaults,
+  busLimits,
   type CompiledRules,
   compileRules,
+  deliveryRoute,
   type EventPattern,
   type FunctionSpec,
   type Graph,
@@ -21,11 +22,6 @@ import type { Enqueued, OutgoingMessage, QueuePolicy } from "../queue/store.ts";
 import { unknownResource } from "../unknown-resource.ts";
 import { type DetailCheck, detailCheck, readEntries } from "./entries.ts";
 
-/** How long a delivery queue keeps an event that keeps failing: EventBridge's longest event age. */
-const maxEventAge = 24 * 3_600_000;
-/** A delivery to a queue or a bus is one local write; this bounds it all the same. */
-const forwardTimeout = 30_000;
-
 interface RunningBus {
   name: string;
   deadLetter: string | null;
@@ -42,11 +38,6 @@ export interface BusPluginContext {
   logger: Logger;
   /** The running host of a function, to deliver events to its `event` handler. */
   host: (fn: string) => FunctionHost | undefined;
-}
-
-/** The delivery queue of one rule (or schedule) to one target: `orders/paid → queue fulfilment`. */
-export function deliveryName(from: string, target: ResourceRef): string {
-  return `${from} → ${target.kind} ${target.name}`;
 }
 
 /**
@@ -80,7 +71,7 @@ export class BusPlugin {
           maxAttempts: bus.spec.delivery.maxAttempts,
           backoff: bus.spec.delivery.backoff,
           deadLetter: bus.spec.deadLetter,
-          retention: maxEventAge,
+          retention: busLimits.maxEventAge,
         },
         rules: compileRules(own.map((rule) => ({ name: rule.name, pattern: rule.spec.pattern as EventPattern }))),
         targets: new Map(own.map((rule) => [rule.name, rule.spec.targets])),
@@ -145,7 +136,7 @@ export class BusPlugin {
     const items: Enqueued[] = [];
     for (const rule of matched) {
       for (const target of bus.targets.get(rule) ?? []) {
-        const delivery = deliveryName(rule, target);
+        const delivery = deliveryRoute(rule, target).key;
         try {
           if (target.kind === "function") items.push({ queue: delivery, message });
           else if (target.kind === "queue") items.push(this.#toQueue(target.name, message));
@@ -181,7 +172,7 @@ export class BusPlugin {
       );
       return [];
     }
-    if (path.length >= busDefaults.maxHops) {
+    if (path.length >= busLimits.maxHops) {
       throw new NimbusError(
         "NIMBUS_BUS_HOPS",
         `the event has passed through ${path.length} buses (${path.join(" → ")}), the most an event may`,
@@ -194,8 +185,8 @@ export class BusPlugin {
 
   /** The delivery queue of one rule and target, with the bus's retry policy. */
   #deliveryQueue(bus: RunningBus, rule: string, target: ResourceRef, fn: FunctionSpec | undefined): DeliveryQueue {
-    const name = deliveryName(rule, target);
-    const timeout = target.kind === "function" ? (fn?.timeout ?? forwardTimeout) : forwardTimeout;
+    const route = deliveryRoute(rule, target);
+    const timeout = target.kind === "function" ? (fn?.timeout ?? busLimits.forwardTimeout) : busLimits.forwardTimeout;
     const deliver = async (body: Uint8Array): Promise<void> => {
       const event = JSON.parse(Buffer.from(body).toString("utf8")) as NimbusEvent;
       if (target.kind === "function") {
@@ -217,9 +208,10 @@ export class BusPlugin {
       this.#ctx.queues.enqueue(items);
     };
     return {
-      name,
+      name: route.key,
+      label: route.label,
       // A function's own timeout ends a run first; the lease outlives it, so a run is never delivered twice at once.
-      policy: { ...bus.policy, visibilityTimeout: timeout + 30_000 },
+      policy: { ...bus.policy, visibilityTimeout: timeout + busLimits.leaseMargin },
       consumer: oneAtATime(fn?.concurrency ?? 1, deliver, () =>
         target.kind === "function" ? this.#ctx.host(target.name) !== undefined : true,
       ),

@@ -2,20 +2,15 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { formatDuration } from "@nimbus/core";
+import { type DeliveryPolicy, type DeliveryRoute, decideDelivery, deliveryRoute, formatDuration } from "@nimbus/core";
 import { openDatabase, transactions } from "../../state/sqlite.ts";
-import { backoffDelay } from "./backoff.ts";
 
 /** How a body's bytes are turned back into the value that was sent. */
 export type BodyFormat = "json" | "bytes";
 
 /** The parts of a `QueueSpec` the store acts on; all times in ms. */
-export interface QueuePolicy {
+export interface QueuePolicy extends DeliveryPolicy {
   visibilityTimeout: number;
-  maxAttempts: number;
-  backoff: { initial: number; max: number };
-  /** The queue that receives a message after `maxAttempts` deliveries; null drops it. */
-  deadLetter: string | null;
   retention: number;
 }
 
@@ -120,10 +115,17 @@ CREATE TABLE IF NOT EXISTS ticks (
   schedule TEXT PRIMARY KEY,
   at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS routes (
+  key TEXT PRIMARY KEY,
+  label TEXT NOT NULL
+);
 `;
 
-/** `PRAGMA user_version` of a file in this layout; 0 is the first layout, whose ids were random v4 UUIDs. */
-const layout = 1;
+/**
+ * `PRAGMA user_version` of a file in this layout. 0, the first layout, gave messages
+ * random v4 UUIDs; 1 keyed delivery queues by their label (`orders/paid → function fulfil`).
+ */
+const layout = 2;
 
 const columns = "seq, id, queue, visible_at, attempts, first_seen, last_error, dead_from, dead_attempts, format, body";
 
@@ -171,6 +173,11 @@ export class QueueStore {
   readonly #db: DatabaseSync;
   readonly #transaction: (work: () => void) => void;
   readonly #random: () => number;
+  /**
+   * The delivery queues this open renamed from their label to their key (a file of layout
+   * 1 or older), by label; empty when there were none. Said once, by whoever opened it.
+   */
+  readonly renamedRoutes: string[] = [];
   readonly #sql: Record<
     | "last"
     | "insert"
@@ -196,7 +203,9 @@ export class QueueStore {
     | "clear"
     | "clearTicks"
     | "body"
-    | "readyQueues",
+    | "readyQueues"
+    | "nameRoute"
+    | "routeLabel",
     StatementSync
   >;
 
@@ -286,6 +295,10 @@ export class QueueStore {
       clear: prepare("DELETE FROM messages"),
       clearTicks: prepare("DELETE FROM ticks"),
       body: prepare("SELECT body FROM messages WHERE seq = ?"),
+      nameRoute: prepare(
+        "INSERT INTO routes (key, label) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET label = excluded.label WHERE label <> excluded.label",
+      ),
+      routeLabel: prepare("SELECT label FROM routes WHERE key = ?"),
       // One seek per queue in the partial index of ready messages, however many wait in each.
       readyQueues: prepare(
         `WITH RECURSIVE ready(name) AS (
@@ -486,6 +499,19 @@ export class QueueStore {
     return counts;
   }
 
+  /** Records the label of each delivery route, so a dead letter keyed by a route shows it even after the route is gone. */
+  nameRoutes(routes: readonly DeliveryRoute[]): void {
+    if (routes.length === 0) return;
+    this.#transaction(() => {
+      for (const route of routes) this.#sql.nameRoute.run(route.key, route.label);
+    });
+  }
+
+  /** The label of delivery route `key` (`orders/paid → function fulfil`); undefined for an app's queue. */
+  routeLabel(key: string): string | undefined {
+    return (this.#sql.routeLabel.get(key) as { label: string } | undefined)?.label;
+  }
+
   /** Empties every queue, and forgets every schedule's last tick. */
   clear(): void {
     this.#transaction(() => {
@@ -498,7 +524,7 @@ export class QueueStore {
     if (this.#db.isOpen) this.#db.close();
   }
 
-  /** A failed delivery: back to the queue after a delay, or on to the dead-letter queue, or dropped. */
+  /** A failed delivery: core's `decideDelivery` says where it goes; this carries it out. */
   #fail(
     row: HeldRow,
     now: number,
@@ -508,39 +534,77 @@ export class QueueStore {
     result: Omit<SettleResult, "acked">,
     final = false,
   ): void {
-    if (final || row.attempts >= policy.maxAttempts) {
-      result.bodies.set(row.id, (this.#sql.body.get(row.seq) as { body: Uint8Array }).body);
-      if (policy.deadLetter === null) {
+    const outcome = { type: "retry", error, ...(delay === undefined ? {} : { delay }), final } as const;
+    const decision = decideDelivery(policy, row.attempts, outcome, this.#random);
+    switch (decision.action) {
+      case "retry":
+        this.#sql.retry.run(decision.after > 0 ? delayed : ready, now + decision.after, error, row.seq);
+        result.retried.push(row.id);
+        return;
+      case "dead-letter":
+        result.bodies.set(row.id, this.#body(row.seq));
+        this.#sql.deadLetter.run(decision.queue, now, error, row.seq);
+        result.deadLettered.push(row.id);
+        return;
+      case "drop":
+        result.bodies.set(row.id, this.#body(row.seq));
         this.#sql.delete.run(row.seq);
         result.dropped.push(row.id);
-      } else {
-        this.#sql.deadLetter.run(policy.deadLetter, now, error, row.seq);
-        result.deadLettered.push(row.id);
-      }
-      return;
+        return;
+      case "ack":
+        // A failure is never decided an ack.
+        return;
     }
-    const wait = Math.max(0, delay ?? backoffDelay(policy, row.attempts, this.#random));
-    this.#sql.retry.run(wait > 0 ? delayed : ready, now + wait, error, row.seq);
-    result.retried.push(row.id);
+  }
+
+  #body(seq: number): Uint8Array {
+    return (this.#sql.body.get(seq) as { body: Uint8Array }).body;
   }
 
   /**
-   * Brings a file written by an earlier layout up to this one. Layout 0 gave messages
-   * random ids, which `settle` cannot find without an index: they get ids of the current
-   * form. No outcome can still come for an old id, since a lease dies with its process.
+   * Brings a file written by an earlier layout up to this one, in one transaction. Layout
+   * 0 gave messages random ids, which `settle` cannot find without an index: they get ids
+   * of the current form (no outcome can still come for an old id, since a lease dies with
+   * its process). Layouts 0 and 1 keyed delivery queues, and the dead letters that died
+   * in them, by their label: they move to the route's key, the label kept beside it.
    */
   #upgrade(): void {
     const version = () => (this.#db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
     if (version() >= layout) return;
     this.#transaction(() => {
       // Another thread may have upgraded the file since the check above.
-      if (version() >= layout) return;
-      const rename = this.#db.prepare("UPDATE messages SET id = ? WHERE seq = ?");
-      const seqs = this.#db.prepare("SELECT seq FROM messages").all() as { seq: number }[];
-      for (const { seq } of seqs) rename.run(messageId(seq), seq);
+      const from = version();
+      if (from >= layout) return;
+      if (from < 1) {
+        const rename = this.#db.prepare("UPDATE messages SET id = ? WHERE seq = ?");
+        const seqs = this.#db.prepare("SELECT seq FROM messages").all() as { seq: number }[];
+        for (const { seq } of seqs) rename.run(messageId(seq), seq);
+      }
+      const labels = this.#db
+        .prepare(
+          `SELECT DISTINCT queue AS label FROM messages WHERE queue LIKE '% → %'
+           UNION SELECT DISTINCT dead_from FROM messages WHERE dead_from LIKE '% → %'`,
+        )
+        .all() as { label: string }[];
+      const moveQueue = this.#db.prepare("UPDATE messages SET queue = ? WHERE queue = ?");
+      const moveDeadFrom = this.#db.prepare("UPDATE messages SET dead_from = ? WHERE dead_from = ?");
+      for (const { label } of labels) {
+        const route = routeOfLabel(label);
+        if (!route) continue;
+        moveQueue.run(route.key, label);
+        moveDeadFrom.run(route.key, label);
+        this.#sql.nameRoute.run(route.key, route.label);
+        this.renamedRoutes.push(label);
+      }
       this.#db.exec(`PRAGMA user_version = ${layout}`);
     });
   }
+}
+
+/** The route a label of layout 1 stands for: `<rule or schedule> → <kind> <name>`, names being DNS labels. */
+function routeOfLabel(label: string): DeliveryRoute | undefined {
+  const match = /^(\S+) → (function|queue|bus) (\S+)$/.exec(label);
+  return match ? deliveryRoute(match[1]!, { kind: match[2]!, name: match[3]! }) : undefined;
 }
 
 /** A UUID of version 8: `seq` in the first 48 bits, then the version, then 74 random bits of a v4 UUID. */

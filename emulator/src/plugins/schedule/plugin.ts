@@ -1,18 +1,20 @@
 import {
   type CompiledSchedule,
   compileSchedule,
+  deliveryRoute,
   type FunctionSpec,
+  functionSettings,
   type Graph,
   parseDuration,
-  queueDefaults,
   resourcesOf,
   type ScheduleSpec,
   scheduleExpressionOf,
+  scheduleLimits,
 } from "@nimbus/core";
 import type { ScheduledController } from "@nimbus/runtime";
 import type { Clock } from "../../clock/clock.ts";
 import type { Logger } from "../../logs/logger.ts";
-import { type BusPlugin, deliveryName } from "../bus/plugin.ts";
+import type { BusPlugin } from "../bus/plugin.ts";
 import type { FunctionHost } from "../function/host.ts";
 import { oneAtATime } from "../queue/one-at-a-time.ts";
 import type { DeliveryQueue, QueuePlugin } from "../queue/plugin.ts";
@@ -21,9 +23,6 @@ import { unknownResource } from "../unknown-resource.ts";
 
 /** Event fields of a tick put on a bus, as EventBridge's scheduled rules send them. */
 export const scheduledEvent = { source: "nimbus.schedule", detailType: "Scheduled Event" } as const;
-
-/** A tick that keeps failing is given up after a day, like a bus's event. */
-const maxTickAge = 24 * 3_600_000;
 
 interface RunningSchedule {
   name: string;
@@ -117,14 +116,15 @@ export class SchedulePlugin {
     if (last === undefined || last >= now) return Math.max(last ?? Number.NEGATIVE_INFINITY, now - 1);
     let missed = 0;
     let latest: number | undefined;
-    for (let at = running.compiled.next(new Date(last)); at && at.getTime() < now && missed < 10_000; ) {
+    const most = scheduleLimits.maxMissedCount;
+    for (let at = running.compiled.next(new Date(last)); at && at.getTime() < now && missed < most; ) {
       missed++;
       latest = at.getTime();
       at = running.compiled.next(at);
     }
     if (missed > 0) {
       this.#ctx.logger.warn(
-        `schedule ${running.name}: skipped ${missed === 10_000 ? "10,000 or more" : missed} tick${missed === 1 ? "" : "s"} that fell due while the emulator was stopped (the last at ${new Date(latest!).toISOString()}); \`nimbus trigger ${running.name}\` fires one now`,
+        `schedule ${running.name}: skipped ${missed === most ? `${most.toLocaleString("en")} or more` : missed} tick${missed === 1 ? "" : "s"} that fell due while the emulator was stopped (the last at ${new Date(latest!).toISOString()}); \`nimbus trigger ${running.name}\` fires one now`,
       );
     }
     return now - 1;
@@ -159,11 +159,11 @@ export class SchedulePlugin {
     const payload = spec.payload ?? controller;
     const late = this.#ctx.clock.now() - scheduledTime;
     this.#ctx.logger.info(
-      `schedule ${name}: tick due at ${new Date(scheduledTime).toISOString()} to ${target.kind} ${target.name}${late > 1_000 ? ` (${late} ms late)` : ""}`,
+      `schedule ${name}: tick due at ${new Date(scheduledTime).toISOString()} to ${target.kind} ${target.name}${late > scheduleLimits.lateAfter ? ` (${late} ms late)` : ""}`,
     );
     const json = (value: unknown) => ({ format: "json" as const, body: Buffer.from(JSON.stringify(value)) });
     try {
-      if (target.kind === "function") return [{ queue: deliveryName(name, target), message: json(controller) }];
+      if (target.kind === "function") return [{ queue: deliveryRoute(name, target).key, message: json(controller) }];
       if (target.kind === "queue") {
         const message = json(payload);
         this.#ctx.queues.check(target.name, message);
@@ -183,17 +183,20 @@ export class SchedulePlugin {
   /** The delivery queue of a schedule whose target is a function: one run at a time, retried as a queue's. */
   #deliveryQueue(name: string, spec: ScheduleSpec, fn: FunctionSpec | undefined): DeliveryQueue {
     const target = spec.target.name;
+    const route = deliveryRoute(name, spec.target);
     return {
-      name: deliveryName(name, spec.target),
+      name: route.key,
+      label: route.label,
       policy: {
-        visibilityTimeout: (fn?.timeout ?? 30_000) + 30_000,
-        maxAttempts: queueDefaults.maxAttempts,
+        visibilityTimeout:
+          (fn?.timeout ?? parseDuration(functionSettings.timeout.default)!) + scheduleLimits.leaseMargin,
+        maxAttempts: scheduleLimits.maxAttempts,
         backoff: {
-          initial: parseDuration(queueDefaults.backoffInitial)!,
-          max: parseDuration(queueDefaults.backoffMax)!,
+          initial: parseDuration(scheduleLimits.backoffInitial)!,
+          max: parseDuration(scheduleLimits.backoffMax)!,
         },
         deadLetter: null,
-        retention: maxTickAge,
+        retention: scheduleLimits.maxTickAge,
       },
       consumer: oneAtATime(
         1,
@@ -203,7 +206,7 @@ export class SchedulePlugin {
           if (!host) throw new Error(`function "${target}" is not running`);
           // Also late when it fired on time but waited for the previous run (runs never overlap).
           const late = this.#ctx.clock.now() - controller.scheduledTime;
-          if (late > 1_000) {
+          if (late > scheduleLimits.lateAfter) {
             this.#ctx.logger.warn(
               `schedule ${name}: the tick due at ${new Date(controller.scheduledTime).toISOString()} reaches function ${target} ${late} ms late`,
             );

@@ -1,18 +1,16 @@
 import { z } from "zod";
+import { busLimits, busSettings as settings } from "../limits.ts";
 import { jsonSchemaSchema } from "../queue/spec.ts";
 import { duration, integer, props, section } from "../spec/fields.ts";
 
-/** Documented defaults and limits of a bus; the emulator and every deploy target share them. */
+/** The bus defaults and its put limits, each as `busSettings` and `busLimits` in limits.ts hold it. */
 export const busDefaults = {
-  maxAttempts: 3,
-  backoffInitial: "1s",
-  backoffMax: "1m",
-  /** Most entries in one `put`, as EventBridge's PutEvents. */
-  maxEntries: 10,
-  /** Largest entry, encoded as JSON, as EventBridge. */
-  maxEntrySize: 256 * 1024,
-  /** Most buses an event passes through by bus-to-bus rules before it stops. */
-  maxHops: 5,
+  maxAttempts: settings.maxAttempts.default,
+  backoffInitial: settings.backoffInitial.default,
+  backoffMax: settings.backoffMax.default,
+  maxEntries: busLimits.maxEntries,
+  maxEntrySize: busLimits.maxEntrySize,
+  maxHops: busLimits.maxHops,
 } as const;
 
 export const busSpecSchema = z.strictObject({
@@ -30,10 +28,10 @@ export type BusSpec = z.infer<typeof busSpecSchema>;
 
 export const busPropsSchema = props({
   delivery: section({
-    maxAttempts: integer({ default: busDefaults.maxAttempts, min: 1, max: 185 }),
+    maxAttempts: integer(settings.maxAttempts),
     backoff: section({
-      initial: duration({ default: busDefaults.backoffInitial, min: "0s", max: "12h" }),
-      max: duration({ default: busDefaults.backoffMax, min: "0s", max: "12h" }),
+      initial: duration(settings.backoffInitial),
+      max: duration(settings.backoffMax),
     }),
   }),
   // Checked by the construct: they hold objects that are not plain data.

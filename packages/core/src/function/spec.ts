@@ -1,12 +1,25 @@
 import { z } from "zod";
+import { functionSettings as settings } from "../limits.ts";
 import { duration, integer, props, size } from "../spec/fields.ts";
 
+/** The function defaults, each as `functionSettings` in limits.ts holds it. */
 export const functionDefaults = {
-  timeout: "10s",
-  concurrency: 10,
-  memory: "256MiB",
-  maxBodySize: "6MiB",
+  timeout: settings.timeout.default,
+  concurrency: settings.concurrency.default,
+  memory: settings.memory.default,
+  maxBodySize: settings.maxBodySize.default,
+  cpu: settings.cpu.default,
+  scale: settings.scale.default,
+  isolation: "standard",
 } as const;
+
+/**
+ * How a deployed function's containers are isolated: `standard` is the container
+ * runtime's default, `gvisor` runs them under gVisor's `runsc` (the Docker host must have
+ * it installed). The emulator runs every function the same way whatever it says.
+ */
+export const isolations = ["standard", "gvisor"] as const;
+export type Isolation = (typeof isolations)[number];
 
 export const httpMethods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY"] as const;
 export type HttpMethod = (typeof httpMethods)[number];
@@ -33,6 +46,11 @@ export const functionSpecSchema = z.strictObject({
   concurrency: z.number().int(),
   memory: z.number().int(),
   maxBodySize: z.number().int(),
+  /** CPUs of each container, e.g. 0.5. */
+  cpu: z.number(),
+  /** Replicas of the function's container. */
+  scale: z.number().int(),
+  isolation: z.enum(isolations),
   config: z.record(z.string(), configValueSchema),
   secrets: z.array(z.string()),
 });
@@ -48,10 +66,29 @@ export const functionPropsSchema = props({
     .transform((value) => value ?? []),
   // Checked by the construct: it holds construct objects.
   link: z.unknown().optional(),
-  timeout: duration({ default: functionDefaults.timeout, min: "1s", max: "15m" }),
-  concurrency: integer({ default: functionDefaults.concurrency, min: 1, max: 1000 }),
-  memory: size({ default: functionDefaults.memory, min: "64MiB", max: "10GiB" }),
-  maxBodySize: size({ default: functionDefaults.maxBodySize, min: "1KiB", max: "1GiB" }),
+  timeout: duration(settings.timeout),
+  concurrency: integer(settings.concurrency),
+  memory: size(settings.memory),
+  maxBodySize: size(settings.maxBodySize),
+  cpu: z
+    .unknown()
+    .optional()
+    .transform((value, ctx): number => {
+      const n = value === undefined ? settings.cpu.default : value;
+      if (typeof n !== "number" || !Number.isFinite(n) || n < settings.cpu.min || n > settings.cpu.max) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a number of CPUs from ${settings.cpu.min} to ${settings.cpu.max}, e.g. 0.5 or 2; found ${JSON.stringify(value)}`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  scale: integer(settings.scale),
+  isolation: z
+    .enum(isolations, { error: `expected one of ${isolations.map((i) => `"${i}"`).join(", ")}, e.g. "gvisor"` })
+    .optional()
+    .transform((value) => value ?? "standard"),
   config: z
     .record(
       z.string().regex(envName, { error: "expected a config key that is a JavaScript identifier, e.g. apiBase" }),

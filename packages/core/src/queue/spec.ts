@@ -1,17 +1,18 @@
 import { z } from "zod";
+import { queueSettings as settings } from "../limits.ts";
 import { duration, integer, props, section, size } from "../spec/fields.ts";
 
-/** Documented defaults and limits; the emulator and every deploy target share them. */
+/** The queue defaults, each as `queueSettings` in limits.ts holds it. */
 export const queueDefaults = {
-  visibilityTimeout: "30s",
-  maxAttempts: 3,
-  backoffInitial: "1s",
-  backoffMax: "1m",
-  retention: "4 days",
-  maxMessageSize: "256KiB",
-  batchSize: 10,
-  maxBatchWait: "0s",
-  concurrency: 1,
+  visibilityTimeout: settings.visibilityTimeout.default,
+  maxAttempts: settings.maxAttempts.default,
+  backoffInitial: settings.backoffInitial.default,
+  backoffMax: settings.backoffMax.default,
+  retention: settings.retention.default,
+  maxMessageSize: settings.maxMessageSize.default,
+  batchSize: settings.batchSize.default,
+  maxBatchWait: settings.maxBatchWait.default,
+  concurrency: settings.concurrency.default,
 } as const;
 
 export const jsonSchemaSchema = z.record(z.string(), z.unknown());
@@ -42,23 +43,23 @@ export type QueueSpec = z.infer<typeof queueSpecSchema>;
 
 /** The parts of `QueueProps` that are plain data. */
 export const queuePropsSchema = props({
-  visibilityTimeout: duration({ default: queueDefaults.visibilityTimeout, min: "1s", max: "12h" }),
+  visibilityTimeout: duration(settings.visibilityTimeout),
   delivery: section({
-    maxAttempts: integer({ default: queueDefaults.maxAttempts, min: 1, max: 1000 }),
+    maxAttempts: integer(settings.maxAttempts),
     backoff: section({
-      initial: duration({ default: queueDefaults.backoffInitial, min: "0s", max: "12h" }),
-      max: duration({ default: queueDefaults.backoffMax, min: "0s", max: "12h" }),
+      initial: duration(settings.backoffInitial),
+      max: duration(settings.backoffMax),
     }),
   }),
-  retention: duration({ default: queueDefaults.retention, min: "1m", max: "14 days" }),
-  maxMessageSize: size({ default: queueDefaults.maxMessageSize, min: "1KiB", max: "1MiB" }),
+  retention: duration(settings.retention),
+  maxMessageSize: size(settings.maxMessageSize),
   // Checked by the construct: they hold objects that are not plain data.
   deadLetter: z.unknown().optional(),
   schema: z.unknown().optional(),
 });
 
 export const subscribeOptionsSchema = props({
-  batchSize: integer({ default: queueDefaults.batchSize, min: 1, max: 100 }),
-  maxBatchWait: duration({ default: queueDefaults.maxBatchWait, min: "0s", max: "5m" }),
-  concurrency: integer({ default: queueDefaults.concurrency, min: 1, max: 100 }),
+  batchSize: integer(settings.batchSize),
+  maxBatchWait: duration(settings.maxBatchWait),
+  concurrency: integer(settings.concurrency),
 });

@@ -1,3 +1,4 @@
+import { bucketLimits } from "@nimbus/core";
 import type { BucketEntry } from "../plugin.ts";
 import type { ListResult } from "../store.ts";
 import { intParam, type S3Request, type S3Response, urlEncodeKey } from "./request.ts";
@@ -10,7 +11,7 @@ export function listObjectsV2(request: S3Request, bucket: BucketEntry): S3Respon
   const { query } = request;
   const prefix = query.get("prefix") ?? "";
   const delimiter = query.get("delimiter") ?? "";
-  const maxKeys = intParam(query, "max-keys", 1000, 0, 1000);
+  const maxKeys = intParam(query, "max-keys", bucketLimits.maxListKeys, 0, bucketLimits.maxListKeys);
   const token = query.get("continuation-token") ?? undefined;
   const startAfter = query.get("start-after") ?? undefined;
   const url = query.get("encoding-type") === "url";
@@ -46,7 +47,7 @@ export function listObjectsV1(request: S3Request, bucket: BucketEntry): S3Respon
   const { query } = request;
   const prefix = query.get("prefix") ?? "";
   const delimiter = query.get("delimiter") ?? "";
-  const maxKeys = intParam(query, "max-keys", 1000, 0, 1000);
+  const maxKeys = intParam(query, "max-keys", bucketLimits.maxListKeys, 0, bucketLimits.maxListKeys);
   const marker = query.get("marker") ?? "";
   const url = query.get("encoding-type") === "url";
   const encode = url ? urlEncodeKey : (text: string) => text;

@@ -1,3 +1,4 @@
+import { bucketLimits } from "@nimbus/core";
 import { parseRange } from "../http.ts";
 import type { BucketEntry } from "../plugin.ts";
 import { checksumHeader, headersFrom, malformedXml, md5Hex, preconditionFailed } from "./objects.ts";
@@ -44,11 +45,16 @@ function uploadOf(request: S3Request, bucket: BucketEntry) {
 function partNumber(request: S3Request): number {
   const raw = request.query.get("partNumber") ?? "";
   const number = Number(raw);
-  if (!/^\d+$/.test(raw) || number < 1 || number > 10_000) {
-    throw new S3Error("InvalidArgument", 400, "Part number must be an integer between 1 and 10000, inclusive", {
-      ArgumentName: "partNumber",
-      ArgumentValue: raw,
-    });
+  if (!/^\d+$/.test(raw) || number < 1 || number > bucketLimits.maxParts) {
+    throw new S3Error(
+      "InvalidArgument",
+      400,
+      `Part number must be an integer between 1 and ${bucketLimits.maxParts}, inclusive`,
+      {
+        ArgumentName: "partNumber",
+        ArgumentValue: raw,
+      },
+    );
   }
   return number;
 }
@@ -154,7 +160,7 @@ export function abortUpload(request: S3Request, bucket: BucketEntry): S3Response
 /** GET /bucket/key?uploadId=… */
 export function listParts(request: S3Request, bucket: BucketEntry): S3Response {
   const upload = uploadOf(request, bucket);
-  const maxParts = intParam(request.query, "max-parts", 1000, 0, 1000);
+  const maxParts = intParam(request.query, "max-parts", bucketLimits.maxListKeys, 0, bucketLimits.maxListKeys);
   const marker = intParam(request.query, "part-number-marker", 0, 0, 10_000);
   const all = bucket.store.parts(upload.id).filter((part) => part.number > marker);
   const page = all.slice(0, maxParts);
@@ -186,7 +192,7 @@ export function listUploads(request: S3Request, bucket: BucketEntry): S3Response
   const delimiter = request.query.get("delimiter") ?? "";
   const keyMarker = request.query.get("key-marker") ?? "";
   const idMarker = request.query.get("upload-id-marker") ?? "";
-  const maxUploads = intParam(request.query, "max-uploads", 1000, 0, 1000);
+  const maxUploads = intParam(request.query, "max-uploads", bucketLimits.maxListKeys, 0, bucketLimits.maxListKeys);
   const encode = request.query.get("encoding-type") === "url" ? urlEncodeKey : (text: string) => text;
   const uploads = bucket.store.uploads().filter((upload) => {
     if (!upload.key.startsWith(prefix)) return false;

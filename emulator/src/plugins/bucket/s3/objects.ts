@@ -1,3 +1,4 @@
+import { bucketLimits } from "@nimbus/core";
 import { checkConditions } from "../conditions.ts";
 import { objectHeaders, parseRange } from "../http.ts";
 import type { BucketEntry } from "../plugin.ts";
@@ -242,7 +243,7 @@ export async function deleteObjects(bucket: BucketEntry, xml: string): Promise<S
   } catch {
     throw malformedXml();
   }
-  if (keys.length === 0 || keys.length > 1000) throw malformedXml();
+  if (keys.length === 0 || keys.length > bucketLimits.maxDeleteKeys) throw malformedXml();
   const deleted: string[] = [];
   const errors: { Key: string; Code: string; Message: string }[] = [];
   for (const key of keys) {

@@ -1,9 +1,10 @@
-import type { QueuePolicy } from "./store.ts";
+import type { DeliveryPolicy } from "./decide.ts";
 
 /**
  * How long a message waits before its next delivery after `attempts` failed ones:
  * exponential back-off with "equal jitter" (AWS Architecture Blog, "Exponential Backoff
- * And Jitter"), clamped so that it never leaves [initial, max]:
+ * And Jitter"), clamped so that it never leaves [initial, max] (docs/semantics.md,
+ * queues/redelivery/2):
  *
  *     base  = min(max, initial × 2^(attempts − 1))
  *     delay = uniform in [max(initial, base / 2), base]
@@ -13,7 +14,11 @@ import type { QueuePolicy } from "./store.ts";
  * none comes back almost at once). With `initial` 0 there is no back-off: 0. Whole
  * milliseconds.
  */
-export function backoffDelay(policy: Pick<QueuePolicy, "backoff">, attempts: number, random: () => number): number {
+export function backoffDelay(
+  policy: Pick<DeliveryPolicy, "backoff">,
+  attempts: number,
+  random: () => number = Math.random,
+): number {
   const { initial } = policy.backoff;
   if (initial <= 0) return 0;
   // The spec refuses initial > max; should one get here anyway, initial wins over max.
