@@ -1,4 +1,4 @@
-import type { Duration } from "@nimbus/core";
+import { bucketLimits, type Duration } from "@nimbus/core";
 import { bucketError } from "./bucket-error.ts";
 
 /** What a bucket knows about a stored object, without its body. */
@@ -136,7 +136,7 @@ export interface BucketTransport {
 }
 
 /** S3's limit for one DeleteObjects call, which `delete([...])` maps to. */
-export const maxDeleteKeys = 1000;
+export const maxDeleteKeys = bucketLimits.maxDeleteKeys;
 
 /** A Blob up to this size is read whole before it is stored: cheaper than a stream for small bodies. */
 const wholeBlobLimit = 64 * 1024;

@@ -1,4 +1,4 @@
-import { parseDuration } from "@nimbus/core";
+import { bucketLimits, parseDuration } from "@nimbus/core";
 import { bucketError } from "./bucket-error.ts";
 import {
   canonicalRequest,
@@ -11,7 +11,7 @@ import {
 } from "./sigv4.ts";
 
 /** The longest a SigV4 presigned URL may live, in seconds: S3's limit of 7 days. */
-export const maxPresignSeconds = 7 * 24 * 60 * 60;
+export const maxPresignSeconds = bucketLimits.maxPresignExpiry / 1000;
 
 export interface PresignS3UrlOptions {
   /** The S3 endpoint; the URL is path-style under it. @example "http://127.0.0.1:4569" */

@@ -1,4 +1,4 @@
-import { type Duration, NimbusError, parseDuration } from "@nimbus/core";
+import { type Duration, NimbusError, parseDuration, queueLimits } from "@nimbus/core";
 
 /** A duration string, or seconds. */
 export type Delay = Duration | number;
@@ -72,7 +72,7 @@ export function queueClient(queue: string, transport: QueueTransport): QueueClie
 export function delayMs(delay: Delay | undefined): number | undefined {
   if (delay === undefined) return undefined;
   const ms = typeof delay === "number" ? delay * 1000 : parseDuration(delay);
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0 || ms > 12 * 3_600_000) {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0 || ms > queueLimits.maxDelay) {
     throw new RangeError(
       `a delay must be a duration from 0s to 12h, such as "30s", or seconds; found ${typeof delay === "number" ? String(delay) : JSON.stringify(delay)}`,
     );
