@@ -1,0 +1,56 @@
+/**
+ * Putting events on a bus on NATS JetStream. Each bus has a stream (core's `busNames`:
+ * `bus-<bus>`, subject `nimbus.b.<stream>.events`), created by the provisioner before
+ * any host starts, one JetStream message per event (an event is at most 256 KiB; ten in
+ * one message would not fit NATS's payload limit). The control role's router reads the
+ * stream and hands each event to its rules' targets.
+ *
+ * A put checks its entries here, on the client's side, with core's checks (the host has
+ * no server in between), then publishes the events in entry order with each event's id
+ * as `Nats-Msg-Id`, so a publish repeated after a lost reply is dropped by the stream's
+ * duplicate window. Not all or none on this target: a put whose publish fails after
+ * some events were stored leaves those stored (documented deviation; the entries'
+ * checks, which refuse a put as a whole, all run before the first publish).
+ */
+
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type BusSpec, busNames, detailCheck, NimbusError, readEntries, toEvent } from "@nimbus/core";
+import type { BusTransport } from "../bus.ts";
+
+/** Publishes of one event before the put gives up. */
+const publishAttempts = 3;
+
+/** The transport of a `busClient` for bus `bus` (with its spec, for the schema) over `nc`. */
+export function jetStreamBusTransport(
+  nc: NatsConnection,
+  bus: string,
+  spec: Pick<BusSpec, "schema">,
+  prefix?: string,
+): BusTransport {
+  const js = jetstream(nc);
+  const { subject } = busNames(bus, prefix ? { prefix } : {});
+  const check = detailCheck(bus, spec.schema);
+  return {
+    async put(entries) {
+      const events = readEntries(bus, entries, check).map((entry) => toEvent(entry));
+      for (const [index, event] of events.entries()) {
+        const data = JSON.stringify(event);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await js.publish(subject, data, { msgID: event.id });
+            break;
+          } catch (error) {
+            if (attempt < publishAttempts) continue;
+            throw new NimbusError(
+              "NIMBUS_BUS_PUT",
+              `bus "${bus}": entry ${index + 1} could not be stored (${(error as Error).message})${index > 0 ? `; the ${index} entr${index === 1 ? "y" : "ies"} before it were` : ""}. Put the remaining entries again.`,
+              { kind: "system", cause: error },
+            );
+          }
+        }
+      }
+      return events.map((event) => event.id);
+    },
+  };
+}

@@ -1,0 +1,252 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { App } from "@nimbus/core";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { LogEntry } from "./log.ts";
+import { type NatsServer, natsServerMissing, startNatsServer } from "./testing/nats-server.ts";
+
+const main = fileURLToPath(new URL("./main.ts", import.meta.url));
+const missing = natsServerMissing();
+if (missing) console.warn(`host function role tests skipped: ${missing}`);
+
+/** The handler the hosts serve, bundled by esbuild as a deploy bundles one. */
+const handlerSource = `
+const received = [];
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/orders/")) {
+      console.log("order", ctx.params.id);
+      return Response.json({ id: ctx.params.id, invocationId: ctx.invocationId });
+    }
+    if (url.pathname === "/boom") throw new Error("boom from the handler");
+    if (url.pathname === "/stray") {
+      setTimeout(() => { throw new Error("stray throw after the response"); });
+      return new Response("answered");
+    }
+    if (url.pathname === "/until-sigterm") {
+      console.log("waiting for SIGTERM");
+      await new Promise((resolve) => process.once("SIGTERM", resolve));
+      return new Response("finished after SIGTERM");
+    }
+    if (url.pathname === "/send") {
+      await env.jobs.send({ job: url.searchParams.get("job") });
+      return new Response("sent");
+    }
+    if (url.pathname === "/received") return Response.json(received);
+    return new Response("no such page", { status: 404 });
+  },
+  async queue(batch) {
+    for (const message of batch.messages) received.push(message.body);
+  },
+};
+`;
+
+function graphJson(): string {
+  const app = new App("hosted");
+  const jobs = app.queue("jobs");
+  const api = app.function("api", { handler: "./src/api.ts", routes: ["GET /orders/:id", "ANY /*"], link: { jobs } });
+  jobs.subscribe(api);
+  return JSON.stringify(app.toGraph());
+}
+
+/** A host process and its log, read as JSON lines from stdout and stderr. */
+interface Host {
+  child: ChildProcess;
+  lines: LogEntry[];
+  /** Resolves with the first line (seen or to come) that `match` accepts. */
+  line(match: (line: LogEntry) => boolean): Promise<LogEntry>;
+  exited: Promise<{ code: number | null; output: string }>;
+  url: (path: string) => string;
+}
+
+function spawnHost(env: Record<string, string>): Host {
+  const child = spawn(process.execPath, ["--conditions=nimbus-source", main], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: LogEntry[] = [];
+  const waiters = new Set<{ match: (line: LogEntry) => boolean; resolve: (line: LogEntry) => void }>();
+  let output = "";
+  let port = 0;
+  const read = (stream: NodeJS.ReadableStream) => {
+    let rest = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      output += chunk;
+      rest += chunk;
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      for (const text of parts) {
+        const line = JSON.parse(text) as LogEntry;
+        const listening = /^listening on .*:(\d+)$/.exec(line.message);
+        if (listening) port = Number(listening[1]);
+        lines.push(line);
+        for (const waiter of waiters) {
+          if (!waiter.match(line)) continue;
+          waiters.delete(waiter);
+          waiter.resolve(line);
+        }
+      }
+    });
+  };
+  read(child.stdout!);
+  read(child.stderr!);
+  const exited = new Promise<{ code: number | null; output: string }>((resolve) =>
+    child.once("exit", (code) => setImmediate(() => resolve({ code, output }))),
+  );
+  return {
+    child,
+    lines,
+    line: (match) => {
+      const seen = lines.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.add({ match, resolve }));
+    },
+    exited,
+    url: (path) => `http://127.0.0.1:${port}${path}`,
+  };
+}
+
+describe.skipIf(missing !== undefined)("host function role", () => {
+  let dir: string;
+  let nats: NatsServer;
+  let baseEnv: Record<string, string>;
+  const hosts: Host[] = [];
+
+  const start = async (env: Record<string, string> = {}) => {
+    const host = spawnHost({ ...baseEnv, ...env });
+    hosts.push(host);
+    await Promise.race([
+      host.line((line) => line.message.startsWith("loaded ")),
+      host.exited.then(({ output }) => {
+        throw new Error(`the host exited before it was ready:\n${output}`);
+      }),
+    ]);
+    return host;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "nimbus-host-"));
+    await writeFile(join(dir, "api.ts"), handlerSource);
+    await build({
+      entryPoints: [join(dir, "api.ts")],
+      outfile: join(dir, "api.mjs"),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      logLevel: "silent",
+    });
+    nats = await startNatsServer();
+    baseEnv = {
+      NIMBUS_ROLE: "function",
+      NIMBUS_FUNCTION: "api",
+      NIMBUS_GRAPH: graphJson(),
+      NIMBUS_HANDLER: join(dir, "api.mjs"),
+      NIMBUS_NATS_URL: nats.url,
+      NIMBUS_PORT: "0",
+      NIMBUS_HOSTNAME: "127.0.0.1",
+      NIMBUS_PREFIX: `t${process.pid}`,
+    };
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const host of hosts) host.child.kill("SIGKILL");
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("fetch: serves a route with its parameters; console lines carry the function and invocation", async () => {
+    const host = await start();
+    const response = await fetch(host.url("/orders/42"));
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { id: string; invocationId: string };
+    expect(body.id).toBe("42");
+    const logged = await host.line((line) => line.message === "order 42");
+    expect(logged).toMatchObject({ fn: "api", invocationId: body.invocationId, level: "info" });
+    expect(Object.keys(logged).sort()).toEqual(["fn", "invocationId", "level", "message", "time"]);
+    await host.line(
+      (line) => line.message.startsWith("GET /orders/42 200 ") && line.invocationId === body.invocationId,
+    );
+    host.child.kill("SIGTERM");
+    expect((await host.exited).code).toBe(0);
+  });
+
+  test("fetch: a handler that throws answers 500, is logged with its stack, and the host serves on", async () => {
+    const host = await start();
+    const failed = await fetch(host.url("/boom"));
+    expect(failed.status).toBe(500);
+    expect(await failed.text()).not.toContain("boom");
+    const logged = await host.line((line) => line.message.includes("boom from the handler"));
+    expect(logged).toMatchObject({ fn: "api", level: "error" });
+    expect(logged.message).toContain("at Object.fetch");
+    expect(logged.invocationId).toMatch(/^[0-9a-f]{8}$/);
+
+    expect((await fetch(host.url("/stray"))).status).toBe(200);
+    await host.line((line) => line.message.startsWith("uncaught exception: Error: stray throw after the response"));
+    expect((await fetch(host.url("/orders/7"))).status).toBe(200);
+    expect(host.child.exitCode).toBeNull();
+    host.child.kill("SIGTERM");
+    expect((await host.exited).code).toBe(0);
+  });
+
+  test("readiness: not ready until the handler has loaded and NATS is connected", async () => {
+    await nats.kill();
+    const host = spawnHost(baseEnv);
+    hosts.push(host);
+    try {
+      await host.line((line) => line.message.startsWith("listening on "));
+      const live = await fetch(host.url("/_nimbus/health/live"));
+      expect(live.status).toBe(200);
+      const waiting = await fetch(host.url("/_nimbus/health/ready"));
+      expect(waiting.status).toBe(503);
+      expect(await waiting.json()).toEqual({ status: "not ready", waiting: ["handler", "nats"] });
+      expect((await fetch(host.url("/orders/1"))).status).toBe(503);
+    } finally {
+      await nats.start();
+    }
+    await host.line((line) => line.message.startsWith("loaded "));
+    const ready = await fetch(host.url("/_nimbus/health/ready"));
+    expect(ready.status).toBe(200);
+    host.child.kill("SIGTERM");
+    expect((await host.exited).code).toBe(0);
+  }, 30_000);
+
+  test("shutdown: SIGTERM lets a running request finish, then exits 0", async () => {
+    const host = await start();
+    const slow = fetch(host.url("/until-sigterm"));
+    await host.line((line) => line.message === "waiting for SIGTERM");
+    host.child.kill("SIGTERM");
+    const response = await slow;
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("finished after SIGTERM");
+    expect((await host.exited).code).toBe(0);
+    const stopping = host.lines.findIndex((line) => line.message.startsWith("stopping: finishing 1 invocation"));
+    const answered = host.lines.findIndex((line) => line.message.startsWith("GET /until-sigterm 200 "));
+    expect(stopping).toBeGreaterThanOrEqual(0);
+    expect(answered).toBeGreaterThan(stopping);
+  });
+
+  test("queue: a message sent from a route through env is consumed by the same host", async () => {
+    const host = await start();
+    expect((await fetch(host.url("/send?job=first"))).status).toBe(200);
+    await host.line((line) => /^queue jobs: 1 message\(s\) ok/.test(line.message));
+    expect(await (await fetch(host.url("/received"))).json()).toEqual([{ job: "first" }]);
+    host.child.kill("SIGTERM");
+    expect((await host.exited).code).toBe(0);
+  });
+
+  test("config: a bad environment exits 1 with a message naming each variable", async () => {
+    const host = spawnHost({ NIMBUS_ROLE: "function", NIMBUS_PORT: "eighty", NIMBUS_NATS_URL: nats.url });
+    expect((await host.exited).code).toBe(1);
+    const { message } = await host.line((line) => line.level === "error");
+    expect(message).toContain("the host's environment is not valid");
+    expect(message).toContain("NIMBUS_GRAPH is not set");
+    expect(message).toContain("NIMBUS_FUNCTION is not set");
+    expect(message).toContain('NIMBUS_PORT is "eighty"; expected the HTTP port');
+  });
+});

@@ -1,0 +1,12 @@
+export { type S3BucketTransport, type S3TransportOptions, s3Transport } from "./bucket.ts";
+export { jetStreamBusTransport } from "./bus.ts";
+export { type ProvisionReport, provisionNats } from "./provision.ts";
+export {
+  type DeadLetteredMessage,
+  type Deliver,
+  type DeliveryResult,
+  JetStreamQueues,
+  type JetStreamQueuesOptions,
+  type QueueStats,
+  type Running,
+} from "./queue.ts";

@@ -1,0 +1,44 @@
+/**
+ * The deployed host's entry: `node main.js`, configured only by its environment (see
+ * config.ts). `NIMBUS_ROLE=function` serves one function; `NIMBUS_ROLE=control` runs the
+ * app's control loops. A bad environment exits 1 with a message naming each variable.
+ */
+import { NimbusError } from "@nimbus/core";
+import { type HostConfig, readConfig } from "./config.ts";
+import { startFunctionRole } from "./function-role.ts";
+import { hostLogger } from "./log.ts";
+import { exitOnSignal, surviveHandlerErrors } from "./shutdown.ts";
+
+const logger = hostLogger();
+
+let config: HostConfig;
+try {
+  config = readConfig();
+} catch (error) {
+  logger.error(NimbusError.is(error) ? error.message : String(error));
+  process.exit(1);
+}
+
+// Registered before the start, so a SIGTERM while NATS is awaited still exits 0.
+let role: { stop(): Promise<void> } | undefined;
+exitOnSignal(async () => role?.stop(), logger);
+
+try {
+  if (config.role === "function") {
+    logger.captureConsole(config.name);
+    surviveHandlerErrors(config.name, logger);
+    role = await startFunctionRole(config, logger);
+  } else {
+    logger.error(
+      "NIMBUS_ROLE is control, which this version of the host does not run yet; run the emulator, or the function role.",
+    );
+    process.exit(1);
+  }
+} catch (error) {
+  logger.log({
+    fn: config.role === "function" ? config.name : undefined,
+    level: "error",
+    message: `the host could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  });
+  process.exit(1);
+}

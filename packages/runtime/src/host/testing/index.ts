@@ -1,0 +1,1 @@
+export { type NatsServer, natsServerMissing, startNatsServer } from "./nats-server.ts";

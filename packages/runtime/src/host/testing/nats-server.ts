@@ -1,0 +1,148 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+
+/** `NATS_SERVER`, or the first `nats-server` on PATH or in the sbin folders (Debian's package puts it in /usr/sbin). */
+function natsBinary(): string | undefined {
+  if (process.env.NATS_SERVER) return existsSync(process.env.NATS_SERVER) ? process.env.NATS_SERVER : undefined;
+  const folders = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
+  return folders
+    .filter((folder) => folder !== "")
+    .map((folder) => join(folder, "nats-server"))
+    .find((path) => existsSync(path));
+}
+
+/** A `nats-server -js` of its own for a test: a free port on 127.0.0.1 and its own storage folder. */
+export interface NatsServer {
+  /** `nats://127.0.0.1:<port>`, for `connect({ servers })`. */
+  readonly url: string;
+  readonly port: number;
+  /** The JetStream storage folder (`-sd`); kept across `restart` and `kill`. */
+  readonly storeDir: string;
+  /** Stops it (SIGTERM, so JetStream flushes) and starts it again on the same port and storage. */
+  restart(): Promise<void>;
+  /** Ends it with SIGKILL: nothing is flushed; `start` brings it back on the same storage. */
+  kill(): Promise<void>;
+  /** Starts it again after `kill`. */
+  start(): Promise<void>;
+  /** Stops it and removes its storage. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Why real-server tests cannot run here, or undefined when they can. Under `CI=true` a
+ * missing server is a failure, not a skip: `nats-server` is part of the CI machine.
+ */
+export function natsServerMissing(): string | undefined {
+  if (natsBinary()) return undefined;
+  const reason = `nats-server is not installed (Debian: apt-get install nats-server; or set NATS_SERVER to its path)`;
+  if (process.env.CI === "true") throw new Error(`nats-server is required on CI: ${reason}`);
+  return reason;
+}
+
+/**
+ * Starts `nats-server -js` on a free 127.0.0.1 port with a fresh temporary storage
+ * folder, and resolves once it accepts connections. The payload limit is raised to
+ * 2 MiB so a 1 MiB body (the largest `maxMessageSize`) fits with its headers; the
+ * Docker target's NATS configuration does the same.
+ */
+export async function startNatsServer(): Promise<NatsServer> {
+  const binary = natsBinary();
+  if (!binary) throw new Error(`nats-server is not installed: ${natsServerMissing()}`);
+  const dir = await mkdtemp(join(tmpdir(), "nimbus-nats-"));
+  const storeDir = join(dir, "jetstream");
+  const port = await freePort();
+  const config = join(dir, "nats.conf");
+  await writeFile(
+    config,
+    `listen: "127.0.0.1:${port}"\nmax_payload: 2097152\njetstream { store_dir: "${storeDir}" }\n`,
+  );
+  let child: ChildProcess | undefined;
+  let output = "";
+
+  const start = async () => {
+    output = "";
+    const proc = spawn(binary, ["-c", config], { stdio: ["ignore", "pipe", "pipe"] });
+    child = proc;
+    // The log line comes after JetStream has recovered its streams, so a restarted server is usable.
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`nats-server did not become ready within 20s:\n${output}`)),
+        20_000,
+      );
+      const read = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes("Server is ready")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      proc.stdout?.on("data", read);
+      proc.stderr?.on("data", read);
+      proc.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server exited (${code ?? signal}) before accepting connections:\n${output}`));
+      });
+      proc.once("error", (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+    await ready;
+    await connectOnce(port);
+  };
+
+  const end = async (signal: NodeJS.Signals) => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+    proc.kill(signal);
+    await exited;
+  };
+
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    restart: async () => {
+      await end("SIGTERM");
+      await start();
+    },
+    kill: () => end("SIGKILL"),
+    start,
+    stop: async () => {
+      await end("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A port nothing listens on now: the kernel picks one, and it is closed again at once. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+/** Resolves once a TCP connection to the port succeeds. */
+async function connectOnce(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const socket = createConnection({ host: "127.0.0.1", port }, () => {
+      socket.end();
+      resolve();
+    });
+    socket.once("error", reject);
+  });
+}
