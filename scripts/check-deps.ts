@@ -25,21 +25,43 @@ export interface Workspace {
 
 /** The entry that targets plug their transports into; not for handler authors. */
 const runtimeTarget = "@nimbus/runtime/target";
+/** The deployed host process and its drivers (S3, NATS JetStream). */
+const runtimeHost = "@nimbus/runtime/host";
+/** The host's test harness: a real nats-server per test, open or on a rendered configuration. */
+const runtimeHostTesting = "@nimbus/runtime/host/testing";
 
 export const rules: Record<string, { mayImport: readonly string[]; subpaths: readonly string[] }> = {
   "packages/core": { mayImport: [], subpaths: [] },
   "packages/runtime": { mayImport: ["@nimbus/core"], subpaths: [] },
-  emulator: { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [runtimeTarget] },
+  "packages/store": { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [runtimeTarget, runtimeHost] },
+  emulator: { mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/store"], subpaths: [runtimeTarget] },
   "packages/deploy-docker": { mayImport: ["@nimbus/core"], subpaths: [] },
   "packages/deploy-kubernetes": { mayImport: ["@nimbus/core"], subpaths: [] },
   "packages/cli": {
-    mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/emulator", "@nimbus/deploy-docker"],
-    subpaths: [runtimeTarget],
+    mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/store", "@nimbus/emulator", "@nimbus/deploy-docker"],
+    subpaths: [runtimeTarget, runtimeHost],
   },
-  bench: { mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/emulator", "nimbus"], subpaths: [] },
+  bench: {
+    mayImport: [
+      "@nimbus/core",
+      "@nimbus/runtime",
+      "@nimbus/store",
+      "@nimbus/emulator",
+      "@nimbus/deploy-docker",
+      "nimbus",
+    ],
+    subpaths: [],
+  },
   test: {
-    mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/emulator", "@nimbus/deploy-docker", "nimbus"],
-    subpaths: [runtimeTarget],
+    mayImport: [
+      "@nimbus/core",
+      "@nimbus/runtime",
+      "@nimbus/store",
+      "@nimbus/emulator",
+      "@nimbus/deploy-docker",
+      "nimbus",
+    ],
+    subpaths: [runtimeTarget, runtimeHost, runtimeHostTesting],
   },
   "examples/*": { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [] },
 };

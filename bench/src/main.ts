@@ -5,12 +5,14 @@
 import { parseArgs } from "node:util";
 import { benchBuckets } from "./buckets.ts";
 import { benchBus } from "./bus.ts";
+import { benchDeployDocker } from "./deploy-docker.ts";
 import { benchEmulator } from "./emulator.ts";
 import { benchGraph } from "./graph.ts";
 import { benchPatterns } from "./patterns.ts";
 import { benchQueues } from "./queues.ts";
 import { benchS3 } from "./s3.ts";
 import { benchSchedules } from "./schedules.ts";
+import { benchStore } from "./store.ts";
 
 const { values } = parseArgs({
   options: { smoke: { type: "boolean", default: false }, only: { type: "string" } },
@@ -23,8 +25,10 @@ const benches: Record<string, (options: { smoke: boolean }) => Promise<void>> = 
   buckets: benchBuckets,
   queues: benchQueues,
   s3: benchS3,
+  store: benchStore,
   bus: benchBus,
   schedules: benchSchedules,
+  "deploy-docker": benchDeployDocker,
 };
 
 console.log(`Nimbus benchmarks${smoke ? " (smoke pass: small inputs, figures not meaningful)" : ""}`);

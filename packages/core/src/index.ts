@@ -22,6 +22,7 @@ export {
   type DeliveryPolicy,
   decideDelivery,
 } from "./delivery/decide.ts";
+export { failedDelivery, isRefusal, refusal } from "./delivery/refusal.ts";
 export { type NatsConfigOptions, natsString, renderNatsConfig } from "./deploy/nats-config.ts";
 export {
   type NatsPermissions,
@@ -31,6 +32,8 @@ export {
   natsInboxPrefix,
   natsPermissions,
 } from "./deploy/nats-permissions.ts";
+export { type StoreKey, type StoreSecret, storeBucketName, storeKeys } from "./deploy/store-access.ts";
+export { type StoreBucket, type StoreNotification, storeBuckets } from "./deploy/store-buckets.ts";
 export {
   type BusStreamNames,
   busNames,
@@ -42,9 +45,28 @@ export {
   type ScheduleTickNames,
   type SubjectOptions,
   scheduleTickNames,
+  scheduleTriggerSubject,
 } from "./deploy/subjects.ts";
+export {
+  type BucketErrorCode,
+  type BusErrorCode,
+  type CliErrorCode,
+  type DeployErrorCode,
+  type EmulatorErrorCode,
+  type ErrorCode,
+  type ErrorCodeInfo,
+  type ErrorKind,
+  errorCodes,
+  type FunctionErrorCode,
+  type GraphErrorCode,
+  httpStatus,
+  isErrorCode,
+  type QueueErrorCode,
+  type ScheduleErrorCode,
+} from "./errors/codes.ts";
 export { formatIssue, GraphError, type GraphIssue } from "./errors/graph-error.ts";
-export { type ErrorKind, NimbusError } from "./errors/nimbus-error.ts";
+export { NimbusError, type NimbusErrorOptions } from "./errors/nimbus-error.ts";
+export { unknownResource } from "./errors/unknown-resource.ts";
 export {
   type ConfigMap,
   type ConfigValue,

@@ -1,1 +1,28 @@
-export {};
+export { checkSupported, DockerApp, type DockerAppArgs, supportedKinds } from "./app.ts";
+export { DockerBucket } from "./bucket.ts";
+export { DockerBus } from "./bus.ts";
+export {
+  type ConfigSource,
+  type DockerStackConfig,
+  defaultGatewayPort,
+  defaultImages,
+  type ExternalS3,
+  readStackConfig,
+} from "./config.ts";
+export { controlEnvs, DockerControl } from "./control.ts";
+export {
+  type ContainerPlan,
+  DockerFunction,
+  type FunctionContext,
+  functionContainers,
+  functionSlice,
+  healthPaths,
+  hostPort,
+} from "./function.ts";
+export { caddyfile, DockerGateway, pathPattern } from "./gateway.ts";
+export { bundlePath, functionImageContext, hostEntry, hostImageContext, imageTag } from "./images.ts";
+export { type DockerNames, dockerNames, reservedNames } from "./naming.ts";
+export { DockerNats, natsServerConfig } from "./nats.ts";
+export { DockerQueue } from "./queue.ts";
+export { DockerSchedule } from "./schedule.ts";
+export { DockerStore, storeConfig, storePrincipals } from "./store.ts";

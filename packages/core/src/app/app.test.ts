@@ -95,6 +95,9 @@ describe("App.toGraph", () => {
       concurrency: 10,
       memory: 256 * 1024 * 1024,
       maxBodySize: 6 * 1024 * 1024,
+      cpu: 1,
+      scale: 1,
+      isolation: "standard",
       config: {},
       secrets: [],
     });

@@ -6,7 +6,7 @@ import type { Queue } from "../queue/queue.ts";
 import type { Duration } from "../units/duration.ts";
 import type { Size } from "../units/size.ts";
 import { parseRoute, type Route } from "./routes.ts";
-import { type FunctionSpec, functionPropsSchema, type LinkSpec, type RouteSpec } from "./spec.ts";
+import { type FunctionSpec, functionPropsSchema, type Isolation, type LinkSpec, type RouteSpec } from "./spec.ts";
 
 /** A resource a function can link: it then gets a binding for it in `env`. */
 export type Linkable = Bucket | Queue<any> | Bus<any> | FunctionResource<any, any, any>;
@@ -59,6 +59,27 @@ export interface FunctionProps<Links extends LinkMap, Config extends ConfigMap, 
    * @example "50MiB"
    */
   maxBodySize?: Size;
+  /**
+   * CPUs each of the function's containers may use when deployed; the emulator does not limit it.
+   * @default 1
+   * @example 0.5
+   */
+  cpu?: number;
+  /**
+   * Replicas of the function when deployed, balanced by the gateway; the emulator always
+   * runs one (the value is still validated).
+   * @default 1
+   * @example 3
+   */
+  scale?: number;
+  /**
+   * How the deployed containers are isolated: `"gvisor"` runs them under gVisor's `runsc`
+   * runtime, which the Docker host must have installed. The emulator ignores it (the value
+   * is still validated).
+   * @default "standard"
+   * @example "gvisor"
+   */
+  isolation?: Isolation;
   /**
    * Plain values put in `env` under their keys.
    * @default {}
@@ -130,9 +151,22 @@ export class FunctionResource<
       );
       return undefined;
     }
-    const { timeout, concurrency, memory, maxBodySize, config, secrets } = props;
+    const { timeout, concurrency, memory, maxBodySize, cpu, scale, isolation, config, secrets } = props;
     links.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { handler, routes, links, timeout, concurrency, memory, maxBodySize, config, secrets };
+    return {
+      handler,
+      routes,
+      links,
+      timeout,
+      concurrency,
+      memory,
+      maxBodySize,
+      cpu,
+      scale,
+      isolation,
+      config,
+      secrets,
+    };
   }
 }
 
