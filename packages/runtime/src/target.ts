@@ -24,6 +24,7 @@ export {
 export { type MessageOutcome, messageBatch, type QueueRunPayload } from "./message-batch.ts";
 export { maxPresignSeconds, type PresignS3UrlOptions, presignS3Url } from "./presign.ts";
 export { delayMs, type OutgoingMessage, type QueueTransport, queueClient } from "./queue.ts";
+export { bodyCheck } from "./queue-schema.ts";
 export {
   type CanonicalRequestInput,
   canonicalPath,

@@ -50,6 +50,10 @@ export interface QueueStreamNames {
   delays: "delays";
   /** Where a message that died in the stream `source` lands in this (dead-letter) queue. */
   deadLetter(source: string): string;
+  /** Where such a dead letter waits while a back-off or delay holds it, in this queue. */
+  delayedDeadLetter(source: string): string;
+  /** The dead letters in this queue, both states: from `source`, or from every stream when omitted. */
+  deadLetterFilter(source?: string): string;
 }
 
 /** A bus's stream: one JetStream message per event put on it, read by the control role's router. */
@@ -88,6 +92,8 @@ function queueStream(name: string): QueueStreamNames {
     consumer: "consumer",
     delays: "delays",
     deadLetter: (source) => `${root}.ready.dead.${source}`,
+    delayedDeadLetter: (source) => `${root}.delayed.dead.${source}`,
+    deadLetterFilter: (source) => `${root}.*.dead.${source ?? ">"}`,
   };
 }
 
@@ -115,6 +121,10 @@ export function scheduleTickNames(options: SubjectOptions = {}): ScheduleTickNam
   const bucket = stream("schedule-ticks", options);
   return { bucket, stream: `KV_${bucket}`, subjects: `$KV.${bucket}.>` };
 }
+
+/** The subject the control role answers `{ "schedule": name }` trigger requests on (one replica, a queue group). */
+export const scheduleTriggerSubject = (options: SubjectOptions = {}): string =>
+  `nimbus.s.${stream("schedule-ticks", options)}.trigger`;
 
 /** The delivery queue of one route: a rule or schedule to a function target. */
 export interface DeliveryQueue {

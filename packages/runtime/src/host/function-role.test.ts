@@ -1,12 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { App } from "@nimbus/core";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { App, natsPermissions, queueNames, renderNatsConfig, resourcesOf } from "@nimbus/core";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { LogEntry } from "./log.ts";
+import { provisionNats } from "./provision.ts";
+import { JetStreamQueues } from "./queue.ts";
 import { type NatsServer, natsServerMissing, startNatsServer } from "./testing/nats-server.ts";
 
 const main = fileURLToPath(new URL("./main.ts", import.meta.url));
@@ -142,6 +147,10 @@ describe.skipIf(missing !== undefined)("host function role", () => {
       logLevel: "silent",
     });
     nats = await startNatsServer();
+    // The host creates no stream: a deploy provisions them first (provision.ts).
+    const nc = await connect({ servers: nats.url });
+    await provisionNats(nc, JSON.parse(graphJson()), { prefix: `t${process.pid}` });
+    await nc.close();
     baseEnv = {
       NIMBUS_ROLE: "function",
       NIMBUS_FUNCTION: "api",
@@ -248,5 +257,115 @@ describe.skipIf(missing !== undefined)("host function role", () => {
     expect(message).toContain("NIMBUS_GRAPH is not set");
     expect(message).toContain("NIMBUS_FUNCTION is not set");
     expect(message).toContain('NIMBUS_PORT is "eighty"; expected the HTTP port');
+  });
+});
+
+/** `api` links and consumes `jobs`; `other` belongs to `worker` alone. */
+function leastPrivilegeApp() {
+  const app = new App("hosted");
+  const jobs = app.queue("jobs");
+  const other = app.queue("other");
+  const api = app.function("api", { handler: "./src/api.ts", routes: ["ANY /*"], link: { jobs } });
+  const worker = app.function("worker", { handler: "./src/worker.ts", link: { other } });
+  jobs.subscribe(api);
+  other.subscribe(worker);
+  return app.toGraph();
+}
+
+describe.skipIf(missing !== undefined)("host function role under its own NATS user", () => {
+  const graph = leastPrivilegeApp();
+  const prefix = `t${process.pid}`;
+  const users = natsPermissions(graph, { prefix });
+  const passwords: Record<string, string> = {};
+  for (const user of [...Object.values(users.functions), users.control, users.admin]) {
+    passwords[user.user] = randomBytes(18).toString("base64url");
+  }
+  const api = users.functions.api!;
+  let dir: string;
+  let nats: NatsServer;
+  let admin: NatsConnection;
+  const open: NatsConnection[] = [];
+  let host: Host | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "nimbus-host-"));
+    await writeFile(join(dir, "api.ts"), handlerSource);
+    await build({
+      entryPoints: [join(dir, "api.ts")],
+      outfile: join(dir, "api.mjs"),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      logLevel: "silent",
+    });
+    nats = await startNatsServer({
+      config: ({ listen, storeDir }) => renderNatsConfig(users, { app: graph.app, passwords, listen, storeDir }),
+    });
+    admin = await connect({
+      servers: nats.url,
+      user: users.admin.user,
+      pass: passwords[users.admin.user]!,
+      inboxPrefix: users.admin.inboxPrefix,
+    });
+    open.push(admin);
+    // The deploy's order: streams and durables first, as the admin; the host may create nothing.
+    await provisionNats(admin, graph, { prefix });
+  }, 30_000);
+
+  afterAll(async () => {
+    host?.child.kill("SIGKILL");
+    await Promise.all(open.map((nc) => nc.close()));
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("queue: a route sends to its linked queue and the host consumes it, with only the function's rights", async () => {
+    host = spawnHost({
+      NIMBUS_ROLE: "function",
+      NIMBUS_FUNCTION: "api",
+      NIMBUS_GRAPH: JSON.stringify(graph),
+      NIMBUS_HANDLER: join(dir, "api.mjs"),
+      NIMBUS_NATS_URL: nats.url,
+      NIMBUS_NATS_USER: api.user,
+      NIMBUS_NATS_PASSWORD: passwords[api.user]!,
+      NIMBUS_PORT: "0",
+      NIMBUS_HOSTNAME: "127.0.0.1",
+      NIMBUS_PREFIX: prefix,
+    });
+    await Promise.race([
+      host.line((line) => line.message.startsWith("loaded ")),
+      host.exited.then(({ output }) => {
+        throw new Error(`the host exited before it was ready:\n${output}`);
+      }),
+    ]);
+    expect((await fetch(host.url("/send?job=least"))).status).toBe(200);
+    await host.line((line) => /^queue jobs: 1 message\(s\) ok/.test(line.message));
+    expect(await (await fetch(host.url("/received"))).json()).toEqual([{ job: "least" }]);
+    const jsm = await jetstreamManager(admin);
+    expect((await jsm.streams.info(queueNames("jobs", { prefix }).stream)).state.messages).toBe(0);
+    expect(host.lines.filter((line) => line.level !== "info")).toEqual([]);
+    host.child.kill("SIGTERM");
+    expect((await host.exited).code).toBe(0);
+  });
+
+  test("send: with the function's credentials, a send to a queue it does not link is refused by the server and nothing is stored", async () => {
+    const nc = await connect({
+      servers: nats.url,
+      user: api.user,
+      pass: passwords[api.user]!,
+      inboxPrefix: api.inboxPrefix,
+    });
+    open.push(nc);
+    const queues = await JetStreamQueues.open({
+      nc,
+      queues: Object.fromEntries(resourcesOf(graph, "queue").map((queue) => [queue.name, queue.spec])),
+      prefix,
+      inboxPrefix: api.inboxPrefix,
+    });
+    const send = queues.send("other", [{ format: "json", body: new TextEncoder().encode('{"job":"not yours"}') }]);
+    await expect(send).rejects.toMatchObject({ code: "NIMBUS_QUEUE_SEND" });
+    await expect(send).rejects.toThrow(/permissions violation/i);
+    const jsm = await jetstreamManager(admin);
+    expect((await jsm.streams.info(queueNames("other", { prefix }).stream)).state.messages).toBe(0);
   });
 });

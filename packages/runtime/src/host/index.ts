@@ -2,11 +2,10 @@ export { type S3BucketTransport, type S3TransportOptions, s3Transport } from "./
 export { jetStreamBusTransport } from "./bus.ts";
 export { type ProvisionReport, provisionNats } from "./provision.ts";
 export {
-  type DeadLetteredMessage,
   type Deliver,
   type DeliveryResult,
   JetStreamQueues,
   type JetStreamQueuesOptions,
-  type QueueStats,
   type Running,
 } from "./queue.ts";
+export { type DeadLetteredMessage, QueueAdmin, type QueueAdminOptions, type QueueStats } from "./queue-admin.ts";

@@ -1,10 +1,12 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { QueueSpec } from "@nimbus/core";
+import { type Graph, graphVersion, type QueueSpec } from "@nimbus/core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { messageBatch } from "../message-batch.ts";
 import { type MessageBatch, queueClient } from "../queue.ts";
+import { provisionNats } from "./provision.ts";
 import { type Deliver, JetStreamQueues } from "./queue.ts";
+import { QueueAdmin } from "./queue-admin.ts";
 import { type NatsServer, natsServerMissing, startNatsServer } from "./testing/nats-server.ts";
 
 const missing = natsServerMissing();
@@ -123,8 +125,21 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     return nc;
   }
 
-  /** A driver for `queues`, closed after the test; on `nc`, a connection the test may close as a crash would. */
+  /**
+   * A driver for `queues`, their streams provisioned first as a deploy does, closed after
+   * the test; on `nc`, a connection the test may close as a crash would. `admin` is the
+   * operator's view of the same queues.
+   */
   async function open(queues: Record<string, QueueSpec>, nc?: NatsConnection) {
+    const graph: Graph = {
+      version: graphVersion,
+      app: "queue-test",
+      resources: Object.entries(queues).map(([name, spec]) => ({ kind: "queue" as const, name, spec })),
+      edges: [],
+    };
+    const adminNc = await connection();
+    await provisionNats(adminNc, graph);
+    const admin = await QueueAdmin.open({ nc: adminNc, graph });
     const driver = await JetStreamQueues.open({
       nc: nc ?? (await connection()),
       queues,
@@ -135,7 +150,7 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     });
     // A crashed host's driver is not closed: its hung deliveries would never end.
     if (!nc) cleanup.push(() => driver.close());
-    return driver;
+    return Object.assign(driver, { admin });
   }
 
   const nextLog = () =>
@@ -175,7 +190,7 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     const running = driver.consume(q, seen.deliver);
     await seen.received(1);
     await until(async () => (await streamMessages(driver, q)) === 0);
-    expect(await driver.stats(q)).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+    expect(await driver.admin.stats(q)).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
     await running.stop();
     // A fresh consumer after a stop gets only what is sent later.
     const again = recorder();
@@ -201,6 +216,20 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
         Array.from({ length: 101 }, () => ({ format: "bytes" as const, body: new Uint8Array(1) })),
       ),
     ).rejects.toMatchObject({ code: "NIMBUS_QUEUE_BATCH" });
+  });
+
+  test("send: a JSON body its queue's schema refuses fails with NIMBUS_QUEUE_SCHEMA and nothing of the batch is stored; bytes are not checked (§queues/limits/5)", async () => {
+    const q = name("typed");
+    const schema = { type: "object", properties: { id: { type: "string" } }, required: ["id"] };
+    const driver = await open({ [q]: queueSpec({ schema }, null) });
+    const client = queueClient(q, driver.transport(q));
+    const send = client.sendBatch([{ body: { id: "fits" } }, { body: { id: 7 } }]);
+    await expect(send).rejects.toMatchObject({ code: "NIMBUS_QUEUE_SCHEMA" });
+    await expect(send).rejects.toThrow(/^queue "[^"]+": message 2 does not match the queue's schema \(id: /);
+    expect(await streamMessages(driver, q)).toBe(0);
+    await client.send({ id: "fits" });
+    await client.send(new Uint8Array([1, 2, 3]));
+    expect(await streamMessages(driver, q)).toBe(2);
   });
 
   test("batches: a batch holds at most batchSize messages, and what is deliverable goes at once (§queues/delivery/3, /4)", async () => {
@@ -288,8 +317,8 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
         ["c", 2],
       ],
     ]);
-    await until(async () => (await driver.stats(q)).deadLettered === 2);
-    const dead = (await driver.deadLettered(dlq)).sort((x, y) => String(x.body).localeCompare(String(y.body)));
+    await until(async () => (await driver.admin.stats(q)).deadLettered === 2);
+    const dead = (await driver.admin.deadLettered(dlq)).sort((x, y) => String(x.body).localeCompare(String(y.body)));
     expect(dead.map((m) => [m.body, m.attempts, m.lastError])).toEqual([
       ["b", 2, "retried by the consumer"],
       ["c", 2, "boom 2"],
@@ -341,7 +370,7 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     const sent = Date.now();
     await client.send("later", { delay: "2s" });
     await client.send("now");
-    expect(await driver.stats(q)).toMatchObject({ depth: 1, delayed: 1 });
+    expect(await driver.admin.stats(q)).toMatchObject({ depth: 1, delayed: 1 });
     driver.consume(q, seen.deliver);
     await seen.received(1);
     expect(seen.messages()[0]!.body).toBe("now");
@@ -366,9 +395,9 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     await queueClient(q, driver.transport(q)).send({ sku: "a" });
     driver.consume(q, seen.deliver);
     await seen.received(2);
-    await until(async () => (await driver.stats(q)).deadLettered === 1);
+    await until(async () => (await driver.admin.stats(q)).deadLettered === 1);
     const [original] = seen.messages();
-    const [dead] = await driver.deadLettered(dlq);
+    const [dead] = await driver.admin.deadLettered(dlq);
     expect(dead).toEqual({
       id: original!.id,
       body: { sku: "a" },
@@ -419,9 +448,12 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     await queueClient(dlq, driver.transport(dlq)).send("direct");
     driver.consume(q1, seen1.deliver);
     driver.consume(q2, seen2.deliver);
-    await until(async () => (await driver.stats(q1)).deadLettered === 2 && (await driver.stats(q2)).deadLettered === 1);
+    await until(
+      async () =>
+        (await driver.admin.stats(q1)).deadLettered === 2 && (await driver.admin.stats(q2)).deadLettered === 1,
+    );
     fail = false;
-    expect(await driver.redrive(dlq)).toEqual({ [q1]: 2, [q2]: 1 });
+    expect(await driver.admin.redrive(dlq)).toEqual({ [q1]: 2, [q2]: 1 });
     await seen1.received(4);
     await seen2.received(2);
     const [a1, a2, againA1, againA2] = seen1.messages();
@@ -430,8 +462,8 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
       { ...a2, attempts: 1 },
     ]);
     expect(seen2.messages()[1]).toEqual({ ...seen2.messages()[0], attempts: 1 });
-    expect(await driver.stats(dlq)).toMatchObject({ depth: 1 });
-    expect(await driver.stats(q1)).toMatchObject({ deadLettered: 0 });
+    expect(await driver.admin.stats(dlq)).toMatchObject({ depth: 1 });
+    expect(await driver.admin.stats(q1)).toMatchObject({ deadLettered: 0 });
   });
 
   test("retention: a message is dropped once retention has passed since it was first sent (§queues/retention/1)", async () => {
@@ -468,8 +500,8 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     await client.sendBatch([{ body: 1 }, { body: 2 }, { body: 3 }, { body: "later", delay: 60 }]);
     driver.consume(q, seen.deliver);
     await seen.received(2);
-    await until(async () => (await driver.stats(q)).deadLettered === 1);
-    expect(await driver.stats(q)).toEqual({ depth: 2, inFlight: 1, delayed: 1, deadLettered: 1 });
+    await until(async () => (await driver.admin.stats(q)).deadLettered === 1);
+    expect(await driver.admin.stats(q)).toEqual({ depth: 2, inFlight: 1, delayed: 1, deadLettered: 1 });
     hold.open();
   });
 
@@ -511,9 +543,9 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     const survivor = await open(spec);
     const second = recorder();
     survivor.consume(q, second.deliver);
-    await until(async () => (await survivor.stats(q)).deadLettered === 1);
+    await until(async () => (await survivor.admin.stats(q)).deadLettered === 1);
     expect(second.messages()).toEqual([]);
-    const [dead] = await survivor.deadLettered(dlq);
+    const [dead] = await survivor.admin.deadLettered(dlq);
     expect(dead).toMatchObject({
       id: first.messages()[0]!.id,
       attempts: 1,

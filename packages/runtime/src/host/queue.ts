@@ -15,8 +15,8 @@
  * So a delay never holds back later messages (2.9 has no per-message schedules), and
  * every JetStream delivery on `consumer` is a real delivery to the function.
  *
- * A message's own state travels in headers, since a retry is a new JetStream message:
- * `Nimbus-Id` (a UUID, the same on every delivery), `Nimbus-First-Seen` (ms of the first
+ * A message's own state travels in headers (queue-headers.ts), since a retry is a new
+ * JetStream message: `Nimbus-Id` (a UUID, the same on every delivery), `Nimbus-First-Seen` (ms of the first
  * send), `Nimbus-Attempts` (deliveries before this copy), `Nimbus-Copy` (how many times
  * it was published; `Nats-Msg-Id` is `<id>` on the send and `<id>.<copy>` after, so the
  * stream's duplicate window drops a publish repeated after a lost reply),
@@ -55,10 +55,16 @@
  * and dropped with a log line; `max_age` drops what nobody pulls. In a dead-letter
  * queue the first send in the queue it died in counts (semantics retention/2).
  *
- * Stats come from the stream's per-subject counts and the consumer's ack-pending count;
- * `deadLettered` from the dead-letter queue's `*.dead.<stream>` subjects. Redrive reads
- * dead letters with message gets (`next_by_subj`), publishes each to its source queue's
- * `ready.new` with attempts 0, and deletes it from the dead-letter stream.
+ * Provisioning and rights. The streams and durables are created by `provisionNats`
+ * (provision.ts) as the admin before any host starts; this driver creates nothing, so it
+ * runs under a function's NATS user (core's `natsPermissions`): it publishes only to the
+ * subjects of the queues the function links and consumes, pulls with replies under the
+ * user's `inboxPrefix`, and reads no other stream. The operator tools (stats, dead
+ * letters, redrive), which read other streams, are `QueueAdmin` (queue-admin.ts), on an
+ * admin connection.
+ *
+ * Schemas. A JSON body is checked against its queue's `schema` before anything is
+ * published, with the check the emulator runs (`bodyCheck`, queue-schema.ts).
  *
  * Not kept on this target (documented deviations): a retried message goes to the end
  * of its queue, not before messages sent after it (ordering/2); `sendBatch` publishes
@@ -72,24 +78,8 @@
  * arrives after it back as a new copy, at the end of the queue, without counting it.
  */
 import { randomUUID } from "node:crypto";
-import {
-  AckPolicy,
-  DiscardPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-  type MsgRequest,
-  RetentionPolicy,
-  StorageType,
-} from "@nats-io/jetstream";
-import {
-  createInbox,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  headers as natsHeaders,
-} from "@nats-io/transport-node";
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import {
   type DeliveryPolicy,
   decideDelivery,
@@ -102,6 +92,8 @@ import {
 } from "@nimbus/core";
 import type { MessageOutcome, QueueRunPayload } from "../message-batch.ts";
 import type { OutgoingMessage, QueueTransport } from "../queue.ts";
+import { bodyCheck } from "../queue-schema.ts";
+import { type Carried, deadSource, fromHeaders, toHeaders } from "./queue-headers.ts";
 
 /** What one delivery of a batch ended with, as the function host reports it. */
 export interface DeliveryResult {
@@ -117,31 +109,6 @@ export interface DeliveryResult {
 /** Runs one batch through the consumer's `queue` handler. */
 export type Deliver = (payload: QueueRunPayload) => Promise<DeliveryResult>;
 
-export interface QueueStats {
-  /** Deliverable now. */
-  depth: number;
-  /** Delivered, not settled yet. */
-  inFlight: number;
-  /** Waiting for a delay or a back-off. */
-  delayed: number;
-  /** Died in this queue and now in its dead-letter queue. */
-  deadLettered: number;
-}
-
-/** A message in a dead-letter queue, as tools and tests inspect it. */
-export interface DeadLetteredMessage {
-  id: string;
-  /** The JSON value sent, or the bytes. */
-  body: unknown;
-  /** The queue it died in. */
-  queue: string;
-  /** Its deliveries there. */
-  attempts: number;
-  /** When it was first sent. */
-  firstSeen: Date;
-  lastError: string;
-}
-
 export interface JetStreamQueuesOptions {
   /** An open connection; the driver does not close it. */
   nc: NatsConnection;
@@ -154,14 +121,9 @@ export interface JetStreamQueuesOptions {
    */
   prefix?: string;
   /**
-   * Create or update each queue's stream and consumers in `open`. False where an admin
-   * provisioned them and this connection's user may not (the deployed hosts).
-   * @default true
-   */
-  create?: boolean;
-  /**
    * The inbox prefix the connection was opened with (`connect({ inboxPrefix })`), for the
-   * pull requests' reply subjects.
+   * pull requests' reply subjects: a function's user may read only its own
+   * (`natsInboxPrefix(user)`).
    * @default "_INBOX"
    * @example "_INBOX_function-worker"
    */
@@ -180,28 +142,10 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-const header = {
-  id: "Nimbus-Id",
-  format: "Nimbus-Format",
-  firstSeen: "Nimbus-First-Seen",
-  attempts: "Nimbus-Attempts",
-  copy: "Nimbus-Copy",
-  notBefore: "Nimbus-Not-Before",
-  lastError: "Nimbus-Last-Error",
-  deadFrom: "Nimbus-Dead-From",
-  deadAttempts: "Nimbus-Dead-Attempts",
-} as const;
-
-/** Room for our headers on top of `maxMessageSize` in the stream's `max_msg_size`. */
-const headerRoom = 8 * 1024;
 /** How long an idle pull waits on the server; also the longest `stop()` waits for one. */
 const longPoll = 1_000;
 /** A pull whose server reply got lost (a reconnect) is given up this long after it expired. */
 const pullGrace = 2_000;
-/** The duplicate window: long enough for a publish retried after a lost reply. */
-const duplicateWindow = 60_000;
-/** Ack wait of the `delays` consumer: only the mover's own crash waits for it. */
-const delaysAckWait = 30_000;
 /** Before trying again after a failed pull (the server restarting). */
 const pauseAfterError = 250;
 const ns = 1_000_000;
@@ -218,23 +162,11 @@ interface Pulled {
   receivedAt: number;
 }
 
-/** A message read from its headers. */
-interface Carried {
-  id: string;
-  format: "json" | "bytes";
-  firstSeen: number;
-  attempts: number;
-  copy: number;
-  notBefore: number;
-  lastError?: string;
-  deadFrom?: string;
-  deadAttempts?: number;
-}
-
 /**
- * The queues of one app on JetStream: `open` creates or updates each queue's stream and
- * consumers; `transport` sends; `consume` runs a queue's consumer; `stats`, `redrive`
- * and `deadLettered` are the tools' view. Safe to run in several hosts at once.
+ * The queues of one app on JetStream, as a function host runs them: `transport` sends,
+ * `consume` runs a queue's consumer, `moveDelayed` moves the delayed messages of a queue
+ * nobody consumes. The streams must exist (`provisionNats`); the tools' view is
+ * `QueueAdmin`. Safe to run in several hosts at once.
  */
 export class JetStreamQueues {
   readonly #nc: NatsConnection;
@@ -246,6 +178,8 @@ export class JetStreamQueues {
   readonly #log: (line: string) => void;
   readonly #random: () => number;
   readonly #running = new Set<Running>();
+  /** Each queue's schema check, compiled on its first send; undefined for a queue without a schema. */
+  readonly #checks = new Map<string, ReturnType<typeof bodyCheck>>();
 
   private constructor(options: JetStreamQueuesOptions, jsm: JetStreamManager) {
     this.#nc = options.nc;
@@ -258,13 +192,9 @@ export class JetStreamQueues {
     this.#random = options.random ?? Math.random;
   }
 
-  /** Creates each queue's stream and consumers, or updates them to the spec (durability/4). */
+  /** The driver over `options.nc`; the queues' streams and durables must exist (`provisionNats`). */
   static async open(options: JetStreamQueuesOptions): Promise<JetStreamQueues> {
-    const queues = new JetStreamQueues(options, await jetstreamManager(options.nc));
-    if (options.create ?? true) {
-      for (const [name, spec] of Object.entries(options.queues)) await queues.#ensure(name, spec);
-    }
-    return queues;
+    return new JetStreamQueues(options, await jetstreamManager(options.nc));
   }
 
   /** The names a queue has on JetStream (core's `queueNames`, which permissions and provisioning share). */
@@ -279,7 +209,8 @@ export class JetStreamQueues {
 
   /**
    * Stores `messages` in `queue`, in order; resolves once the server has stored every one
-   * (file storage, acknowledged publishes).
+   * (file storage, acknowledged publishes). Nothing is stored when one message is too
+   * large, its JSON body does not match the queue's schema, or its delay is out of range.
    */
   async send(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
     const spec = this.#spec(queue);
@@ -297,6 +228,7 @@ export class JetStreamQueues {
           `queue "${queue}": message ${index + 1} is ${message.body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${spec.maxMessageSize.toLocaleString("en")}. Store large payloads in a bucket and send the key.`,
         );
       }
+      if (message.format === "json") this.#check(queue, spec)?.(message.body, index);
       const delay = message.delay ?? 0;
       if (!(delay >= 0 && delay <= queueLimits.maxDelay)) {
         throw new NimbusError(
@@ -362,81 +294,6 @@ export class JetStreamQueues {
     return this.#track(this.#delaysLoop(queue));
   }
 
-  async stats(queue: string): Promise<QueueStats> {
-    const spec = this.#spec(queue);
-    const { stream, root } = this.names(queue);
-    const counts = await this.#subjectCounts(stream, `${root}.>`);
-    let ready = 0;
-    let delayed = 0;
-    for (const [subject, count] of counts) {
-      if (subject.startsWith(`${root}.ready.`)) ready += count;
-      else if (subject.startsWith(`${root}.delayed.`)) delayed += count;
-    }
-    const inFlight = spec.consumer
-      ? await this.#jsm.consumers.info(stream, "consumer").then(
-          (info) => info.num_ack_pending,
-          () => 0,
-        )
-      : 0;
-    let deadLettered = 0;
-    if (spec.deadLetter) {
-      const dead = this.names(spec.deadLetter);
-      for (const [, count] of await this.#subjectCounts(dead.stream, `${dead.root}.*.dead.${stream}`)) {
-        deadLettered += count;
-      }
-    }
-    return { depth: Math.max(0, ready - inFlight), inFlight, delayed, deadLettered };
-  }
-
-  /** The messages that died elsewhere and wait in `deadLetter`, oldest first. */
-  async deadLettered(deadLetter: string, limit = 100): Promise<DeadLetteredMessage[]> {
-    const found: DeadLetteredMessage[] = [];
-    await this.#eachDead(deadLetter, async (msg, carried) => {
-      if (found.length >= limit) return false;
-      found.push({
-        id: carried.id,
-        body: carried.format === "json" ? JSON.parse(new TextDecoder().decode(msg.data)) : new Uint8Array(msg.data),
-        queue: carried.deadFrom ?? deadLetter,
-        attempts: carried.deadAttempts ?? 0,
-        firstSeen: new Date(carried.firstSeen),
-        lastError: carried.lastError ?? "",
-      });
-      return true;
-    });
-    return found;
-  }
-
-  /**
-   * Moves every dead letter of `deadLetter` back to the queue it died in, deliverable at
-   * once with attempts starting again at 1; returns how many went to each queue
-   * (redelivery/7). A message sent to `deadLetter` directly stays.
-   */
-  async redrive(deadLetter: string): Promise<Record<string, number>> {
-    this.#spec(deadLetter);
-    const counts: Record<string, number> = {};
-    const { stream } = this.names(deadLetter);
-    await this.#eachDead(deadLetter, async (msg, carried, seq) => {
-      const source = carried.deadFrom!;
-      const back: Carried = {
-        id: carried.id,
-        format: carried.format,
-        firstSeen: carried.firstSeen,
-        attempts: 0,
-        copy: carried.copy + 1,
-        notBefore: 0,
-      };
-      await this.#js.publish(this.names(source).ready, msg.data, {
-        headers: toHeaders(back),
-        msgID: `${back.id}.${back.copy}`,
-      });
-      // Gone already when its consumer acked it meanwhile: it is moved all the same, at least once.
-      await this.#jsm.streams.deleteMessage(stream, seq, false).catch(() => false);
-      counts[source] = (counts[source] ?? 0) + 1;
-      return true;
-    });
-    return counts;
-  }
-
   /** Stops every loop this driver started; the connection stays open. */
   async close(): Promise<void> {
     await Promise.all([...this.#running].map((running) => running.stop()));
@@ -464,51 +321,9 @@ export class JetStreamQueues {
     return spec;
   }
 
-  async #ensure(queue: string, spec: QueueSpec): Promise<void> {
-    const names = this.names(queue);
-    const { stream } = names;
-    const config = {
-      subjects: [names.subjects],
-      max_age: spec.retention * ns,
-      max_msg_size: spec.maxMessageSize + headerRoom,
-      duplicate_window: Math.min(duplicateWindow, spec.retention) * ns,
-    };
-    const existing = await this.#jsm.streams.info(stream).catch(() => undefined);
-    if (!existing) {
-      await this.#jsm.streams.add({
-        name: stream,
-        ...config,
-        retention: RetentionPolicy.Workqueue,
-        storage: StorageType.File,
-        discard: DiscardPolicy.Old,
-      });
-    } else if (
-      existing.config.max_age !== config.max_age ||
-      existing.config.max_msg_size !== config.max_msg_size ||
-      existing.config.duplicate_window !== config.duplicate_window
-    ) {
-      await this.#jsm.streams.update(stream, config);
-    }
-    await this.#ensureConsumer(stream, names.delays, names.delayedFilter, delaysAckWait);
-    if (spec.consumer) await this.#ensureConsumer(stream, names.consumer, names.readyFilter, spec.visibilityTimeout);
-  }
-
-  async #ensureConsumer(stream: string, durable: string, filter: string, ackWait: number): Promise<void> {
-    const existing = await this.#jsm.consumers.info(stream, durable).catch(() => undefined);
-    if (!existing) {
-      await this.#jsm.consumers.add(stream, {
-        durable_name: durable,
-        filter_subject: filter,
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: ackWait * ns,
-        // Attempts and dead letters are ours (see the top of this file); delayed messages
-        // wait as pending acks, so neither count may be capped by the server.
-        max_deliver: -1,
-        max_ack_pending: -1,
-      });
-    } else if (existing.config.ack_wait !== ackWait * ns) {
-      await this.#jsm.consumers.update(stream, durable, { ack_wait: ackWait * ns });
-    }
+  #check(queue: string, spec: QueueSpec): ReturnType<typeof bodyCheck> {
+    if (!this.#checks.has(queue)) this.#checks.set(queue, bodyCheck(queue, spec.schema));
+    return this.#checks.get(queue);
   }
 
   #policy(spec: QueueSpec): DeliveryPolicy {
@@ -518,18 +333,18 @@ export class JetStreamQueues {
   /** The puller of one queue's consumer: see "Batches" at the top of this file. */
   #consumeLoop(queue: string, spec: QueueSpec, deliver: Deliver): Running {
     const consumer = spec.consumer!;
-    const { stream } = this.names(queue);
+    const { stream, consumer: durable } = this.names(queue);
     const inFlight = new Set<Promise<void>>();
     let stopping = false;
     let freed: (() => void) | undefined;
 
     const collect = async (): Promise<Pulled[]> => {
-      let batch = await this.#pull(stream, "consumer", { batch: consumer.batchSize, noWait: true });
+      let batch = await this.#pull(stream, durable, { batch: consumer.batchSize, noWait: true });
       while (batch.length === 0 && !stopping) {
-        batch = await this.#pull(stream, "consumer", { batch: 1, expires: longPoll });
+        batch = await this.#pull(stream, durable, { batch: 1, expires: longPoll });
         if (batch.length > 0 && batch.length < consumer.batchSize) {
           // What arrived with the first one, at once.
-          batch.push(...(await this.#pull(stream, "consumer", { batch: consumer.batchSize - 1, noWait: true })));
+          batch.push(...(await this.#pull(stream, durable, { batch: consumer.batchSize - 1, noWait: true })));
         }
       }
       if (batch.length === 0 || consumer.maxBatchWait === 0) return batch;
@@ -542,9 +357,7 @@ export class JetStreamQueues {
         // batch wait longer than the visibility timeout does not deliver them twice.
         if (waited) await Promise.all(batch.map((pulled) => this.#progress(pulled)));
         const step = Math.min(wait, spec.visibilityTimeout / 2);
-        batch.push(
-          ...(await this.#pull(stream, "consumer", { batch: consumer.batchSize - batch.length, expires: step })),
-        );
+        batch.push(...(await this.#pull(stream, durable, { batch: consumer.batchSize - batch.length, expires: step })));
         waited = true;
       }
       if (waited) {
@@ -575,7 +388,7 @@ export class JetStreamQueues {
         }
         if (stopping) {
           // Taken after stop(): back in the queue without counting a delivery.
-          await Promise.all(batch.map((pulled) => this.#giveBack(queue, pulled)));
+          await Promise.all(batch.map((pulled) => this.#giveBack(pulled)));
           break;
         }
         if (batch.length === 0) continue;
@@ -672,8 +485,9 @@ export class JetStreamQueues {
     decision: ReturnType<typeof decideDelivery>,
     now: number,
   ): Promise<void> {
-    const { root, stream } = this.names(queue);
-    const dead = carried.deadFrom ? `dead.${this.names(carried.deadFrom).stream}` : "new";
+    const names = this.names(queue);
+    // A dead letter keeps the slot of the stream it died in (its `deadLettered` source).
+    const source = deadSource(names.root, item.msg.subject);
     const next: Carried = { ...carried, copy: carried.copy + 1, notBefore: 0 };
     switch (decision.action) {
       case "ack":
@@ -681,7 +495,14 @@ export class JetStreamQueues {
       case "retry": {
         next.lastError = decision.error;
         next.notBefore = now + decision.after;
-        const subject = `${root}.${decision.after > 0 ? "delayed" : "ready"}.${dead}`;
+        const subject =
+          decision.after > 0
+            ? source === undefined
+              ? names.delayed
+              : names.delayedDeadLetter(source)
+            : source === undefined
+              ? names.ready
+              : names.deadLetter(source);
         await this.#js.publish(subject, item.msg.data, { headers: toHeaders(next), msgID: `${next.id}.${next.copy}` });
         return this.#ack(item);
       }
@@ -697,7 +518,7 @@ export class JetStreamQueues {
           deadFrom: queue,
           deadAttempts: carried.attempts,
         };
-        await this.#js.publish(this.names(decision.queue).deadLetter(stream), item.msg.data, {
+        await this.#js.publish(this.names(decision.queue).deadLetter(names.stream), item.msg.data, {
           headers: toHeaders(letter),
           msgID: `${letter.id}.${letter.copy}`,
         });
@@ -724,7 +545,7 @@ export class JetStreamQueues {
   /** The mover of one queue's delayed messages: see "Layout" at the top of this file. */
   #delaysLoop(queue: string): Running {
     const spec = this.#spec(queue);
-    const { stream, root } = this.names(queue);
+    const names = this.names(queue);
     const moves = new Set<Promise<void>>();
     let stopping = false;
     const move = async (item: Pulled) => {
@@ -736,8 +557,8 @@ export class JetStreamQueues {
         return;
       }
       const next: Carried = { ...carried, copy: carried.copy + 1, notBefore: 0 };
-      const tail = item.msg.subject.slice(`${root}.delayed.`.length);
-      await this.#js.publish(`${root}.ready.${tail}`, item.msg.data, {
+      const source = deadSource(names.root, item.msg.subject);
+      await this.#js.publish(source === undefined ? names.ready : names.deadLetter(source), item.msg.data, {
         headers: toHeaders(next),
         msgID: `${next.id}.${next.copy}`,
       });
@@ -746,7 +567,7 @@ export class JetStreamQueues {
     const loop = (async () => {
       while (!stopping && !this.#nc.isClosed()) {
         try {
-          await this.#pull(stream, "delays", { batch: 256, expires: longPoll }, (item) => {
+          await this.#pull(names.stream, names.delays, { batch: 256, expires: longPoll }, (item) => {
             const moving = move(item).catch((error: unknown) => {
               this.#log(
                 `queue "${queue}": moving a delayed message failed; it comes again: ${(error as Error).message}`,
@@ -772,11 +593,11 @@ export class JetStreamQueues {
   }
 
   /** Puts a pulled message back as it was, without counting a delivery: a new copy, then ack. */
-  async #giveBack(queue: string, item: Pulled): Promise<void> {
-    const { root } = this.names(queue);
+  async #giveBack(item: Pulled): Promise<void> {
     const carried = fromHeaders(item.msg.headers);
     const next: Carried = { ...carried, attempts: carried.attempts + item.deliveries - 1, copy: carried.copy + 1 };
-    await this.#js.publish(`${root}.${item.msg.subject.slice(root.length + 1)}`, item.msg.data, {
+    // Same subject, so a dead letter keeps its slot.
+    await this.#js.publish(item.msg.subject, item.msg.data, {
       headers: toHeaders(next),
       msgID: `${next.id}.${next.copy}`,
     });
@@ -831,30 +652,6 @@ export class JetStreamQueues {
     }
     return got;
   }
-
-  /** Per-subject message counts of a stream, under `filter`; none when the stream is missing. */
-  async #subjectCounts(stream: string, filter: string): Promise<[string, number][]> {
-    const info = await this.#jsm.streams.info(stream, { subjects_filter: filter }).catch(() => undefined);
-    return Object.entries(info?.state.subjects ?? {});
-  }
-
-  /** Calls `visit` on each dead letter of `deadLetter` in stream order, until it returns false. */
-  async #eachDead(
-    deadLetter: string,
-    visit: (msg: { data: Uint8Array }, carried: Carried, seq: number) => Promise<boolean>,
-  ): Promise<void> {
-    const { stream, root } = this.names(deadLetter);
-    let seq = 1;
-    for (;;) {
-      // Servers since 2.9 take `next_by_subj` on the (non-direct) get; the client types only list it for direct gets.
-      const next = { next_by_subj: `${root}.*.dead.>`, seq } as unknown as MsgRequest;
-      const stored = await this.#jsm.streams.getMessage(stream, next);
-      if (!stored) return;
-      const carried = fromHeaders(stored.header);
-      if (!(await visit({ data: stored.data }, carried, stored.seq))) return;
-      seq = stored.seq + 1;
-    }
-  }
 }
 
 /** `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>`, or the v2 form with domain and account hash first. */
@@ -868,39 +665,6 @@ function pulledOf(msg: Msg): Pulled {
     storedAt: Math.floor(Number(tokens[at + 3]) / ns),
     receivedAt: Date.now(),
   };
-}
-
-function toHeaders(carried: Carried): MsgHdrs {
-  const h = natsHeaders();
-  h.set(header.id, carried.id);
-  h.set(header.format, carried.format);
-  h.set(header.firstSeen, String(carried.firstSeen));
-  h.set(header.attempts, String(carried.attempts));
-  h.set(header.copy, String(carried.copy));
-  if (carried.notBefore > 0) h.set(header.notBefore, String(carried.notBefore));
-  if (carried.lastError !== undefined) h.set(header.lastError, encodeURIComponent(carried.lastError));
-  if (carried.deadFrom !== undefined) h.set(header.deadFrom, carried.deadFrom);
-  if (carried.deadAttempts !== undefined) h.set(header.deadAttempts, String(carried.deadAttempts));
-  return h;
-}
-
-function fromHeaders(h: MsgHdrs | undefined): Carried {
-  const get = (name: string) => h?.get(name) || undefined;
-  const carried: Carried = {
-    id: get(header.id) ?? randomUUID(),
-    format: get(header.format) === "bytes" ? "bytes" : "json",
-    firstSeen: Number(get(header.firstSeen) ?? Date.now()),
-    attempts: Number(get(header.attempts) ?? 0),
-    copy: Number(get(header.copy) ?? 0),
-    notBefore: Number(get(header.notBefore) ?? 0),
-  };
-  const lastError = get(header.lastError);
-  if (lastError !== undefined) carried.lastError = decodeURIComponent(lastError);
-  const deadFrom = get(header.deadFrom);
-  if (deadFrom !== undefined) carried.deadFrom = deadFrom;
-  const deadAttempts = get(header.deadAttempts);
-  if (deadAttempts !== undefined) carried.deadAttempts = Number(deadAttempts);
-  return carried;
 }
 
 function pause(ms: number): Promise<void> {

@@ -1,1 +1,7 @@
-export { type NatsServer, natsServerMissing, startNatsServer } from "./nats-server.ts";
+export {
+  type NatsServer,
+  type NatsServerOptions,
+  type NatsServerPlace,
+  natsServerMissing,
+  startNatsServer,
+} from "./nats-server.ts";

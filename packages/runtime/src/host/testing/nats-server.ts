@@ -20,7 +20,7 @@ export interface NatsServer {
   /** `nats://127.0.0.1:<port>`, for `connect({ servers })`. */
   readonly url: string;
   readonly port: number;
-  /** The JetStream storage folder (`-sd`); kept across `restart` and `kill`. */
+  /** The JetStream storage folder (unless a text configuration names its own); kept across `restart` and `kill`. */
   readonly storeDir: string;
   /** Stops it (SIGTERM, so JetStream flushes) and starts it again on the same port and storage. */
   restart(): Promise<void>;
@@ -43,29 +43,65 @@ export function natsServerMissing(): string | undefined {
   return reason;
 }
 
+/** Where the server listens and stores, for a configuration rendered per server. */
+export interface NatsServerPlace {
+  /** `127.0.0.1:<port>`, a free port. */
+  listen: string;
+  /** A fresh JetStream storage folder. */
+  storeDir: string;
+}
+
+export interface NatsServerOptions {
+  /**
+   * The server's configuration file, in place of the open one: a text, or a function of
+   * where the server listens and stores, e.g. core's `renderNatsConfig(users, { ...place, app, passwords })`,
+   * for a server with the app's accounts and permissions. A text is started on the free
+   * port all the same (`-a 127.0.0.1 -p <port>` override its address) and keeps its own
+   * `store_dir`.
+   * @default an open server: no users, JetStream, a 2 MiB payload limit
+   */
+  config?: string | ((place: NatsServerPlace) => string);
+  /**
+   * More command-line arguments, after `-c <file>`.
+   * @default []
+   * @example ["-DV"]
+   */
+  args?: readonly string[];
+}
+
 /**
- * Starts `nats-server -js` on a free 127.0.0.1 port with a fresh temporary storage
- * folder, and resolves once it accepts connections. The payload limit is raised to
- * 2 MiB so a 1 MiB body (the largest `maxMessageSize`) fits with its headers; the
- * Docker target's NATS configuration does the same.
+ * Starts `nats-server` on a free 127.0.0.1 port with a fresh temporary storage folder,
+ * and resolves once it accepts connections. Without `options.config` it runs JetStream
+ * with no users, and the payload limit raised to 2 MiB so a 1 MiB body (the largest
+ * `maxMessageSize`) fits with its headers; the Docker target's NATS configuration does
+ * the same. A configuration given as text keeps its own storage folder; it listens on
+ * the free port.
  */
-export async function startNatsServer(): Promise<NatsServer> {
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const binary = natsBinary();
   if (!binary) throw new Error(`nats-server is not installed: ${natsServerMissing()}`);
   const dir = await mkdtemp(join(tmpdir(), "nimbus-nats-"));
   const storeDir = join(dir, "jetstream");
   const port = await freePort();
+  const listen = `127.0.0.1:${port}`;
   const config = join(dir, "nats.conf");
-  await writeFile(
-    config,
-    `listen: "127.0.0.1:${port}"\nmax_payload: 2097152\njetstream { store_dir: "${storeDir}" }\n`,
-  );
+  const text =
+    typeof options.config === "string"
+      ? options.config
+      : options.config
+        ? options.config({ listen, storeDir })
+        : `listen: "${listen}"\nmax_payload: 2097152\njetstream { store_dir: "${storeDir}" }\n`;
+  await writeFile(config, text);
+  // A text cannot know the free port: the flags override the address it names.
+  const place = typeof options.config === "string" ? ["-a", "127.0.0.1", "-p", String(port)] : [];
   let child: ChildProcess | undefined;
   let output = "";
 
   const start = async () => {
     output = "";
-    const proc = spawn(binary, ["-c", config], { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(binary, ["-c", config, ...place, ...(options.args ?? [])], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child = proc;
     // The log line comes after JetStream has recovered its streams, so a restarted server is usable.
     const ready = new Promise<void>((resolve, reject) => {

@@ -1,0 +1,215 @@
+/**
+ * The operator's view of an app's queues on JetStream: stats, the dead letters waiting in
+ * a dead-letter queue, and redrive. These read and write other streams than a function
+ * links (a queue's dead-letter queue, its consumer's state, the source of every dead
+ * letter), so they run on the admin's connection (core's `natsPermissions(...).admin`),
+ * never in a function host: `JetStreamQueues` is what a function runs, with its own
+ * user's rights.
+ *
+ * Stats come from the stream's per-subject counts and the consumer's ack-pending count;
+ * `deadLettered` from the dead-letter queue's `*.dead.<stream>` subjects. Redrive reads
+ * dead letters with message gets (`next_by_subj`), publishes each to the `ready.new` of
+ * the stream it died in (a queue, or the delivery queue of a rule or schedule route)
+ * with attempts 0, and deletes it from the dead-letter stream.
+ */
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type MsgRequest,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  deliveryQueues,
+  type Graph,
+  NimbusError,
+  type QueueSpec,
+  type QueueStreamNames,
+  queueNames,
+  resourcesOf,
+  type SubjectOptions,
+} from "@nimbus/core";
+import { type Carried, deadSource, fromHeaders, toHeaders } from "./queue-headers.ts";
+
+export interface QueueStats {
+  /** Deliverable now. */
+  depth: number;
+  /** Delivered, not settled yet. */
+  inFlight: number;
+  /** Waiting for a delay or a back-off. */
+  delayed: number;
+  /** Died in this queue and now in its dead-letter queue. */
+  deadLettered: number;
+}
+
+/** A message in a dead-letter queue, as tools and tests inspect it. */
+export interface DeadLetteredMessage {
+  id: string;
+  /** The JSON value sent, or the bytes. */
+  body: unknown;
+  /** The queue it died in, or its route's label (`orders/paid → function fulfil`). */
+  queue: string;
+  /** Its deliveries there. */
+  attempts: number;
+  /** When it was first sent. */
+  firstSeen: Date;
+  lastError: string;
+}
+
+export interface QueueAdminOptions {
+  /** An open connection of the admin user; the tools do not close it. */
+  nc: NatsConnection;
+  /** The app's graph: its queues, and the rules and schedules whose delivery queues a dead letter may come from. */
+  graph: Graph;
+  /**
+   * Put before every stream name, as the hosts were given it (`NIMBUS_PREFIX`).
+   * @default none
+   * @example "prod-shop"
+   */
+  prefix?: string;
+}
+
+/** Stats, dead letters and redrive of an app's queues, on the admin's connection. */
+export class QueueAdmin {
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #options: SubjectOptions;
+  readonly #queues: ReadonlyMap<string, QueueSpec>;
+  /** Every stream of the queue machinery by stream name: where a dead letter goes back to. */
+  readonly #streams: ReadonlyMap<string, QueueStreamNames>;
+
+  private constructor(options: QueueAdminOptions, jsm: JetStreamManager) {
+    this.#js = jetstream(options.nc);
+    this.#jsm = jsm;
+    this.#options = options.prefix ? { prefix: options.prefix } : {};
+    this.#queues = new Map(resourcesOf(options.graph, "queue").map((queue) => [queue.name, queue.spec]));
+    const streams = new Map<string, QueueStreamNames>();
+    for (const queue of this.#queues.keys()) {
+      const names = queueNames(queue, this.#options);
+      streams.set(names.stream, names);
+    }
+    for (const delivery of deliveryQueues(options.graph, this.#options)) {
+      streams.set(delivery.names.stream, delivery.names);
+    }
+    this.#streams = streams;
+  }
+
+  static async open(options: QueueAdminOptions): Promise<QueueAdmin> {
+    return new QueueAdmin(options, await jetstreamManager(options.nc));
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    const spec = this.#spec(queue);
+    const names = queueNames(queue, this.#options);
+    const counts = await this.#subjectCounts(names.stream, names.subjects);
+    const ready = names.readyFilter.slice(0, -1);
+    const delayed = names.delayedFilter.slice(0, -1);
+    let readyCount = 0;
+    let delayedCount = 0;
+    for (const [subject, count] of counts) {
+      if (subject.startsWith(ready)) readyCount += count;
+      else if (subject.startsWith(delayed)) delayedCount += count;
+    }
+    const inFlight = spec.consumer
+      ? await this.#jsm.consumers.info(names.stream, names.consumer).then(
+          (info) => info.num_ack_pending,
+          () => 0,
+        )
+      : 0;
+    let deadLettered = 0;
+    if (spec.deadLetter) {
+      const dead = queueNames(spec.deadLetter, this.#options);
+      for (const [, count] of await this.#subjectCounts(dead.stream, dead.deadLetterFilter(names.stream))) {
+        deadLettered += count;
+      }
+    }
+    return { depth: Math.max(0, readyCount - inFlight), inFlight, delayed: delayedCount, deadLettered };
+  }
+
+  /** The messages that died elsewhere and wait in `deadLetter`, oldest first. */
+  async deadLettered(deadLetter: string, limit = 100): Promise<DeadLetteredMessage[]> {
+    this.#spec(deadLetter);
+    const found: DeadLetteredMessage[] = [];
+    await this.#eachDead(deadLetter, async (msg, carried) => {
+      if (found.length >= limit) return false;
+      found.push({
+        id: carried.id,
+        body: carried.format === "json" ? JSON.parse(new TextDecoder().decode(msg.data)) : new Uint8Array(msg.data),
+        queue: carried.deadFrom ?? deadLetter,
+        attempts: carried.deadAttempts ?? 0,
+        firstSeen: new Date(carried.firstSeen),
+        lastError: carried.lastError ?? "",
+      });
+      return true;
+    });
+    return found;
+  }
+
+  /**
+   * Moves every dead letter of `deadLetter` back to the queue (or route) it died in,
+   * deliverable at once with attempts starting again at 1; returns how many went to each,
+   * by the name `deadLettered` shows (redelivery/7). A message sent to `deadLetter`
+   * directly stays, and so does one whose source is no longer in the graph.
+   */
+  async redrive(deadLetter: string): Promise<Record<string, number>> {
+    this.#spec(deadLetter);
+    const counts: Record<string, number> = {};
+    const { stream } = queueNames(deadLetter, this.#options);
+    await this.#eachDead(deadLetter, async (msg, carried, seq) => {
+      const source = this.#streams.get(msg.source);
+      if (!source) return true;
+      const back: Carried = {
+        id: carried.id,
+        format: carried.format,
+        firstSeen: carried.firstSeen,
+        attempts: 0,
+        copy: carried.copy + 1,
+        notBefore: 0,
+      };
+      await this.#js.publish(source.ready, msg.data, { headers: toHeaders(back), msgID: `${back.id}.${back.copy}` });
+      // Gone already when its consumer acked it meanwhile: it is moved all the same, at least once.
+      await this.#jsm.streams.deleteMessage(stream, seq, false).catch(() => false);
+      const label = carried.deadFrom ?? source.stream;
+      counts[label] = (counts[label] ?? 0) + 1;
+      return true;
+    });
+    return counts;
+  }
+
+  #spec(queue: string): QueueSpec {
+    const spec = this.#queues.get(queue);
+    if (!spec) {
+      throw new NimbusError(
+        "NIMBUS_QUEUE_UNKNOWN",
+        `queue "${queue}" is not in the app's graph (known: ${[...this.#queues.keys()].join(", ") || "none"}).`,
+      );
+    }
+    return spec;
+  }
+
+  /** Per-subject message counts of a stream, under `filter`; none when the stream is missing. */
+  async #subjectCounts(stream: string, filter: string): Promise<[string, number][]> {
+    const info = await this.#jsm.streams.info(stream, { subjects_filter: filter }).catch(() => undefined);
+    return Object.entries(info?.state.subjects ?? {});
+  }
+
+  /** Calls `visit` on each dead letter of `deadLetter` in stream order, until it returns false. */
+  async #eachDead(
+    deadLetter: string,
+    visit: (msg: { data: Uint8Array; source: string }, carried: Carried, seq: number) => Promise<boolean>,
+  ): Promise<void> {
+    const names = queueNames(deadLetter, this.#options);
+    let seq = 1;
+    for (;;) {
+      // Servers since 2.9 take `next_by_subj` on the (non-direct) get; the client types only list it for direct gets.
+      const next = { next_by_subj: names.deadLetterFilter(), seq } as unknown as MsgRequest;
+      const stored = await this.#jsm.streams.getMessage(names.stream, next);
+      if (!stored) return;
+      const carried = fromHeaders(stored.header);
+      const source = deadSource(names.root, stored.subject) ?? "";
+      if (!(await visit({ data: stored.data, source }, carried, stored.seq))) return;
+      seq = stored.seq + 1;
+    }
+  }
+}
