@@ -5,6 +5,7 @@ import { formatDuration, natsInboxPrefix, type QueueSpec, resourcesOf } from "@n
 import { type HandlerInvoker, handlerInvoker, type RunHandlerName } from "../invoker.ts";
 import type { MessageOutcome, QueueRunPayload } from "../message-batch.ts";
 import type { FunctionRoleConfig, NatsConfig } from "./config.ts";
+import { deliveryQueuePlans, openDeliveries } from "./deliveries.ts";
 import { type HostEnv, hostEnv } from "./env.ts";
 import type { HostLogger } from "./log.ts";
 import { JetStreamQueues, type Running } from "./queue.ts";
@@ -78,12 +79,19 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
     say(up ? "info" : "warn", up ? "NATS connection restored" : "NATS connection lost; reconnecting");
   });
 
+  const inboxPrefix = config.nats.user ? natsInboxPrefix(config.nats.user) : undefined;
   const queues = await JetStreamQueues.open({
     nc,
     queues: Object.fromEntries(resourcesOf(config.graph, "queue").map((queue) => [queue.name, queue.spec])),
     prefix: config.prefix,
+    inboxPrefix,
     log: (line) => say("warn", line),
   });
+  const plans = deliveryQueuePlans(config.graph, config.prefix, name);
+  const deliveries =
+    plans.length > 0
+      ? await openDeliveries({ nc, plans, prefix: config.prefix, inboxPrefix, log: (line) => say("warn", line) })
+      : undefined;
   let env: HostEnv;
   try {
     env = hostEnv(config, nc, queues);
@@ -111,6 +119,24 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
     );
   }
 
+  for (const plan of plans) {
+    const { route, from } = plan.delivery;
+    const handler = from.kind === "rule" ? "event" : "scheduled";
+    consumers.push(
+      deliveries!.consume(route.label, async (payload) => {
+        // One message per delivery (batch size 1): an event, or a schedule's `{ schedule, scheduledTime }`.
+        const message = payload.messages[0]!;
+        const value = JSON.parse(new TextDecoder().decode(message.body)) as Record<string, unknown>;
+        const label =
+          handler === "event"
+            ? `event ${String(value.id)} (${String(value["detail-type"])}) by ${from.name}`
+            : `schedule ${from.name}: tick due at ${new Date(Number(value.scheduledTime)).toISOString()}`;
+        const result = await invocations.run(invoker!, handler, value, label);
+        return result.ok ? { outcomes: [] } : { outcomes: [], error: result.error };
+      }),
+    );
+  }
+
   let stopped: Promise<void> | undefined;
   return {
     port: listening.port,
@@ -129,6 +155,7 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
         listening.server.closeAllConnections();
         await closed;
         await queues.close().catch(() => {});
+        await deliveries?.close().catch(() => {});
         await nc?.drain().catch(() => {});
         env.close();
         say("info", "stopped");

@@ -1,10 +1,11 @@
 /**
  * The deployed host's entry: `node main.js`, configured only by its environment (see
  * config.ts). `NIMBUS_ROLE=function` serves one function; `NIMBUS_ROLE=control` runs the
- * app's control loops. A bad environment exits 1 with a message naming each variable.
+ * app's control loops (control-role.ts). A bad environment exits 1 with a message naming each variable.
  */
 import { NimbusError } from "@nimbus/core";
 import { type HostConfig, readConfig } from "./config.ts";
+import { startControlRole } from "./control-role.ts";
 import { startFunctionRole } from "./function-role.ts";
 import { hostLogger } from "./log.ts";
 import { exitOnSignal, surviveHandlerErrors } from "./shutdown.ts";
@@ -29,10 +30,7 @@ try {
     surviveHandlerErrors(config.name, logger);
     role = await startFunctionRole(config, logger);
   } else {
-    logger.error(
-      "NIMBUS_ROLE is control, which this version of the host does not run yet; run the emulator, or the function role.",
-    );
-    process.exit(1);
+    role = await startControlRole(config, logger);
   }
 } catch (error) {
   logger.log({

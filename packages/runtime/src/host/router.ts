@@ -1,0 +1,285 @@
+/**
+ * The control role's bus router on JetStream: the durable pull consumer `router` of each
+ * bus's stream (core's `busNames`) reads the events put on it, and each event is handed
+ * to every matching rule's targets with core's compiled rule index, as the emulator's bus
+ * plugin does in a put (docs/semantics.md "Event buses"):
+ *
+ * - a queue target gets the whole event as one JSON message in the queue's stream, if it
+ *   fits the queue's `maxMessageSize` and `schema` (the checks of a send);
+ * - a function target gets it through the route's delivery queue, which the function's
+ *   host consumes with the bus's delivery policy (deliveries.ts);
+ * - a bus target routes it again within the same step, against that bus's rules: a bus
+ *   at most once per event, at most 5 buses (a 6th refuses it).
+ *
+ * Rules are taken in name order, then targets in their order; the stores of one event are
+ * published in that order on one connection. A target that refuses the event (a queue it
+ * does not fit, a bus whose schema does not name it, a 6th bus) sends it to the bus's
+ * dead-letter queue at once, 1 attempt, the refusal as its last error; without one it is
+ * dropped and logged as an error.
+ *
+ * Exactly-once storing within the duplicate window: every publish carries the JetStream
+ * message id `<event id>:<route key>`, and the bus message is acked (confirmed by the
+ * server) only once every publish was. A router that dies in between has its event
+ * delivered again after the consumer's ack wait (30 s), and the repeated publishes are
+ * dropped by the target streams' duplicate window (60 s; 120 s for buses), so no delivery
+ * is made twice unless the router was stuck longer than the window (then at least once).
+ * A publish that fails naks the event, which is routed again a second later.
+ *
+ * Events are dropped, and logged, once 24 h (`busLimits.maxEventAge`) have passed since
+ * they were put (the stream's timestamp), as a delivery not done by then.
+ */
+import { type ConsumerMessages, type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  type BusSpec,
+  busLimits,
+  busNames,
+  type CompiledRules,
+  compileRules,
+  type DetailCheck,
+  deliveryNames,
+  deliveryRoute,
+  detailCheck,
+  type EventPattern,
+  type Graph,
+  NimbusError,
+  type NimbusEvent,
+  type QueueSpec,
+  type QueueStreamNames,
+  queueNames,
+  type ResourceRef,
+  resourcesOf,
+} from "@nimbus/core";
+import { bodyCheck } from "../queue-schema.ts";
+import { type StoredMessage, storeMessage } from "./dead-letters.ts";
+
+/** Ms before an event whose stores failed is routed again. */
+const retryAfter = 1_000;
+/** Events a router holds unacked at once, per bus; routed one after the other. */
+const prefetch = 16;
+
+interface RoutedBus {
+  name: string;
+  spec: BusSpec;
+  rules: CompiledRules;
+  /** Each rule's targets, by rule name (`<bus>/<rule>`). */
+  targets: Map<string, ResourceRef[]>;
+  check: DetailCheck;
+}
+
+/** One publish an event causes, with its message id. */
+interface Store {
+  names: QueueStreamNames;
+  message: StoredMessage;
+  msgID: string;
+}
+
+export interface BusRouterOptions {
+  /** An open connection; the router does not close it. */
+  nc: NatsConnection;
+  graph: Graph;
+  prefix?: string;
+  /** Info lines (an event and the rules it matched). */
+  info: (line: string) => void;
+  warn: (line: string) => void;
+  error: (line: string) => void;
+  /**
+   * Called after an event's stores were acknowledged, before the event is acked; for
+   * tests that end the router in between, as a crash would.
+   */
+  beforeAck?: (event: NimbusEvent) => Promise<void>;
+}
+
+/** Routes the events of every bus of the graph; `stop()` ends it once the event in hand is done. */
+export class BusRouter {
+  readonly #options: BusRouterOptions;
+  readonly #js: JetStreamClient;
+  readonly #buses = new Map<string, RoutedBus>();
+  readonly #queues: Map<string, QueueSpec>;
+  readonly #schemaChecks = new Map<string, ReturnType<typeof bodyCheck>>();
+  readonly #subjects: { prefix?: string };
+  readonly #consuming: { messages: ConsumerMessages; loop: Promise<void> }[] = [];
+  readonly #ended = new Set<string>();
+  #stopping = false;
+
+  private constructor(options: BusRouterOptions) {
+    this.#options = options;
+    this.#js = jetstream(options.nc);
+    this.#subjects = options.prefix ? { prefix: options.prefix } : {};
+    this.#queues = new Map(resourcesOf(options.graph, "queue").map((queue) => [queue.name, queue.spec]));
+    const rules = resourcesOf(options.graph, "rule").sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const bus of resourcesOf(options.graph, "bus")) {
+      const own = rules.filter((rule) => rule.spec.bus === bus.name);
+      this.#buses.set(bus.name, {
+        name: bus.name,
+        spec: bus.spec,
+        rules: compileRules(own.map((rule) => ({ name: rule.name, pattern: rule.spec.pattern as EventPattern }))),
+        targets: new Map(own.map((rule) => [rule.name, rule.spec.targets])),
+        check: detailCheck(bus.name, bus.spec.schema),
+      });
+    }
+  }
+
+  /** Attaches to each bus's `router` durable (provisioned beforehand) and starts routing. */
+  static async start(options: BusRouterOptions): Promise<BusRouter> {
+    const router = new BusRouter(options);
+    for (const bus of router.#buses.values()) await router.#attach(bus);
+    return router;
+  }
+
+  /** The buses whose router stopped reading on its own (their consumer was deleted): the role is not ready. */
+  get ended(): string[] {
+    return [...this.#ended].sort();
+  }
+
+  /** Stops pulling; resolves once the event in hand of each bus was routed (or given up). */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const { messages } of this.#consuming) messages.stop();
+    await Promise.all(this.#consuming.map(({ loop }) => loop));
+  }
+
+  async #attach(bus: RoutedBus): Promise<void> {
+    const names = busNames(bus.name, this.#subjects);
+    const consumer = await this.#js.consumers.get(names.stream, names.router);
+    const messages = await consumer.consume({ max_messages: prefetch });
+    const loop = (async () => {
+      for await (const msg of messages) await this.#handle(bus, msg);
+      if (!this.#stopping) throw new Error(`its consumer ${names.router} on stream ${names.stream} went away`);
+    })().catch((error: unknown) => {
+      this.#ended.add(bus.name);
+      this.#options.error(`bus ${bus.name}: the router stopped reading: ${(error as Error).message}`);
+    });
+    this.#consuming.push({ messages, loop });
+  }
+
+  /** Routes one event put on `bus`, then acks it; naks it when a store failed. */
+  async #handle(bus: RoutedBus, msg: JsMsg): Promise<void> {
+    let event: NimbusEvent;
+    try {
+      event = msg.json<NimbusEvent>();
+    } catch {
+      this.#options.error(`bus ${bus.name}: message ${msg.seq} of its stream is not an event (not JSON); dropped`);
+      await msg.ackAck().catch(() => {});
+      return;
+    }
+    const putAt = Math.floor(Number(msg.info.timestampNanos) / 1_000_000);
+    if (Date.now() - putAt > busLimits.maxEventAge) {
+      this.#options.error(
+        `bus ${bus.name}: event ${event.id} (${event["detail-type"]} from ${event.source}) dropped: it was put at ${new Date(putAt).toISOString()}, more than 24h ago, and not delivered since`,
+      );
+      await msg.ackAck().catch(() => {});
+      return;
+    }
+    try {
+      const stores = this.route(bus.name, event, putAt);
+      // Issued in order on one connection, so they are stored in that order; acked together.
+      await Promise.all(stores.map((store) => storeMessage(this.#js, store.names, store.message, store.msgID)));
+      await this.#options.beforeAck?.(event);
+      await msg.ackAck();
+    } catch (error) {
+      this.#options.warn(
+        `bus ${bus.name}: event ${event.id} could not be stored for all its targets, trying again: ${(error as Error).message}`,
+      );
+      msg.nak(retryAfter);
+    }
+  }
+
+  /**
+   * What delivering `event` on bus `name` stores: a message per matching rule and target.
+   * `path` holds the buses the event came through, so a cycle of bus targets ends.
+   */
+  route(name: string, event: NimbusEvent, putAt: number, path: readonly string[] = []): Store[] {
+    const bus = this.#buses.get(name)!;
+    const matched = bus.rules.match(event);
+    const via = path.length ? ` (forwarded from ${path.join(" → ")})` : "";
+    this.#options.info(
+      `bus ${name}: event ${event.id} (${event["detail-type"]} from ${event.source})${via} matched ${matched.length ? matched.join(", ") : "no rule"}`,
+    );
+    const body = new TextEncoder().encode(JSON.stringify(event));
+    const stores: Store[] = [];
+    for (const rule of matched) {
+      for (const target of bus.targets.get(rule) ?? []) {
+        const route = deliveryRoute(rule, target);
+        const msgID = `${event.id}:${route.key}`;
+        try {
+          if (target.kind === "function") {
+            stores.push({
+              names: deliveryNames(route.key, this.#subjects),
+              message: { body, firstSeen: putAt },
+              msgID,
+            });
+          } else if (target.kind === "queue") {
+            stores.push({ names: this.#toQueue(target.name, body), message: { body }, msgID });
+          } else {
+            stores.push(...this.#toBus(target.name, event, putAt, [...path, name]));
+          }
+        } catch (error) {
+          // A target that refuses the event never will: it goes to the dead-letter queue at once.
+          const reason = (error as Error).message;
+          const described = `event ${event.id} could not be delivered by ${rule} to ${target.kind} ${target.name}`;
+          if (bus.spec.deadLetter === null) {
+            this.#options.error(
+              `bus ${name}: ${described} and the bus has no dead-letter queue, so it was dropped: ${reason}`,
+            );
+            continue;
+          }
+          this.#options.warn(`bus ${name}: ${described}; moved to "${bus.spec.deadLetter}": ${reason}`);
+          stores.push({
+            names: queueNames(bus.spec.deadLetter, this.#subjects),
+            message: {
+              body,
+              firstSeen: putAt,
+              dead: {
+                from: route.label,
+                sourceStream: deliveryNames(route.key, this.#subjects).stream,
+                attempts: 1,
+                lastError: reason,
+              },
+            },
+            msgID,
+          });
+        }
+      }
+    }
+    return stores;
+  }
+
+  /** The queue's stream, or a refusal when the event does not fit it. */
+  #toQueue(queue: string, body: Uint8Array): QueueStreamNames {
+    // Present: a rule's target is in the graph (validateGraph checks every edge).
+    const spec = this.#queues.get(queue)!;
+    if (body.byteLength > spec.maxMessageSize) {
+      throw new NimbusError(
+        "NIMBUS_QUEUE_MESSAGE_TOO_LARGE",
+        `queue "${queue}": message 1 is ${body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${spec.maxMessageSize.toLocaleString("en")}. Store large payloads in a bucket and send the key.`,
+      );
+    }
+    this.#checks(queue, spec)?.(body, 0);
+    return queueNames(queue, this.#subjects);
+  }
+
+  /** The queue's schema check (the one its sends run), compiled once. */
+  #checks(queue: string, spec: QueueSpec): ReturnType<typeof bodyCheck> {
+    if (!this.#schemaChecks.has(queue)) this.#schemaChecks.set(queue, bodyCheck(queue, spec.schema));
+    return this.#schemaChecks.get(queue);
+  }
+
+  #toBus(name: string, event: NimbusEvent, putAt: number, path: readonly string[]): Store[] {
+    if (path.includes(name)) {
+      this.#options.warn(
+        `bus ${name}: event ${event.id} came back through ${path.join(" → ")} → ${name}; an event visits a bus once, so it stops here`,
+      );
+      return [];
+    }
+    if (path.length >= busLimits.maxHops) {
+      throw new NimbusError(
+        "NIMBUS_BUS_HOPS",
+        `the event has passed through ${path.length} buses (${path.join(" → ")}), the most an event may`,
+      );
+    }
+    const target = this.#buses.get(name)!;
+    target.check({ source: event.source, detailType: event["detail-type"], detail: event.detail }, 0);
+    return this.route(name, event, putAt, path);
+  }
+}
