@@ -12,6 +12,12 @@ Commands:
   trigger [dir] <schedule>      fire a schedule of the running emulator now
   explain [dir] <rule> <file>   say whether a bus rule matches an event, and why not
   graph [dir]                   print the app's resource graph as JSON
+  build [dir] --out <folder>    bundle every function and the graph for the deployed host
+  synth [dir] --out <folder>    write a standalone Pulumi project that deploys the app on Docker
+  preview [dir] --stack <name>  show what deploy would change on the Docker host
+  deploy [dir] --stack <name>   deploy the app on the Docker host (DOCKER_HOST) with Pulumi
+  destroy [dir] --stack <name>  remove the stack's containers, images, network and volumes
+  outputs [dir] --stack <name>  print the stack's gateway URL, S3 endpoint and bucket names
   schedule next [dir] <name>    print a schedule's next firings
 
 Run \`nimbus <command> --help\` for a command's options.`;
@@ -22,6 +28,47 @@ Prints the app's resource graph as JSON: every resource with its normalised spec
 every edge, sorted, the same bytes for the same app.
 
   dir   the folder holding nimbus.app.ts (default: the current folder)`;
+
+export const buildHelp = `nimbus build [dir] [--out <folder>]
+
+Builds the app for the deployed host: graph.json (the validated graph), one bundle per
+function in functions/<fn>.mjs with its source map, and manifest.json listing every file
+with its SHA-256. The same sources give the same bytes, so an unchanged function keeps
+its hash (and its image layer).
+
+  dir     the folder holding nimbus.app.ts (default: the current folder)
+  --out   the output folder (default: <dir>/.nimbus/dist); its functions/ are replaced`;
+
+export const synthHelp = `nimbus synth [dir] [--target docker] [--out <folder>]
+
+Writes a standalone Pulumi project that deploys the app on one Docker host: Pulumi.yaml,
+package.json with exact versions, index.ts, the graph, one bundle per function and the
+bundled runtime host and store. \`npm install && pulumi up\` in that folder deploys it, so
+a team can commit it and run it in its own CI. The same sources give the same bytes.
+
+  dir        the folder holding nimbus.app.ts (default: the current folder)
+  --target   docker (default; the only target built so far)
+  --out      the project's folder (default: <dir>/.nimbus/deploy/docker); stack settings
+             and node_modules in it are kept`;
+
+const stackActionHelp = {
+  preview: "Shows what a deploy would create, change or remove, without changing anything.",
+  deploy: "Deploys the app, then prints the stack's outputs (the gateway URL among them).",
+  destroy:
+    "Removes everything the stack deployed: containers, images, the network and the volumes (the buckets' and queues' data with them).",
+  outputs: "Prints the stack's outputs: the gateway URL, the S3 endpoint and the buckets' names.",
+} as const;
+
+export const stackHelp = (action: keyof typeof stackActionHelp) => `nimbus ${action} [dir] [--stack <name>]
+
+${stackActionHelp[action]} Synthesizes the app into <dir>/.nimbus/deploy/docker (where
+the stack's settings are kept) and drives your own \`pulumi\` through its Automation API,
+printing its progress. Needs the Pulumi CLI on PATH (https://www.pulumi.com/docs/install/,
+then \`pulumi login --local\`)${action === "outputs" ? "" : " and a running Docker engine (DOCKER_HOST, or /var/run/docker.sock)"}; exits 2 at once
+without them.
+
+  dir        the folder holding nimbus.app.ts (default: the current folder)
+  --stack    the Pulumi stack, also the prefix of every container's name (default: dev)`;
 
 export const scheduleHelp = `nimbus schedule next [dir] <name> [--count N] [--from ISO-TIME]
 

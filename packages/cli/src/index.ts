@@ -1,2 +1,3 @@
+export { type BuildOptions, type BuildResult, type BuiltFile, build } from "./commands/build.ts";
 export { main } from "./main.ts";
 export type { Output } from "./output.ts";

@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { NimbusError } from "@nimbus/core";
 import {
+  buildHelp,
   devHelp,
   emitHelp,
   explainHelp,
@@ -11,6 +12,8 @@ import {
   redriveHelp,
   scheduleHelp,
   sendHelp,
+  stackHelp,
+  synthHelp,
   triggerHelp,
   usage,
 } from "./help.ts";
@@ -144,6 +147,23 @@ const commands: Record<string, Command> = {
       return explainCommand({ dir, rule, event }, output);
     },
   },
+  build: {
+    help: buildHelp,
+    options: { out: { type: "string" } },
+    run: async ([dir = "."], values, output) => {
+      const { buildCommand } = await import("./commands/build.ts");
+      await buildCommand({ dir, out: values.out as string | undefined }, output);
+    },
+  },
+  synth: {
+    help: synthHelp,
+    options: { target: { type: "string" }, out: { type: "string" } },
+    run: async ([dir = "."], values, output) => {
+      const { synthCommand } = await import("./commands/synth.ts");
+      await synthCommand({ dir, target: values.target, out: values.out as string | undefined }, output);
+    },
+  },
+  ...stackCommands(),
   graph: {
     help: graphHelp,
     options: {},
@@ -166,6 +186,24 @@ const commands: Record<string, Command> = {
     },
   },
 };
+
+/** preview, deploy, destroy, outputs: one command each over a Pulumi stack of the docker target. */
+function stackCommands(): Record<string, Command> {
+  const actions = ["preview", "deploy", "destroy", "outputs"] as const;
+  return Object.fromEntries(
+    actions.map((action): [string, Command] => [
+      action,
+      {
+        help: stackHelp(action),
+        options: { stack: { type: "string" } },
+        run: async ([dir = "."], values, output) => {
+          const { stackCommand } = await import("./commands/stack.ts");
+          return stackCommand({ action, dir, stack: String(values.stack ?? "dev") }, output);
+        },
+      },
+    ]),
+  );
+}
 
 /** Runs the CLI on `argv` (without node and the script); resolves with the exit code. */
 export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {

@@ -23,6 +23,15 @@ export { caddyfile, DockerGateway, pathPattern } from "./gateway.ts";
 export { bundlePath, functionImageContext, hostEntry, hostImageContext, imageTag } from "./images.ts";
 export { type DockerNames, dockerNames, reservedNames } from "./naming.ts";
 export { DockerNats, natsServerConfig } from "./nats.ts";
+export {
+  type EmitProjectOptions,
+  type EmitProjectResult,
+  emitProject,
+  hostLayout,
+  pinnedVersions,
+  readProject,
+  stackOutputs,
+} from "./project.ts";
 export { DockerQueue } from "./queue.ts";
 export { DockerSchedule } from "./schedule.ts";
 export { DockerStore, storeConfig, storePrincipals } from "./store.ts";
