@@ -3,42 +3,23 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
-import {
-  type Duration,
-  type FunctionSpec,
-  formatIssue,
-  type Graph,
-  GraphError,
-  type LinkSpec,
-  NimbusError,
-  type ResourceOf,
-  resourcesOf,
-} from "@nimbus/core";
+import { type Duration, formatIssue, type Graph, GraphError, type LinkSpec, NimbusError } from "@nimbus/core";
 import type { BucketClient, BusClient, QueueClient } from "@nimbus/runtime";
-import { bucketClient, busClient, queueClient } from "@nimbus/runtime/target";
+import { busClient, queueClient } from "@nimbus/runtime/target";
 import type { Hono } from "hono";
-import { z } from "zod";
 import { Clock } from "./clock/clock.ts";
 import { Work } from "./clock/work.ts";
 import { controlApi } from "./gateway/control.ts";
-import { routeParams } from "./gateway/route-params.ts";
-import { buildRouter } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
-import { BucketNotifier } from "./plugins/bucket/notifications.ts";
-import { type BucketEntry, BucketRegistry } from "./plugins/bucket/plugin.ts";
-import { type PresignRequest, presignRequestSchema, presignUrl } from "./plugins/bucket/presign.ts";
-import { S3Endpoint } from "./plugins/bucket/s3/server.ts";
-import { storeTransport } from "./plugins/bucket/transport.ts";
-import { BusPlugin } from "./plugins/bus/plugin.ts";
-import { functionPlugin, type RunningFunction } from "./plugins/function/plugin.ts";
+import { s3Region } from "./plugins/bucket-plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
-import { type DeadLetteredMessage, QueuePlugin } from "./plugins/queue/plugin.ts";
+import type { Plugin } from "./plugins/plugin.ts";
+import type { DeadLetteredMessage } from "./plugins/queue/plugin.ts";
 import type { QueueStats } from "./plugins/queue/store.ts";
-import { SchedulePlugin } from "./plugins/schedule/plugin.ts";
+import { createPlugins, type Plugins } from "./plugins/registry.ts";
 import { Reloader } from "./reload/reloader.ts";
 import { type Credentials, credentialsFile, loadCredentials } from "./state/credentials.ts";
-import { readDotEnv } from "./state/dotenv.ts";
 
 export interface EmulatorOptions {
   /** The folder holding nimbus.app.ts. */
@@ -166,20 +147,6 @@ export async function createEmulator(options: EmulatorOptions): Promise<Emulator
   return emulator;
 }
 
-/** Messages as bindings send them, checked at the boundary: worker messages can be forged. */
-const wireMessagesSchema = z.object({
-  messages: z.array(
-    z.object({ format: z.enum(["json", "bytes"]), body: z.instanceof(Uint8Array), delay: z.number().optional() }),
-  ),
-});
-
-/** The region the S3 endpoint reports; clients may sign for any region. */
-const s3Region = "us-east-1";
-
-function paramsFor(spec: FunctionSpec, request: Request): Record<string, string> {
-  return routeParams(spec.routes, request.method, new URL(request.url).pathname);
-}
-
 class LocalEmulator implements Emulator {
   readonly root: string;
   readonly clock: Clock;
@@ -188,17 +155,10 @@ class LocalEmulator implements Emulator {
   graph!: Graph;
   readonly #options: EmulatorOptions;
   readonly #logger: Logger;
-  readonly #functions = new Map<string, RunningFunction>();
-  #buckets!: BucketRegistry;
-  readonly #notifier: BucketNotifier;
   #credentials: Credentials | undefined;
-  #s3: S3Endpoint | undefined;
-  #queues: QueuePlugin | undefined;
-  #bus: BusPlugin | undefined;
-  #schedules: SchedulePlugin | undefined;
+  #plugins: Plugins | undefined;
   readonly #work = new Work();
   readonly #workers = new SpareWorkers();
-  #router: Hono | undefined;
   #control: Hono;
   #server: ReturnType<typeof createAdaptorServer> | undefined;
   #reloader: Reloader | undefined;
@@ -210,37 +170,47 @@ class LocalEmulator implements Emulator {
     this.#options = options;
     this.root = resolve(options.root);
     this.clock = new Clock(options.clock ?? "real");
+    this.clock.work = this.#work;
     this.#logger = new Logger({ format: options.logFormat ?? "silent", color: process.stdout.isTTY });
-    this.#notifier = new BucketNotifier({
-      put: async (bus, entries) => this.#bus!.put(bus, entries),
-      log: (level, message) => this.#logger.log({ level, message }),
-    });
     this.#control = controlApi({
       graph: () => this.graph,
-      invoke: (fn, request) => this.#invokeFunction(fn, request),
-      queues: () => Object.fromEntries(this.#queues!.names().map((name) => [name, this.#queues!.stats(name)])),
-      deliveries: () => this.#queues!.pendingDeliveries(),
+      invoke: (fn, request) => this.#running.function.invoke(fn, request, this.graph.app),
+      queues: () => {
+        const queues = this.#running.queue;
+        return Object.fromEntries(queues.names().map((name) => [name, queues.stats(name)]));
+      },
+      deliveries: () => this.#running.queue.pendingDeliveries(),
       send: async (queue, bodies) => {
         let ids: string[] = [];
         await queueClient(queue, {
           send: async (messages) => {
-            ids = this.#queues!.send(queue, messages);
+            ids = this.#running.queue.send(queue, messages);
           },
         }).sendBatch(bodies.map((body) => ({ body })));
         return ids;
       },
-      redrive: (queue) => this.#queues!.redrive(queue),
-      emit: async (bus, entries) => this.#bus!.put(bus, entries),
-      trigger: async (schedule) => this.#schedules!.trigger(schedule),
+      redrive: (queue) => this.#running.queue.redrive(queue),
+      emit: async (bus, entries) => this.#running.bus.put(bus, entries),
+      trigger: async (schedule) => this.#running.schedule.trigger(schedule),
     });
   }
 
   get s3(): EmulatorS3 {
-    return { endpoint: this.#s3?.url ?? "", region: s3Region, ...this.#credentials!.s3 };
+    return { endpoint: this.#plugins?.bucket.url ?? "", region: s3Region, ...this.#credentials!.s3 };
   }
 
   get logs(): readonly LogEntry[] {
     return this.#logger.entries;
+  }
+
+  /** The plugins, once started. */
+  get #running(): Plugins {
+    return this.#plugins!;
+  }
+
+  /** The plugins in the registry's order. */
+  #each(): Plugin[] {
+    return this.#plugins ? Object.values(this.#plugins) : [];
   }
 
   async start(): Promise<void> {
@@ -257,44 +227,30 @@ class LocalEmulator implements Emulator {
     const loaded = await loadApp(this.root);
     this.graph = loaded.graph;
     this.#appInputs = loaded.inputs;
-    this.#buckets = new BucketRegistry({
+    this.#plugins = createPlugins({
+      root: this.root,
       stateDir: this.state,
-      now: () => this.clock.now(),
-      onChange: (entry) => this.#notify(entry),
-    });
-    this.#buckets.apply(this.#bucketResources(this.graph), true);
-    const secrets = await readDotEnv(join(this.root, ".env"));
-    await Promise.all(this.#functionResources(this.graph).map((fn) => this.#startFunction(fn, secrets, false)));
-    const host = (fn: string) => this.#functions.get(fn)?.host;
-    const { clock } = this;
-    const logger = this.#logger;
-    clock.work = this.#work;
-    const queues = new QueuePlugin({ stateDir: this.state, clock, work: this.#work, logger, host });
-    this.#queues = queues;
-    this.#bus = new BusPlugin({ queues, clock, logger, host });
-    this.#schedules = new SchedulePlugin({ queues, bus: this.#bus, clock, logger, host });
-    this.#applyServices(this.graph);
-    // Changes a killed process recorded but did not get to notify.
-    for (const entry of this.#buckets.all()) this.#notify(entry);
-    this.#router = buildRouter(this.graph, (name) => this.#functions.get(name)?.host);
-    await this.#listen();
-    this.#s3 = new S3Endpoint({
       host: this.#options.host ?? "127.0.0.1",
-      port: this.#options.s3Port ?? 0,
-      registry: this.#buckets,
-      credentials: { ...this.#credentials.s3, region: s3Region },
-      now: () => this.clock.now(),
-      log: (level, message) => this.#logger.log({ level, message }),
+      s3Port: this.#options.s3Port ?? 0,
+      credentials: this.#credentials,
+      clock: this.clock,
+      work: this.#work,
+      logger: this.#logger,
+      workers: this.#workers,
+      call: (from, link, method, args) => this.#call(from, link, method, args),
     });
-    await this.#s3.listen();
+    for (const plugin of this.#each()) await plugin.start(this.graph);
+    for (const plugin of this.#each()) plugin.ready?.();
+    await this.#listen();
     void this.#warmUp();
     if (this.#options.watch ?? true) {
+      const functions = this.#running.function;
       this.#reloader = new Reloader({
         logger: this.#logger,
         appInputs: () => this.#appInputs,
-        functions: () => this.#functions.values(),
+        functions: () => functions.running(),
         reloadApp: () => this.reload(),
-        reloadFunction: (fn) => functionPlugin.reload(fn),
+        reloadFunction: (fn) => functions.reload(fn),
       });
       await this.#reloader.start();
     }
@@ -329,7 +285,10 @@ class LocalEmulator implements Emulator {
   #handle(request: Request): Response | Promise<Response> {
     const { pathname } = new URL(request.url);
     if (pathname === "/_nimbus" || pathname.startsWith("/_nimbus/")) return this.#control.fetch(request);
-    return this.#router!.fetch(request);
+    const routes = this.#each()
+      .find((plugin) => plugin.routes)
+      ?.routes?.();
+    return routes ? routes.fetch(request) : new Response("No routes\n", { status: 404 });
   }
 
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
@@ -343,40 +302,11 @@ class LocalEmulator implements Emulator {
   }
 
   bucket(name: string): BucketClient {
-    const entry = this.#buckets.get(name);
-    if (!entry?.declared) {
-      const known =
-        this.#buckets
-          .declaredNames()
-          .map((bucket) => `"${bucket}"`)
-          .join(", ") || "none";
-      throw new NimbusError(
-        "NIMBUS_EMULATOR_UNKNOWN_BUCKET",
-        `App "${this.graph.app}" has no bucket "${name}" (its buckets: ${known}).`,
-      );
-    }
-    return bucketClient(
-      name,
-      storeTransport(
-        () => entry.store,
-        (key, options) => this.#presign(name, { key, ...options }),
-      ),
-    );
-  }
-
-  /** A SigV4 URL for the S3 endpoint, as a deployed S3 store hands out; the endpoint serves it. */
-  #presign(bucket: string, request: PresignRequest): Promise<string> {
-    return presignUrl({
-      endpoint: this.#s3!.url,
-      credentials: { ...this.#credentials!.s3, region: s3Region },
-      bucket,
-      request,
-      now: this.clock.now(),
-    });
+    return this.#running.bucket.client(name, this.graph.app);
   }
 
   queue(name: string): EmulatorQueue {
-    const queues = this.#queues!;
+    const queues = this.#running.queue;
     // Fails now, naming the app's queues, when there is no such queue.
     queues.assertQueue(name);
     const client = queueClient(name, {
@@ -393,14 +323,14 @@ class LocalEmulator implements Emulator {
   }
 
   bus(name: string): BusClient {
-    const bus = this.#bus!;
+    const bus = this.#running.bus;
     // Fails now, naming the app's buses, when there is no such bus.
     bus.assertBus(name);
     return busClient({ put: async (entries) => bus.put(name, entries) });
   }
 
   schedule(name: string): EmulatorSchedule {
-    const schedules = this.#schedules!;
+    const schedules = this.#running.schedule;
     schedules.nextTick(name);
     return {
       trigger: async () => schedules.trigger(name),
@@ -415,103 +345,17 @@ class LocalEmulator implements Emulator {
     return this.#work.idle();
   }
 
-  /** Puts a bucket's recorded changes on the buses its notifications name, as tracked work. */
-  #notify(entry: BucketEntry): void {
-    // Notifications start once the bus is up; what is recorded before that waits in the outbox.
-    if (this.#bus) this.#work.track(this.#notifier.drain(entry));
-  }
-
-  /** Queues first: the bus and schedules deliver into them. */
-  #applyServices(graph: Graph): void {
-    this.#queues!.apply(this.#queueResources(graph));
-    this.#bus!.apply(graph);
-    this.#schedules!.apply(graph);
-  }
-
-  #queueResources(graph: Graph): ResourceOf<"queue">[] {
-    return resourcesOf(graph, "queue");
-  }
-
-  #bucketResources(graph: Graph): ResourceOf<"bucket">[] {
-    return resourcesOf(graph, "bucket");
-  }
-
-  async #invokeFunction(fn: string, request: Request): Promise<Response> {
-    const running = this.#functions.get(fn);
-    if (!running) {
-      const known = [...this.#functions.keys()].map((name) => `"${name}"`).join(", ") || "none";
+  /** A binding call from a function's worker: the plugin of the link's kind serves it, checking the data. */
+  async #call(from: string, link: LinkSpec, method: string, args: unknown): Promise<unknown> {
+    const plugin: Plugin | undefined = this.#plugins?.[link.kind as keyof Plugins];
+    const service = plugin?.services?.[method];
+    if (!service) {
       throw new NimbusError(
-        "NIMBUS_EMULATOR_UNKNOWN_FUNCTION",
-        `App "${this.graph.app}" has no function "${fn}" (its functions: ${known}).`,
+        "NIMBUS_EMULATOR_UNSUPPORTED",
+        `function "${from}" called ${method} on ${link.kind} "${link.resource}", which the emulator does not serve yet`,
       );
     }
-    return running.host.fetch(request, paramsFor(running.spec, request));
-  }
-
-  async #callLink(from: string, link: LinkSpec, method: string, request: Request): Promise<Response> {
-    if (link.kind === "function" && method === "fetch") {
-      const target = this.#functions.get(link.resource);
-      if (!target) return new Response(`function "${link.resource}" is not running\n`, { status: 503 });
-      return target.host.fetch(request, paramsFor(target.spec, request));
-    }
-    throw new NimbusError(
-      "NIMBUS_EMULATOR_UNSUPPORTED",
-      `function "${from}" called ${method} on ${link.kind} "${link.resource}", which the emulator does not serve yet`,
-    );
-  }
-
-  /** A service binding's call from a function's worker; the data is checked, since a worker can forge it. */
-  async #callService(from: string, link: LinkSpec, method: string, args: unknown): Promise<unknown> {
-    if (link.kind === "bucket" && method === "presign") {
-      const parsed = presignRequestSchema.safeParse(args);
-      if (!parsed.success) {
-        throw new NimbusError(
-          "NIMBUS_BUCKET_ARGUMENT",
-          `bucket "${link.resource}": presign takes (key, { method: "GET" | "PUT", expiresIn }); function "${from}" sent something else`,
-        );
-      }
-      return this.#presign(link.resource, parsed.data);
-    }
-    if (link.kind === "bucket" && method === "changed") {
-      const entry = this.#buckets.get(link.resource);
-      if (entry) this.#notify(entry);
-      return undefined;
-    }
-    if (link.kind === "bus" && method === "put") {
-      return this.#bus!.put(link.resource, (args as { entries?: unknown } | null)?.entries);
-    }
-    if (link.kind === "queue" && method === "send") {
-      const parsed = wireMessagesSchema.safeParse(args);
-      if (!parsed.success) {
-        throw new NimbusError(
-          "NIMBUS_QUEUE_BODY",
-          `queue "${link.resource}": function "${from}" sent messages the emulator cannot read`,
-        );
-      }
-      return this.#queues!.send(link.resource, parsed.data.messages);
-    }
-    throw new NimbusError(
-      "NIMBUS_EMULATOR_UNSUPPORTED",
-      `function "${from}" called ${method} on ${link.kind} "${link.resource}", which the emulator does not serve yet`,
-    );
-  }
-
-  async #startFunction(resource: ResourceOf<"function">, secrets: Record<string, string>, wait = true): Promise<void> {
-    const running = await functionPlugin.start(
-      resource,
-      {
-        root: this.root,
-        stateDir: this.state,
-        logger: this.#logger,
-        secrets,
-        callLink: (from, link, method, request) => this.#callLink(from, link, method, request),
-        callService: (from, link, method, args) => this.#callService(from, link, method, args),
-        clock: this.clock.mode === "manual" ? this.clock.shared : undefined,
-        workers: this.#workers,
-      },
-      wait,
-    );
-    this.#functions.set(resource.name, running);
+    return service({ from, resource: link.resource, args });
   }
 
   /**
@@ -521,14 +365,7 @@ class LocalEmulator implements Emulator {
   async #warmUp(): Promise<void> {
     // Give requests that arrive right at start-up (a browser already open on the app) the CPU first.
     await new Promise((resolve) => setTimeout(resolve, 100).unref());
-    for (const running of [...this.#functions.values()]) {
-      if (this.#closed) return;
-      await functionPlugin.warm(running, this.#logger);
-    }
-  }
-
-  #functionResources(graph: Graph): ResourceOf<"function">[] {
-    return resourcesOf(graph, "function");
+    await this.#running.function.warm(() => this.#closed !== undefined);
   }
 
   async reload(): Promise<void> {
@@ -541,46 +378,25 @@ class LocalEmulator implements Emulator {
       );
       throw error;
     }
-    const secrets = await readDotEnv(join(this.root, ".env"));
-    const wanted = new Map(this.#functionResources(next.graph).map((fn) => [fn.name, fn]));
-    // New buckets open before the functions that link them start.
-    const changes = this.#buckets.apply(this.#bucketResources(next.graph), false);
-    for (const [name, running] of this.#functions) {
-      const resource = wanted.get(name);
-      if (!resource) {
-        this.#functions.delete(name);
-        await functionPlugin.stop(running);
-        changes.push(`removed ${name}`);
-      } else if (functionPlugin.plan(running.spec, resource.spec) === "restart") {
-        await this.#startFunction(resource, secrets);
-        await functionPlugin.stop(running);
-        changes.push(`restarted ${name}`);
-      }
-    }
-    for (const [name, resource] of wanted) {
-      if (this.#functions.has(name)) continue;
-      await this.#startFunction(resource, secrets);
-      changes.push(`started ${name}`);
-    }
+    const changes: string[] = [];
+    // In the registry's order: new buckets open before the functions that link them start.
+    for (const plugin of this.#each()) changes.push(...(await plugin.apply(next.graph)));
     this.graph = next.graph;
     this.#appInputs = next.inputs;
-    this.#applyServices(next.graph);
-    // Changes recorded meanwhile for a bus this reload adds, and those of a bucket whose
-    // notifications it removed (dropped now), go once the new buses are up.
-    for (const entry of this.#buckets.all()) this.#notify(entry);
-    this.#router = buildRouter(next.graph, (name) => this.#functions.get(name)?.host);
+    for (const plugin of this.#each()) plugin.ready?.();
     this.#reloader?.refresh();
     this.#logger.info(`app reloaded${changes.length ? `: ${changes.join(", ")}` : "; no function changed"}`);
   }
 
   async reset(): Promise<void> {
-    // Declared buckets are emptied in place, so functions holding them keep working.
-    this.#buckets.reset();
-    this.#queues?.clear();
+    const kept = new Set([credentialsFile]);
+    for (const plugin of this.#each()) {
+      await plugin.reset();
+      for (const entry of plugin.stateEntries ?? []) kept.add(entry);
+    }
     for (const entry of await readdir(this.state)) {
       // Open stores were emptied in place above; their files stay.
-      if (entry === "build" || entry === "buckets" || entry === "queues" || entry === credentialsFile) continue;
-      await rm(join(this.state, entry), { recursive: true, force: true });
+      if (!kept.has(entry)) await rm(join(this.state, entry), { recursive: true, force: true });
     }
   }
 
@@ -592,25 +408,20 @@ class LocalEmulator implements Emulator {
   async #shutdown(): Promise<void> {
     await this.#reloader?.stop();
     const server = this.#server;
+    const closed = server && new Promise<void>((done) => server.close(() => done()));
+    // Stop accepting; requests in flight finish, then idle keep-alive sockets close.
+    (server as { closeIdleConnections?: () => void } | undefined)?.closeIdleConnections?.();
+    this.clock.stop();
+    // Last started, first closed: schedules stop firing before the queues close, queues
+    // finish their batches before the functions stop.
+    for (const plugin of this.#each().reverse()) await plugin.close();
     if (server) {
-      // Stop accepting; requests in flight finish, then idle keep-alive sockets close.
-      const closed = new Promise<void>((done) => server.close(() => done()));
-      (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-      await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
       // Responses still streaming get a moment to finish before their sockets are closed.
       await Promise.race([closed, new Promise((done) => setTimeout(done, 1_000).unref())]);
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       await closed;
-    } else {
-      await Promise.all([...this.#functions.values()].map((fn) => functionPlugin.stop(fn)));
     }
-    await this.#s3?.close();
-    this.#schedules?.stop();
-    this.clock.stop();
-    await this.#queues?.close();
     await this.#work.drain();
-    this.#functions.clear();
-    this.#buckets?.close();
     await this.#workers.close();
     this.#logger.flush();
     if (this.#temporaryState && this.state) await rm(this.state, { recursive: true, force: true });

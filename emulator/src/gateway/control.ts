@@ -1,5 +1,6 @@
-import { busDefaults, type Graph, NimbusError } from "@nimbus/core";
+import { busDefaults, type Graph, httpStatus, NimbusError } from "@nimbus/core";
 import { Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 
 export interface ControlApiOptions {
@@ -90,8 +91,10 @@ export function controlApi(options: ControlApiOptions): Hono {
   );
   api.onError((error, c) => {
     if (NimbusError.is(error)) {
-      const status = error.code.startsWith("NIMBUS_EMULATOR_UNKNOWN_") ? 404 : 400;
-      return c.json({ error: { code: error.code, message: error.message } }, status);
+      return c.json(
+        { error: { code: error.code, message: error.message } },
+        httpStatus(error.code) as ContentfulStatusCode,
+      );
     }
     return c.json({ error: { code: "NIMBUS_CONTROL_FAILED", message: (error as Error).message } }, 500);
   });

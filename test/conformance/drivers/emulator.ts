@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { join } from "node:path";
-import { NimbusError } from "@nimbus/core";
+import { type ErrorCode, NimbusError } from "@nimbus/core";
 import type {
   BucketClient,
   BucketGetOptions,
@@ -19,7 +19,7 @@ type Ready = Extract<ChildReady, { ready: unknown }>["ready"];
 
 /** A NimbusError when the child's error had a code (so `NimbusError.is(e) && e.code` works), else a plain Error. */
 function rebuild({ code, message, name }: ChildError): Error {
-  const error = code ? new NimbusError(code, message) : new Error(message);
+  const error = code ? new NimbusError(code as ErrorCode, message) : new Error(message);
   if (!code) error.name = name;
   return error;
 }

@@ -2,29 +2,32 @@ import {
   busLimits,
   type CompiledRules,
   compileRules,
+  decideDelivery,
   deliveryRoute,
   type EventPattern,
   type FunctionSpec,
+  failedDelivery,
   type Graph,
   NimbusError,
   type NimbusEvent,
   type PutEntry,
   type ResourceRef,
+  refusal,
   resourcesOf,
   toEvent,
+  unknownResource,
 } from "@nimbus/core";
 import type { Clock } from "../../clock/clock.ts";
 import type { Logger } from "../../logs/logger.ts";
-import type { FunctionHost } from "../function/host.ts";
-import { oneAtATime, Refusal } from "../queue/one-at-a-time.ts";
-import type { DeliveryQueue, QueuePlugin } from "../queue/plugin.ts";
+import type { Plugin, Service } from "../plugin.ts";
+import type { DeliveryQueue } from "../queue/consumer.ts";
+import { oneAtATime } from "../queue/one-at-a-time.ts";
 import type { Enqueued, OutgoingMessage, QueuePolicy } from "../queue/store.ts";
-import { unknownResource } from "../unknown-resource.ts";
 import { type DetailCheck, detailCheck, readEntries } from "./entries.ts";
+import { deliverToTarget, type RuleTargetContext, routeToTarget } from "./rule-target.ts";
 
 interface RunningBus {
   name: string;
-  deadLetter: string | null;
   policy: Omit<QueuePolicy, "visibilityTimeout">;
   rules: CompiledRules;
   /** Each rule's targets, by rule name (`<bus>/<rule>`). */
@@ -32,12 +35,9 @@ interface RunningBus {
   check: DetailCheck;
 }
 
-export interface BusPluginContext {
-  queues: QueuePlugin;
+export interface BusPluginContext extends Omit<RuleTargetContext, "forward"> {
   clock: Clock;
   logger: Logger;
-  /** The running host of a function, to deliver events to its `event` handler. */
-  host: (fn: string) => FunctionHost | undefined;
 }
 
 /**
@@ -48,16 +48,38 @@ export interface BusPluginContext {
  * `event` handler gets it with retries and a dead-letter queue (docs/semantics.md).
  * An event for another bus is routed there within the same put.
  */
-export class BusPlugin {
+export class BusPlugin implements Plugin {
+  readonly kind = "bus";
   readonly #ctx: BusPluginContext;
+  readonly #targets: RuleTargetContext;
   readonly #buses = new Map<string, RunningBus>();
+
+  readonly services: Readonly<Record<string, Service>> = {
+    put: async ({ resource, args }: { resource: string; args: unknown }) =>
+      this.put(resource, (args as { entries?: unknown } | null)?.entries),
+  };
 
   constructor(ctx: BusPluginContext) {
     this.#ctx = ctx;
+    this.#targets = { ...ctx, forward: (name, event, path) => this.#toBus(name, event, path) };
   }
 
+  async start(graph: Graph): Promise<void> {
+    this.#take(graph);
+  }
+
+  async apply(graph: Graph): Promise<string[]> {
+    this.#take(graph);
+    return [];
+  }
+
+  /** Events waiting for delivery are the queues' state: a reset of the queues empties them. */
+  async reset(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
   /** Takes the graph's buses and rules; events waiting for delivery stay in the store. */
-  apply(graph: Graph): void {
+  #take(graph: Graph): void {
     const rules = resourcesOf(graph, "rule");
     const functions = new Map(resourcesOf(graph, "function").map((fn) => [fn.name, fn.spec]));
     this.#buses.clear();
@@ -66,7 +88,6 @@ export class BusPlugin {
       const own = rules.filter((rule) => rule.spec.bus === bus.name);
       const running: RunningBus = {
         name: bus.name,
-        deadLetter: bus.spec.deadLetter,
         policy: {
           maxAttempts: bus.spec.delivery.maxAttempts,
           backoff: bus.spec.delivery.backoff,
@@ -136,33 +157,27 @@ export class BusPlugin {
     const items: Enqueued[] = [];
     for (const rule of matched) {
       for (const target of bus.targets.get(rule) ?? []) {
-        const delivery = deliveryRoute(rule, target).key;
         try {
-          if (target.kind === "function") items.push({ queue: delivery, message });
-          else if (target.kind === "queue") items.push(this.#toQueue(target.name, message));
-          else items.push(...this.#toBus(target.name, event, [...path, name]));
+          items.push(...routeToTarget(this.#targets, rule, target, event, message, [...path, name]));
         } catch (error) {
-          // A target that refuses the event never will: it goes to the dead-letter queue at once.
+          // A target that refuses the event never will: it ends now, as a final delivery outcome does.
+          const decision = decideDelivery(bus.policy, 1, failedDelivery(refusal(error)));
           const reason = (error as Error).message;
-          if (bus.deadLetter === null) {
+          if (decision.action === "dead-letter") {
+            this.#ctx.logger.warn(
+              `bus ${name}: event ${event.id} could not be delivered by ${rule} to ${target.kind} ${target.name}; moved to "${decision.queue}": ${reason}`,
+            );
+            const from = deliveryRoute(rule, target).key;
+            items.push({ queue: decision.queue, message, dead: { from, error: reason } });
+          } else {
             this.#ctx.logger.error(
               `bus ${name}: event ${event.id} could not be delivered by ${rule} to ${target.kind} ${target.name} and the bus has no dead-letter queue, so it was dropped: ${reason}`,
             );
-          } else {
-            this.#ctx.logger.warn(
-              `bus ${name}: event ${event.id} could not be delivered by ${rule} to ${target.kind} ${target.name}; moved to "${bus.deadLetter}": ${reason}`,
-            );
-            items.push({ queue: bus.deadLetter, message, dead: { from: delivery, error: reason } });
           }
         }
       }
     }
     return items;
-  }
-
-  #toQueue(queue: string, message: OutgoingMessage): Enqueued {
-    this.#ctx.queues.check(queue, message);
-    return { queue, message };
   }
 
   #toBus(name: string, event: NimbusEvent, path: readonly string[]): Enqueued[] {
@@ -187,32 +202,12 @@ export class BusPlugin {
   #deliveryQueue(bus: RunningBus, rule: string, target: ResourceRef, fn: FunctionSpec | undefined): DeliveryQueue {
     const route = deliveryRoute(rule, target);
     const timeout = target.kind === "function" ? (fn?.timeout ?? busLimits.forwardTimeout) : busLimits.forwardTimeout;
-    const deliver = async (body: Uint8Array): Promise<void> => {
-      const event = JSON.parse(Buffer.from(body).toString("utf8")) as NimbusEvent;
-      if (target.kind === "function") {
-        const host = this.#ctx.host(target.name);
-        if (!host) throw new Error(`function "${target.name}" is not running`);
-        const result = await host.run("event", event, `event ${event.id} (${event["detail-type"]}) by ${rule}`);
-        if (!result.ok) throw new Error(result.error);
-        return;
-      }
-      let items: Enqueued[];
-      try {
-        items =
-          target.kind === "queue"
-            ? [this.#toQueue(target.name, { format: "json", body })]
-            : this.#toBus(target.name, event, [bus.name]);
-      } catch (error) {
-        throw new Refusal((error as Error).message);
-      }
-      this.#ctx.queues.enqueue(items);
-    };
     return {
       name: route.key,
       label: route.label,
       // A function's own timeout ends a run first; the lease outlives it, so a run is never delivered twice at once.
       policy: { ...bus.policy, visibilityTimeout: timeout + busLimits.leaseMargin },
-      consumer: oneAtATime(fn?.concurrency ?? 1, deliver, () =>
+      consumer: oneAtATime(fn?.concurrency ?? 1, deliverToTarget(this.#targets, bus.name, rule, target), () =>
         target.kind === "function" ? this.#ctx.host(target.name) !== undefined : true,
       ),
       describe: describeEvent,
@@ -222,9 +217,7 @@ export class BusPlugin {
 
   #require(name: string): RunningBus {
     const bus = this.#buses.get(name);
-    if (!bus) {
-      throw unknownResource("bus", name, this.names());
-    }
+    if (!bus) throw unknownResource("bus", name, this.names());
     return bus;
   }
 }

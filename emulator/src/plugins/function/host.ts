@@ -41,15 +41,25 @@ export interface FunctionHostOptions {
   graceMs?: number;
 }
 
+/** Why an invocation failed: `message` for a fetch's error response, `reason` (default: `message`) for a run's result. */
+interface Failure {
+  status: number;
+  message: string;
+  reason?: string;
+  /** What the handler reported before it failed (a queue batch's outcomes). */
+  value?: unknown;
+}
+
+/** An invocation in flight, whichever handler it calls: the worker's answers end it for its caller. */
 interface Invocation {
   invocationId: string;
+  /** A fetch's response. */
   respond: (response: Response) => void;
-  /** Set for handler runs (queue, event, scheduled): their outcome instead of a Response. */
-  run?: {
-    complete: (value: unknown) => void;
-    fail: (error: string, value?: unknown) => void;
-  };
-  /** Set once a response (or an error answer) went back to the caller. */
+  /** A run's result. */
+  complete: (value: unknown) => void;
+  /** A throw, a timeout or a crash. */
+  fail: (failure: Failure) => void;
+  /** Set once an answer went back to the caller. */
   answered: boolean;
   /** Timed out and did not stop in time: its worker is being recycled. */
   stuck: boolean;
@@ -189,50 +199,22 @@ export class FunctionHost {
       release();
       return this.#problem(400, `could not read the request body: ${(error as Error).message}`);
     }
-    return this.#invoke(handle, request, body, params, release);
-  }
-
-  #invoke(handle: WorkerHandle, request: Request, body: Body, params: Record<string, string>, release: () => void) {
-    const started = performance.now();
-    const id = this.#nextId++;
-    const invocationId = randomUUID().slice(0, 8);
-    const { promise, resolve } = Promise.withResolvers<Response>();
-    const timeout = this.spec.timeout;
-    let timer: NodeJS.Timeout | undefined;
-    const invocation: Invocation = {
-      invocationId,
-      answered: false,
-      stuck: false,
-      respond: (response) => {
-        if (invocation.answered) return;
-        invocation.answered = true;
-        const ms = Math.round(performance.now() - started);
-        this.#options.logger.log({
-          fn: this.name,
-          invocationId,
-          level: "info",
-          message: `${request.method} ${new URL(request.url).pathname} ${response.status} ${ms}ms`,
-        });
-        resolve(response);
+    const { method, url, headers } = request;
+    const path = new URL(url).pathname;
+    return this.#invoke<Response>(
+      handle,
+      release,
+      (id, invocationId) => ({
+        message: { type: "fetch", id, invocationId, params, request: { method, url, headers: [...headers], body } },
+        transfer: transferables(body),
+      }),
+      {
+        response: (response) => response,
+        result: () => this.#problem(500, `function "${this.name}" answered a request without a response`),
+        failure: ({ status, message }) => this.#problem(status, message),
+        log: (response, ms) => ({ level: "info", message: `${method} ${path} ${response.status} ${ms}ms` }),
       },
-      finish: () => {
-        clearTimeout(timer);
-        handle.invocations.delete(id);
-        release();
-        this.#terminateIfIdle(handle);
-      },
-    };
-    handle.invocations.set(id, invocation);
-    timer = setTimeout(() => this.#timeOut(handle, id, invocation), timeout);
-    const message: ToWorker = {
-      type: "fetch",
-      id,
-      invocationId,
-      params,
-      request: { method: request.method, url: request.url, headers: [...request.headers], body },
-    };
-    handle.worker.postMessage(message, transferables(body));
-    return promise;
+    );
   }
 
   /**
@@ -249,43 +231,63 @@ export class FunctionHost {
       release();
       return { ok: false, error: handle };
     }
+    return this.#invoke<RunResult>(
+      handle,
+      release,
+      (id, invocationId) => ({ message: { type: "run", id, invocationId, handler, payload } }),
+      {
+        response: () => ({ ok: false, error: `function "${this.name}" answered a ${handler} run with a response` }),
+        result: (value) => ({ ok: true, value }),
+        failure: ({ message, reason, value }) => ({ ok: false, error: reason ?? message, value }),
+        log: (result, ms) => ({
+          level: result.ok ? "info" : "error",
+          message: `${label} ${result.ok ? "ok" : `failed: ${result.error}`} ${ms}ms`,
+        }),
+      },
+    );
+  }
+
+  /**
+   * The one invocation path of fetches and runs: an id, the timeout, the message to the
+   * worker, and the answer back to the caller (logged once) when the worker responds,
+   * throws, times out or crashes. `release` frees the concurrency slot once the worker is done.
+   */
+  #invoke<T>(
+    handle: WorkerHandle,
+    release: () => void,
+    message: (id: number, invocationId: string) => { message: ToWorker; transfer?: TransferListItem[] },
+    answers: Answers<T>,
+  ): Promise<T> {
     const started = performance.now();
     const id = this.#nextId++;
     const invocationId = randomUUID().slice(0, 8);
-    const { promise, resolve } = Promise.withResolvers<RunResult>();
+    const { promise, resolve } = Promise.withResolvers<T>();
     let timer: NodeJS.Timeout | undefined;
-    const target = handle;
-    const settle = (result: RunResult) => {
+    const answer = (result: T) => {
       if (invocation.answered) return;
       invocation.answered = true;
-      const ms = Math.round(performance.now() - started);
-      this.#options.logger.log({
-        fn: this.name,
-        invocationId,
-        level: result.ok ? "info" : "error",
-        message: `${label} ${result.ok ? "ok" : `failed: ${result.error}`} ${ms}ms`,
-      });
+      const { level, message: line } = answers.log(result, Math.round(performance.now() - started));
+      this.#options.logger.log({ fn: this.name, invocationId, level, message: line });
       resolve(result);
     };
     const invocation: Invocation = {
       invocationId,
       answered: false,
       stuck: false,
-      respond: () => {},
-      run: {
-        complete: (value) => settle({ ok: true, value }),
-        fail: (error, value) => settle({ ok: false, error, value }),
-      },
+      respond: (response) => answer(answers.response(response)),
+      complete: (value) => answer(answers.result(value)),
+      fail: (failure) => answer(answers.failure(failure)),
       finish: () => {
         clearTimeout(timer);
-        target.invocations.delete(id);
+        handle.invocations.delete(id);
         release();
-        this.#terminateIfIdle(target);
+        this.#terminateIfIdle(handle);
       },
     };
     handle.invocations.set(id, invocation);
-    timer = setTimeout(() => this.#timeOut(target, id, invocation), this.spec.timeout);
-    handle.worker.postMessage({ type: "run", id, invocationId, handler, payload } satisfies ToWorker);
+    timer = setTimeout(() => this.#timeOut(handle, id, invocation), this.spec.timeout);
+    const outgoing = message(id, invocationId);
+    handle.worker.postMessage(outgoing.message, outgoing.transfer ?? []);
     return promise;
   }
 
@@ -297,8 +299,11 @@ export class FunctionHost {
       level: "error",
       message: `timed out after ${limit}; the run was cut off and the function recycled`,
     });
-    if (invocation.run) invocation.run.fail(`timed out after ${limit}`);
-    else invocation.respond(this.#problem(504, `function "${this.name}" timed out after ${limit}`));
+    invocation.fail({
+      status: 504,
+      message: `function "${this.name}" timed out after ${limit}`,
+      reason: `timed out after ${limit}`,
+    });
     if (!handle.exited) handle.worker.postMessage({ type: "abort", id } satisfies ToWorker);
     // The function is recycled: new requests go to a fresh worker at once, since this one
     // may be blocked; it finishes what else it runs, then stops.
@@ -347,9 +352,10 @@ export class FunctionHost {
       reject(new NimbusError("NIMBUS_FUNCTION_LOAD", `its worker exited with code ${code} before it was ready`));
       const lost = [...handle.invocations.values()].filter((i) => !i.stuck);
       for (const invocation of handle.invocations.values()) {
-        const message = `function "${this.name}" exited (code ${code}) while handling this request`;
-        if (invocation.run) invocation.run.fail(message);
-        else invocation.respond(this.#problem(500, message));
+        invocation.fail({
+          status: 500,
+          message: `function "${this.name}" exited (code ${code}) while handling this request`,
+        });
         invocation.finish();
       }
       if (!handle.retired && !this.#stopped) {
@@ -395,13 +401,17 @@ export class FunctionHost {
           level: "error",
           message: message.error.stack ?? `${message.error.name}: ${message.error.message}`,
         });
-        if (invocation?.run) invocation.run.fail(`${message.error.name}: ${message.error.message}`, message.value);
-        else invocation?.respond(this.#problem(500, `function "${this.name}" threw: ${describeError(message.error)}`));
+        invocation?.fail({
+          status: 500,
+          message: `function "${this.name}" threw: ${describeError(message.error)}`,
+          reason: `${message.error.name}: ${message.error.message}`,
+          value: message.value,
+        });
         return;
       }
       case "result": {
         const invocation = handle.invocations.get(message.id);
-        invocation?.run?.complete(message.value);
+        invocation?.complete(message.value);
         if (message.done) invocation?.finish();
         return;
       }
@@ -469,6 +479,14 @@ export class FunctionHost {
       headers: { "content-type": "text/plain; charset=utf-8", ...headers },
     });
   }
+}
+
+/** How one kind of invocation answers its caller, and the log line of the answer. */
+interface Answers<T> {
+  response(response: Response): T;
+  result(value: unknown): T;
+  failure(failure: Failure): T;
+  log(result: T, ms: number): { level: "info" | "error"; message: string };
 }
 
 /** The handler methods besides `fetch`. */

@@ -1,5 +1,6 @@
 import type { ReadableStreamReadResult } from "node:stream/web";
 import type { TransferListItem } from "node:worker_threads";
+import type { LinkSpec } from "@nimbus/core";
 
 /**
  * Messages between the emulator and a function's worker thread. Bodies travel as
@@ -80,7 +81,7 @@ export interface WorkerData {
   clock?: SharedArrayBuffer;
   bundle: string;
   env: Record<string, string | number | boolean>;
-  links: { name: string; kind: string; resource: string }[];
+  links: LinkSpec[];
 }
 
 export function toWireError(error: unknown): WireError {

@@ -7,11 +7,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
 import { parentPort, type TransferListItem, workerData } from "node:worker_threads";
-import { NimbusError } from "@nimbus/core";
+import { type ErrorCode, type LinkSpec, NimbusError } from "@nimbus/core";
 import { bucketClient, busClient, type HandlerInvoker, handlerInvoker, queueClient } from "@nimbus/runtime/target";
+import { BucketStore, bucketDir } from "@nimbus/store";
 import { sharedNow } from "../../clock/clock.ts";
-import { bucketDir } from "../bucket/paths.ts";
-import { BucketStore } from "../bucket/store.ts";
 import { storeTransport } from "../bucket/transport.ts";
 import {
   type Body,
@@ -78,41 +77,42 @@ async function callService(binding: string, method: string, args: unknown): Prom
 
 const now = sharedNow(data.clock);
 
+/**
+ * Each link kind's binding: the runtime's client over this worker's transport. A new
+ * kind adds its line here; `satisfies` fails the build while one is missing.
+ */
+const bindings = {
+  bucket: (link) =>
+    bucketClient(
+      link.resource,
+      storeTransport(
+        () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
+        async (key, options) => (await callService(link.name, "presign", { key, ...options })) as string,
+        async () => {
+          await callService(link.name, "changed", {});
+        },
+      ),
+    ),
+  queue: (link) =>
+    queueClient(link.resource, {
+      send: async (messages) => {
+        await callService(link.name, "send", { messages });
+      },
+    }),
+  bus: (link) => busClient({ put: async (entries) => (await callService(link.name, "put", { entries })) as string[] }),
+  function: (link) => ({
+    fetch: (input: Request | string | URL, init?: RequestInit) =>
+      callBinding(
+        link.name,
+        "fetch",
+        new Request(typeof input === "string" ? new URL(input, "http://function") : input, init),
+      ),
+  }),
+} satisfies Record<LinkSpec["kind"], (link: LinkSpec) => unknown>;
+
 function buildEnv(): Record<string, unknown> {
   const env: Record<string, unknown> = { ...data.env };
-  for (const link of data.links) {
-    if (link.kind === "bucket") {
-      env[link.name] = bucketClient(
-        link.resource,
-        storeTransport(
-          () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
-          async (key, options) => (await callService(link.name, "presign", { key, ...options })) as string,
-          async () => {
-            await callService(link.name, "changed", {});
-          },
-        ),
-      );
-    } else if (link.kind === "queue") {
-      env[link.name] = queueClient(link.resource, {
-        send: async (messages) => {
-          await callService(link.name, "send", { messages });
-        },
-      });
-    } else if (link.kind === "function") {
-      env[link.name] = {
-        fetch: (input: Request | string | URL, init?: RequestInit) =>
-          callBinding(
-            link.name,
-            "fetch",
-            new Request(typeof input === "string" ? new URL(input, "http://function") : input, init),
-          ),
-      };
-    } else {
-      env[link.name] = busClient({
-        put: async (entries) => (await callService(link.name, "put", { entries })) as string[],
-      });
-    }
-  }
+  for (const link of data.links) env[link.name] = bindings[link.kind](link);
   return Object.freeze(env);
 }
 
@@ -176,7 +176,7 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
 
 /** An error the emulator answered a call with, rebuilt with its code so `NimbusError.is` holds. */
 function fromWireError(wire: WireError | undefined): Error {
-  if (wire?.code) return new NimbusError(wire.code, wire.message);
+  if (wire?.code) return new NimbusError(wire.code as ErrorCode, wire.message);
   return Object.assign(new Error(wire?.message), { name: wire?.name ?? "Error" });
 }
 

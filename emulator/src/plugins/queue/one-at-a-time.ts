@@ -1,13 +1,10 @@
-import type { Consumer } from "./plugin.ts";
-
-/** A delivery that can never succeed (the target refuses what it is given): it is not retried. */
-export class Refusal extends Error {
-  override readonly name = "Refusal";
-}
+import { failedDelivery } from "@nimbus/core";
+import type { Consumer } from "./consumer.ts";
 
 /**
  * A consumer taking one message at a time: acked when `deliver` resolves, retried with
- * its error when it throws, given up at once when it throws a `Refusal`.
+ * its error when it throws, given up at once when it throws a `refusal` (core's one way
+ * to say "never retry").
  */
 export function oneAtATime(
   concurrency: number,
@@ -26,7 +23,8 @@ export function oneAtATime(
             await deliver(body);
             return { id, ack: true as const };
           } catch (error) {
-            return { id, retry: { error: (error as Error).message, final: error instanceof Refusal } };
+            const { error: reason, final } = failedDelivery(error);
+            return { id, retry: { error: reason, final } };
           }
         }),
       ),

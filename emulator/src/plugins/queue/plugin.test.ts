@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { Clock } from "../../clock/clock.ts";
 import { Work } from "../../clock/work.ts";
 import { Logger } from "../../logs/logger.ts";
-import { type Consumer, type DeliveryQueue, QueuePlugin } from "./plugin.ts";
+import type { Consumer, DeliveryQueue } from "./consumer.ts";
+import { QueuePlugin } from "./plugin.ts";
 
 let stateDir: string;
 let plugins: QueuePlugin[];
@@ -54,7 +55,7 @@ function open(): { plugin: QueuePlugin; logger: Logger; work: Work; delivered: s
   const clock = new Clock("manual");
   const work = new Work();
   const logger = new Logger({ format: "silent" });
-  const plugin = new QueuePlugin({ stateDir, clock, work, logger, host: () => undefined });
+  const plugin = new QueuePlugin({ stateDir, clock, work, logger });
   plugins.push(plugin);
   const delivered: string[] = [];
   const consumer: Consumer = {
@@ -76,7 +77,7 @@ function open(): { plugin: QueuePlugin; logger: Logger; work: Work; delivered: s
     schema: null,
     consumer: null,
   };
-  plugin.apply([{ kind: "queue", name: "orders-dlq", spec: dlq }]);
+  plugin.applyQueues([{ kind: "queue", name: "orders-dlq", spec: dlq }]);
   const route = deliveryRoute("orders/paid", { kind: "function", name: "fulfil" });
   const delivery: DeliveryQueue = {
     name: route.key,

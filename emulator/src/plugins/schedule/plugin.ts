@@ -10,19 +10,14 @@ import {
   type ScheduleSpec,
   scheduleExpressionOf,
   scheduleLimits,
+  unknownResource,
 } from "@nimbus/core";
 import type { ScheduledController } from "@nimbus/runtime";
-import type { Clock } from "../../clock/clock.ts";
-import type { Logger } from "../../logs/logger.ts";
-import type { BusPlugin } from "../bus/plugin.ts";
-import type { FunctionHost } from "../function/host.ts";
+import type { Plugin } from "../plugin.ts";
+import type { DeliveryQueue } from "../queue/consumer.ts";
 import { oneAtATime } from "../queue/one-at-a-time.ts";
-import type { DeliveryQueue, QueuePlugin } from "../queue/plugin.ts";
 import type { Enqueued } from "../queue/store.ts";
-import { unknownResource } from "../unknown-resource.ts";
-
-/** Event fields of a tick put on a bus, as EventBridge's scheduled rules send them. */
-export const scheduledEvent = { source: "nimbus.schedule", detailType: "Scheduled Event" } as const;
+import { deliverTick, type ScheduleTargetContext, tickDeliveries } from "./schedule-target.ts";
 
 interface RunningSchedule {
   name: string;
@@ -32,13 +27,7 @@ interface RunningSchedule {
   next?: { at: number; cancel: () => void };
 }
 
-export interface SchedulePluginContext {
-  queues: QueuePlugin;
-  bus: BusPlugin;
-  clock: Clock;
-  logger: Logger;
-  host: (fn: string) => FunctionHost | undefined;
-}
+export type SchedulePluginContext = ScheduleTargetContext;
 
 /**
  * Schedules in the emulator: each fires at the times `nextRuns` gives, in its time zone,
@@ -48,7 +37,8 @@ export interface SchedulePluginContext {
  * A function target gets ticks through a delivery queue of one at a time, so runs of one
  * schedule never overlap and a failing run is retried.
  */
-export class SchedulePlugin {
+export class SchedulePlugin implements Plugin {
+  readonly kind = "schedule";
   readonly #ctx: SchedulePluginContext;
   readonly #schedules = new Map<string, RunningSchedule>();
   /** Set after the first `apply`: later ones are reloads, after which nothing was missed. */
@@ -59,8 +49,24 @@ export class SchedulePlugin {
     this.#ctx = ctx;
   }
 
+  async start(graph: Graph): Promise<void> {
+    this.#take(graph);
+  }
+
+  async apply(graph: Graph): Promise<string[]> {
+    this.#take(graph);
+    return [];
+  }
+
+  /** Fired ticks are recorded with the queues' state: a reset of the queues forgets them. */
+  async reset(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.stop();
+  }
+
   /** Takes the graph's schedules: new ones armed, changed ones re-armed from now, removed ones stopped. */
-  apply(graph: Graph): void {
+  #take(graph: Graph): void {
     const wanted = resourcesOf(graph, "schedule");
     const functions = new Map(resourcesOf(graph, "function").map((fn) => [fn.name, fn.spec]));
     const names = new Set(wanted.map((schedule) => schedule.name));
@@ -154,24 +160,13 @@ export class SchedulePlugin {
   /** What one tick stores: a message to its function's delivery queue or its queue, or a bus's deliveries. */
   #deliveries(running: RunningSchedule, scheduledTime: number): Enqueued[] {
     const { name, spec } = running;
-    const controller: ScheduledController = { schedule: name, scheduledTime };
     const target = spec.target;
-    const payload = spec.payload ?? controller;
     const late = this.#ctx.clock.now() - scheduledTime;
     this.#ctx.logger.info(
       `schedule ${name}: tick due at ${new Date(scheduledTime).toISOString()} to ${target.kind} ${target.name}${late > scheduleLimits.lateAfter ? ` (${late} ms late)` : ""}`,
     );
-    const json = (value: unknown) => ({ format: "json" as const, body: Buffer.from(JSON.stringify(value)) });
     try {
-      if (target.kind === "function") return [{ queue: deliveryRoute(name, target).key, message: json(controller) }];
-      if (target.kind === "queue") {
-        const message = json(payload);
-        this.#ctx.queues.check(target.name, message);
-        return [{ queue: target.name, message }];
-      }
-      const entries = [{ ...scheduledEvent, detail: payload, resources: [name], time: new Date(scheduledTime) }];
-      const [event] = this.#ctx.bus.events(this.#ctx.bus.check(target.name, entries));
-      return this.#ctx.bus.route(target.name, event!);
+      return tickDeliveries(this.#ctx, name, spec, scheduledTime);
     } catch (error) {
       this.#ctx.logger.error(
         `schedule ${name}: ${target.kind} ${target.name} refused the tick due at ${new Date(scheduledTime).toISOString()}, so it was dropped: ${(error as Error).message}`,
@@ -198,28 +193,7 @@ export class SchedulePlugin {
         deadLetter: null,
         retention: scheduleLimits.maxTickAge,
       },
-      consumer: oneAtATime(
-        1,
-        async (body) => {
-          const controller = JSON.parse(Buffer.from(body).toString("utf8")) as ScheduledController;
-          const host = this.#ctx.host(target);
-          if (!host) throw new Error(`function "${target}" is not running`);
-          // Also late when it fired on time but waited for the previous run (runs never overlap).
-          const late = this.#ctx.clock.now() - controller.scheduledTime;
-          if (late > scheduleLimits.lateAfter) {
-            this.#ctx.logger.warn(
-              `schedule ${name}: the tick due at ${new Date(controller.scheduledTime).toISOString()} reaches function ${target} ${late} ms late`,
-            );
-          }
-          const result = await host.run(
-            "scheduled",
-            controller,
-            `schedule ${name}: tick due at ${new Date(controller.scheduledTime).toISOString()}`,
-          );
-          if (!result.ok) throw new Error(result.error);
-        },
-        () => this.#ctx.host(target) !== undefined,
-      ),
+      consumer: oneAtATime(1, deliverTick(this.#ctx, name, target), () => this.#ctx.host(target) !== undefined),
       describe: (body) => {
         const { scheduledTime } = JSON.parse(Buffer.from(body).toString("utf8")) as ScheduledController;
         return `the tick due at ${new Date(scheduledTime).toISOString()}`;
@@ -230,9 +204,7 @@ export class SchedulePlugin {
 
   #require(name: string): RunningSchedule {
     const running = this.#schedules.get(name);
-    if (!running) {
-      throw unknownResource("schedule", name, this.names());
-    }
+    if (!running) throw unknownResource("schedule", name, this.names());
     return running;
   }
 }

@@ -1,4 +1,4 @@
-import { NimbusError } from "@nimbus/core";
+import { type ErrorCode, NimbusError } from "@nimbus/core";
 import { emulatorUrl } from "./invoke.ts";
 
 /** Calls the running emulator's control API; its `{ error }` answers become user errors. */
@@ -18,7 +18,7 @@ export async function control(
       `Could not reach the emulator at ${base}: ${(error as Error).message}`,
     );
   }
-  const body = (await response.json()) as { error?: { code: string; message: string } };
+  const body = (await response.json()) as { error?: { code: ErrorCode; message: string } };
   if (body.error) throw new NimbusError(body.error.code, body.error.message);
   return body;
 }

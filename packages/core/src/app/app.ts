@@ -1,6 +1,7 @@
 import { Bucket } from "../bucket/bucket.ts";
 import type { BucketProps } from "../bucket/spec.ts";
 import { Bus, type BusProps, type EventMap } from "../bus/bus.ts";
+import type { ErrorCode } from "../errors/codes.ts";
 import { GraphError, type GraphIssue } from "../errors/graph-error.ts";
 import { type ConfigMap, type FunctionProps, FunctionResource, type LinkMap } from "../function/function.ts";
 import { graphProblems } from "../graph/checks.ts";
@@ -102,7 +103,7 @@ export class App {
     };
   }
 
-  #refProblem(value: unknown, allowed: readonly ResourceKind[]): { code: string; message: string } | undefined {
+  #refProblem(value: unknown, allowed: readonly ResourceKind[]): { code: ErrorCode; message: string } | undefined {
     const expected = `expected a ${allowed.join(", ").replace(/, ([^,]*)$/, " or $1")} of app "${this.name}"`;
     if (!Construct.is(value)) {
       return {

@@ -1,16 +1,17 @@
 import type { z } from "zod";
+import type { ErrorCode } from "../errors/codes.ts";
 import type { ResourceKind, ResourceRef } from "../spec/ref.ts";
 import type { App } from "./app.ts";
 
 /** What a construct gets while its spec is built: a place to report problems and resolve references. */
 export interface BuildContext {
   /** Reports a problem on this construct's `field`. */
-  issue(code: string, field: string, message: string): void;
+  issue(code: ErrorCode, field: string, message: string): void;
   /**
    * Parses `value` with a props schema: the output, or undefined after reporting every
    * issue under `code`, with fields below `prefix`.
    */
-  parse<T>(schema: z.ZodType<T>, value: unknown, code: string, prefix?: string): T | undefined;
+  parse<T>(schema: z.ZodType<T>, value: unknown, code: ErrorCode, prefix?: string): T | undefined;
   /**
    * Resolves `value` to a reference when it is a construct of this app of one of the
    * `allowed` kinds; otherwise reports why on `field` and returns undefined.

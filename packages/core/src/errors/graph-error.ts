@@ -1,9 +1,10 @@
+import type { ErrorCode } from "./codes.ts";
 import { NimbusError } from "./nimbus-error.ts";
 
 /** One problem found while building or loading a graph. */
 export interface GraphIssue {
-  /** `NIMBUS_<AREA>_<WHAT>`, e.g. `NIMBUS_QUEUE_TWO_CONSUMERS`. */
-  code: string;
+  /** `NIMBUS_<AREA>_<WHAT>`, e.g. `NIMBUS_QUEUE_TWO_CONSUMERS`; marked `graph` in `errors/codes.ts`. */
+  code: ErrorCode;
   /** The resource it concerns, as `<kind> "<name>"`, e.g. `queue "orders"`, or `app` for the app itself. */
   resource: string;
   /** The prop path inside that resource, e.g. `delivery.backoff.max`; empty when it is the whole resource. */

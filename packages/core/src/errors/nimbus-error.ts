@@ -1,28 +1,31 @@
+import { type ErrorCode, type ErrorKind, errorCodes } from "./codes.ts";
+
 /**
  * One base error for all of Nimbus. Checked with a brand rather than `instanceof`,
  * because an app, the CLI and a target can each load their own copy of this package.
  */
 const brand = Symbol.for("nimbus.error");
 
-/** `user` errors are the author's to fix and print without a stack; `system` ones are ours. */
-export type ErrorKind = "user" | "system";
+export type { ErrorKind };
 
 export interface NimbusErrorOptions {
+  /** Overrides the catalogue's kind for this one error (a user code failing on our side). */
   kind?: ErrorKind;
   cause?: unknown;
 }
 
 export class NimbusError extends Error {
   readonly [brand] = true;
-  /** `NIMBUS_<AREA>_<WHAT>`, stable across releases. */
-  readonly code: string;
+  /** `NIMBUS_<AREA>_<WHAT>`, stable across releases; each is listed in `errors/codes.ts`. */
+  readonly code: ErrorCode;
   readonly kind: ErrorKind;
 
-  constructor(code: string, message: string, options: NimbusErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: NimbusErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "NimbusError";
     this.code = code;
-    this.kind = options.kind ?? "user";
+    // A code from another version of Nimbus (over a worker's or a host's wire) counts as the user's.
+    this.kind = options.kind ?? errorCodes[code]?.kind ?? "user";
   }
 
   static is(value: unknown): value is NimbusError {

@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../errors/codes.ts";
 import type { GraphIssue } from "../errors/graph-error.ts";
 import { formatRoute, routeShape, routesClash } from "../function/routes.ts";
 import type { RouteSpec } from "../function/spec.ts";
@@ -21,7 +22,7 @@ export function graphProblems(
   declared: readonly ResourceRef[] = resources,
 ): GraphIssue[] {
   const issues: GraphIssue[] = [];
-  const report = (resource: ResourceRef | "app", code: string, field: string, message: string) =>
+  const report = (resource: ResourceRef | "app", code: ErrorCode, field: string, message: string) =>
     issues.push({ code, resource: resource === "app" ? `app "${app}"` : describeResource(resource), field, message });
 
   const appProblem = dnsNameProblem(app);
@@ -129,7 +130,7 @@ export function graphProblems(
   return issues;
 }
 
-type Report = (resource: ResourceRef, code: string, field: string, message: string) => void;
+type Report = (resource: ResourceRef, code: ErrorCode, field: string, message: string) => void;
 
 function checkFunction(
   fn: ResourceOf<"function">,

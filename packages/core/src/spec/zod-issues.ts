@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { ErrorCode } from "../errors/codes.ts";
 import type { GraphIssue } from "../errors/graph-error.ts";
 
 /**
@@ -7,7 +8,7 @@ import type { GraphIssue } from "../errors/graph-error.ts";
  */
 export function fromZodIssues(
   issues: readonly z.core.$ZodIssue[],
-  where: { code: string; resource: string; prefix?: string },
+  where: { code: ErrorCode; resource: string; prefix?: string },
 ): GraphIssue[] {
   return issues.flatMap((issue) => {
     const path = [where.prefix, ...issue.path.map(String)].filter((part) => part !== undefined && part !== "");
