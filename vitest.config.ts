@@ -20,6 +20,7 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: "core", include: ["packages/core/src/**/*.test.ts"] } },
       { extends: true, test: { name: "runtime", include: ["packages/runtime/src/**/*.test.ts"] } },
+      { extends: true, test: { name: "store", include: ["packages/store/src/**/*.test.ts"], testTimeout: 60_000 } },
       {
         extends: true,
         test: {

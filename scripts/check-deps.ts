@@ -50,7 +50,7 @@ export const rules: Record<string, { mayImport: readonly string[]; subpaths: rea
       "@nimbus/deploy-docker",
       "nimbus",
     ],
-    subpaths: [],
+    subpaths: [runtimeHost, runtimeHostTesting],
   },
   test: {
     mayImport: [

@@ -28,15 +28,21 @@ export function newBlobId(): string {
 /**
  * Reads a body to its end, hashing it as it goes. A body over `inlineLimit` is written
  * to `blobs/<new id>`; nothing points at that file until the caller commits a row, so
- * a failure or a kill leaves only a file that the next start sweeps away.
+ * a failure or a kill leaves only a file that the next start sweeps away. `durable`
+ * fsyncs the file before it is closed; the caller syncs the folder ({@link syncDir}).
  */
-export async function receiveBody(source: BodySource, blobsDir: string, maxSize: number): Promise<ReceivedBody> {
+export async function receiveBody(
+  source: BodySource,
+  blobsDir: string,
+  maxSize: number,
+  durable = false,
+): Promise<ReceivedBody> {
   const hash = createHash("md5");
   if (source instanceof Uint8Array) {
     if (source.byteLength > maxSize) throw new BodyTooLarge();
     hash.update(source);
     if (source.byteLength <= inlineLimit) return { size: source.byteLength, md5: hash.digest(), inline: source };
-    return writeBlob([source], emptyIterator(), blobsDir, hash, source.byteLength, maxSize);
+    return writeBlob([source], emptyIterator(), blobsDir, hash, source.byteLength, maxSize, durable);
   }
   const iterator = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
   const head: Uint8Array[] = [];
@@ -52,7 +58,7 @@ export async function receiveBody(source: BodySource, blobsDir: string, maxSize:
       await iterator.return?.();
       throw new BodyTooLarge();
     }
-    if (size > inlineLimit) return writeBlob(head, iterator, blobsDir, hash, size, maxSize);
+    if (size > inlineLimit) return writeBlob(head, iterator, blobsDir, hash, size, maxSize, durable);
   }
   return { size, md5: hash.digest(), inline: head.length === 1 ? head[0]! : Buffer.concat(head, size) };
 }
@@ -64,6 +70,7 @@ async function writeBlob(
   hash: ReturnType<typeof createHash>,
   headSize: number,
   maxSize: number,
+  durable: boolean,
 ): Promise<ReceivedBody> {
   const blob = newBlobId();
   const path = join(blobsDir, blob);
@@ -96,6 +103,7 @@ async function writeBlob(
     }
     await writing;
     if (batch.length > 0) await file.writev(batch);
+    if (durable) await file.sync();
     await file.close();
   } catch (error) {
     await writing.catch(() => {});
@@ -104,6 +112,19 @@ async function writeBlob(
     throw error;
   }
   return { size, md5: hash.digest(), blob };
+}
+
+/**
+ * Makes the entries of `dir` (a file created, linked or renamed in it) survive power
+ * loss: a file's own fsync does not cover the name that points at it.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 function asBytes(value: unknown): Uint8Array {

@@ -24,17 +24,25 @@ export class BucketRegistry {
   readonly #stateDir: string;
   readonly #now: () => number;
   readonly #onChange: ((entry: BucketEntry) => void) | undefined;
+  readonly #durable: boolean;
   readonly #entries = new Map<string, BucketEntry>();
 
   /**
    * `onChange` is called after a write through one of the registry's stores (the S3
    * endpoint, presigned URLs, `emu.bucket`) recorded a change for the bucket's
    * notifications, once it is committed: the time to drain the bucket's outbox.
+   * `durable` opens every store durable (see `BucketStore`): the store service's setting.
    */
-  constructor(options: { stateDir: string; now: () => number; onChange?: (entry: BucketEntry) => void }) {
+  constructor(options: {
+    stateDir: string;
+    now: () => number;
+    onChange?: (entry: BucketEntry) => void;
+    durable?: boolean;
+  }) {
     this.#stateDir = options.stateDir;
     this.#now = options.now;
     this.#onChange = options.onChange;
+    this.#durable = options.durable ?? false;
   }
 
   /**
@@ -43,7 +51,7 @@ export class BucketRegistry {
    * A bucket records its changes for notifying while it is declared with notifications.
    * Returns a line per change, for the log.
    */
-  apply(declared: readonly ResourceOf<"bucket">[], starting: boolean): string[] {
+  apply(declared: readonly Pick<ResourceOf<"bucket">, "name" | "spec">[], starting: boolean): string[] {
     const changes: string[] = [];
     const wanted = new Map(declared.map((resource) => [resource.name, resource]));
     for (const entry of this.#entries.values()) {
@@ -133,6 +141,7 @@ export class BucketRegistry {
       dir: bucketDir(this.#stateDir, name),
       sweep,
       now: this.#now,
+      durable: this.#durable,
       onChange:
         onChange &&
         (() => {

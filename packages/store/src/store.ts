@@ -1,16 +1,16 @@
 import { createHash, randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, rmSync, unlinkSync } from "node:fs";
-import { copyFile, link, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, unlinkSync } from "node:fs";
+import { copyFile, link, open, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { type BucketEvent, type BucketEventDetail, bucketLimits } from "@nimbus/core";
-import { openDatabase, transactions } from "../../state/sqlite.ts";
 import { type BlobRef, blobStream, openBlobs } from "./body-reader.ts";
-import { type BodySource, BodyTooLarge, newBlobId, receiveBody } from "./body-writer.ts";
+import { type BodySource, BodyTooLarge, newBlobId, receiveBody, syncDir } from "./body-writer.ts";
 import { type ConditionResult, type Conditions, checkConditions } from "./conditions.ts";
 import { type BucketErrorCode, bucketError } from "./errors.ts";
 import { compareBytes, indexOfBytes, keyBytes, keyText, prefixBytes, startsWith, successor } from "./keys.ts";
 import { type MetadataInput, normaliseMetadata } from "./metadata.ts";
+import { openDatabase, transactions } from "./sqlite.ts";
 
 /** S3's limit for one PUT; larger objects are uploaded in parts. */
 export const maxObjectSize = bucketLimits.maxObjectSize;
@@ -193,6 +193,7 @@ export class BucketStore {
   readonly #transaction: (work: () => void) => void;
   readonly #now: () => number;
   readonly #onChange: (() => void) | undefined;
+  readonly #durable: boolean;
   #changesRecorded = 0;
   readonly #sql: Record<
     | "row"
@@ -216,16 +217,28 @@ export class BucketStore {
   /**
    * Opens (and creates) the bucket in `dir`. With `sweep`, removes files left by an earlier
    * process. `onChange` is called after each write of this instance that recorded a change
-   * in the outbox, once it is committed.
+   * in the outbox, once it is committed. `durable` makes every write survive power loss
+   * before it returns: blob files and their folder are fsynced before the index commit,
+   * and the index commits with `synchronous = FULL`.
    */
-  constructor(options: { name: string; dir: string; sweep?: boolean; now?: () => number; onChange?: () => void }) {
+  constructor(options: {
+    name: string;
+    dir: string;
+    sweep?: boolean;
+    now?: () => number;
+    onChange?: () => void;
+    durable?: boolean;
+  }) {
     this.name = options.name;
     this.dir = options.dir;
     this.#blobs = join(options.dir, "blobs");
     this.#now = options.now ?? Date.now;
     this.#onChange = options.onChange;
+    this.#durable = options.durable ?? false;
     mkdirSync(this.#blobs, { recursive: true });
-    this.#db = openDatabase(join(options.dir, "index.sqlite"));
+    this.#db = openDatabase(join(options.dir, "index.sqlite"), { durable: this.#durable });
+    // A new bucket's folders, index and WAL are names in folders: synced once, at open.
+    if (this.#durable) for (const dir of [this.#blobs, options.dir, dirname(options.dir)]) syncDirSync(dir);
     this.#transaction = transactions(this.#db);
     this.#db.exec(schema);
     this.#db.prepare("INSERT INTO bucket (created) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM bucket)").run(this.#now());
@@ -341,7 +354,8 @@ export class BucketStore {
     const contentType = options.contentType ?? "application/octet-stream";
     let body: Awaited<ReturnType<typeof receiveBody>>;
     try {
-      body = await receiveBody(source, this.#blobs, maxObjectSize);
+      body = await receiveBody(source, this.#blobs, maxObjectSize, this.#durable);
+      if (body.blob && this.#durable) await syncDir(this.#blobs);
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         throw bucketError(
@@ -627,7 +641,8 @@ export class BucketStore {
     }
     let body: Awaited<ReturnType<typeof receiveBody>>;
     try {
-      body = await receiveBody(source, this.#blobs, maxObjectSize);
+      body = await receiveBody(source, this.#blobs, maxObjectSize, this.#durable);
+      if (body.blob && this.#durable) await syncDir(this.#blobs);
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         throw bucketError(
@@ -867,12 +882,15 @@ export class BucketStore {
         const id = newBlobId();
         const from = join(source.#blobs, blob.id);
         const to = join(this.#blobs, id);
-        await link(from, to).catch((error: NodeJS.ErrnoException) => {
+        // A link shares the source's data, already on disk; a copy has data of its own.
+        await link(from, to).catch(async (error: NodeJS.ErrnoException) => {
           if (error.code === "ENOENT") throw error;
-          return copyFile(from, to);
+          await copyFile(from, to);
+          if (this.#durable) await syncFile(to);
         });
         linked.push({ id, size: blob.size });
       }
+      if (this.#durable && linked.length > 0) await syncDir(this.#blobs);
     } catch (error) {
       this.#unlinkBlobs(linked);
       throw error;
@@ -883,6 +901,10 @@ export class BucketStore {
   async #writeInlineBlob(bytes: Uint8Array): Promise<string> {
     const id = newBlobId();
     await writeFile(join(this.#blobs, id), bytes, { flag: "wx" });
+    if (this.#durable) {
+      await syncFile(join(this.#blobs, id));
+      await syncDir(this.#blobs);
+    }
     return id;
   }
 
@@ -987,4 +1009,22 @@ function decodeCursor(bucket: string, cursor: string): Uint8Array {
     );
   }
   return new Uint8Array(Buffer.from(cursor, "base64url"));
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function syncDirSync(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -8,12 +8,11 @@ import {
   type PutEntry,
   type ResourceOf,
 } from "@nimbus/core";
+import { bucketClient } from "@nimbus/runtime/target";
+import { type BucketEntry, BucketRegistry, BucketStore, bucketDir } from "@nimbus/store";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { bucketClient } from "./binding.ts";
 import { BucketNotifier } from "./notifications.ts";
-import { bucketDir } from "./paths.ts";
-import { type BucketEntry, BucketRegistry } from "./plugin.ts";
-import { BucketStore } from "./store.ts";
+import { storeTransport } from "./transport.ts";
 
 const start = Date.UTC(2030, 0, 1, 12);
 let root: string;
@@ -423,11 +422,13 @@ describe("binding", () => {
   function client(store: BucketStore, calls: number[]) {
     return bucketClient(
       store.name,
-      () => store,
-      async () => "",
-      async () => {
-        calls.push(store.changes().length);
-      },
+      storeTransport(
+        () => store,
+        async () => "",
+        async () => {
+          calls.push(store.changes().length);
+        },
+      ),
     );
   }
 
@@ -467,8 +468,10 @@ describe("binding", () => {
     store.setNotifying(true);
     const bucket = bucketClient(
       store.name,
-      () => store,
-      async () => "",
+      storeTransport(
+        () => store,
+        async () => "",
+      ),
     );
     await bucket.put("a", "x");
     expect(store.changes()).toHaveLength(1);

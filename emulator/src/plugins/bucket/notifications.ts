@@ -1,13 +1,11 @@
 import {
   type BucketEventDetail,
   type BucketNotificationSpec,
-  bucketEventSource,
   NimbusError,
   notificationLimits,
   type PutEntry,
 } from "@nimbus/core";
-import type { BucketEntry } from "./plugin.ts";
-import type { BucketChange, BucketStore } from "./store.ts";
+import { type BucketChange, type BucketEntry, type BucketStore, changeEvents } from "@nimbus/store";
 
 /** Most entries in one put: the bus's limit. */
 const maxEntriesPerPut = notificationLimits.maxEntriesPerPut;
@@ -81,11 +79,10 @@ export class BucketNotifier {
   ): Promise<void> {
     const byBus = new Map<string, { change: BucketChange; entry: PutEntry<BucketEventDetail> }[]>();
     for (const change of changes) {
-      for (const notification of notifications) {
-        if (!matches(notification, change)) continue;
-        const list = byBus.get(notification.bus) ?? [];
-        byBus.set(notification.bus, list);
-        list.push({ change, entry: toEntry(bucket, change) });
+      for (const { bus, entry } of changeEvents(bucket, notifications, change)) {
+        const list = byBus.get(bus) ?? [];
+        byBus.set(bus, list);
+        list.push({ change, entry });
       }
     }
     for (const [bus, items] of byBus) {
@@ -124,25 +121,3 @@ function isRefusal(error: unknown): boolean {
   return NimbusError.is(error) && refusals.has(error.code);
 }
 const refusals = new Set(["NIMBUS_BUS_SCHEMA", "NIMBUS_BUS_ENTRY", "NIMBUS_BUS_ENTRY_TOO_LARGE"]);
-
-function matches(notification: BucketNotificationSpec, change: BucketChange): boolean {
-  return (
-    notification.events.includes(change.event) &&
-    change.key.startsWith(notification.prefix) &&
-    change.key.endsWith(notification.suffix)
-  );
-}
-
-function toEntry(bucket: string, change: BucketChange): PutEntry<BucketEventDetail> {
-  return {
-    source: bucketEventSource,
-    detailType: change.event === "created" ? "Object Created" : "Object Deleted",
-    detail: {
-      bucket: { name: bucket },
-      object: { key: change.key, size: change.size, etag: change.etag },
-      reason: change.reason,
-    },
-    resources: [bucket],
-    time: new Date(change.time).toISOString(),
-  };
-}

@@ -1,7 +1,6 @@
 import { presignS3Url } from "@nimbus/runtime/target";
+import { keyBytes, type S3Credentials } from "@nimbus/store";
 import { z } from "zod";
-import { keyBytes } from "./keys.ts";
-import type { S3Credentials } from "./s3/sigv4.ts";
 
 /** A worker's `presign` call, checked since a worker can forge it. */
 export const presignRequestSchema = z.strictObject({

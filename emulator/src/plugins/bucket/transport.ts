@@ -1,6 +1,6 @@
 import type { BucketPresignOptions } from "@nimbus/runtime";
 import type { BucketTransport } from "@nimbus/runtime/target";
-import type { BucketStore } from "./store.ts";
+import type { BucketStore } from "@nimbus/store";
 
 /**
  * The bucket binding's transport over a store opened in the caller's own thread: reads

@@ -1,4 +1,4 @@
-import type { BucketEntry, BucketRegistry } from "../plugin.ts";
+import type { BucketEntry, BucketRegistry } from "../registry.ts";
 import type { S3Request, S3Response } from "./request.ts";
 import { S3Error } from "./s3-error.ts";
 import { xmlDocument, xmlEscape } from "./xml.ts";
@@ -19,14 +19,17 @@ export function noSuchBucket(name: string): S3Error {
   return new S3Error("NoSuchBucket", 404, "The specified bucket does not exist", { BucketName: name });
 }
 
-/** GET / */
-export function listBuckets(registry: BucketRegistry): S3Response {
+/** GET /: the buckets the key may use. */
+export function listBuckets(registry: BucketRegistry, granted: (name: string) => boolean): S3Response {
   return {
     status: 200,
     body: xmlDocument("ListAllMyBucketsResult", {
       Owner: { ID: "nimbus", DisplayName: "nimbus" },
       Buckets: {
-        Bucket: registry.all().map((entry) => ({ Name: entry.name, CreationDate: new Date(entry.store.created) })),
+        Bucket: registry
+          .all()
+          .filter((entry) => granted(entry.name))
+          .map((entry) => ({ Name: entry.name, CreationDate: new Date(entry.store.created) })),
       },
     }),
   };

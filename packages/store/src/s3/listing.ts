@@ -1,5 +1,5 @@
 import { bucketLimits } from "@nimbus/core";
-import type { BucketEntry } from "../plugin.ts";
+import type { BucketEntry } from "../registry.ts";
 import type { ListResult } from "../store.ts";
 import { intParam, type S3Request, type S3Response, urlEncodeKey } from "./request.ts";
 import { xmlDocument } from "./xml.ts";

@@ -1,6 +1,6 @@
 import { bucketLimits } from "@nimbus/core";
 import { parseRange } from "../http.ts";
-import type { BucketEntry } from "../plugin.ts";
+import type { BucketEntry } from "../registry.ts";
 import { checksumHeader, headersFrom, malformedXml, md5Hex, preconditionFailed } from "./objects.ts";
 import {
   conditionsFrom,

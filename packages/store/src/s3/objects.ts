@@ -1,7 +1,7 @@
 import { bucketLimits } from "@nimbus/core";
 import { checkConditions } from "../conditions.ts";
 import { objectHeaders, parseRange } from "../http.ts";
-import type { BucketEntry } from "../plugin.ts";
+import type { BucketEntry } from "../registry.ts";
 import type { ObjectRecord } from "../store.ts";
 import {
   conditionsFrom,

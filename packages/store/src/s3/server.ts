@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { NimbusError } from "@nimbus/core";
 import type { BodySource } from "../body-writer.ts";
-import type { BucketEntry, BucketRegistry } from "../plugin.ts";
+import type { BucketEntry, BucketRegistry } from "../registry.ts";
 import { bucketLocation, createBucket, deleteBucket, headBucket, listBuckets, noSuchBucket } from "./buckets.ts";
 import { listObjectsV1, listObjectsV2 } from "./listing.ts";
 import {
@@ -20,14 +20,40 @@ import { copyObject, copySource, deleteObject, deleteObjects, getObject, putObje
 import { payloadOf } from "./payload.ts";
 import { parseTarget, type S3Request, type S3Response } from "./request.ts";
 import { isS3Error, S3Error, s3ErrorXml } from "./s3-error.ts";
-import { type S3Credentials, verifySigV4 } from "./sigv4.ts";
+import { verifySigV4 } from "./sigv4.ts";
+
+/** One access key of the endpoint and the buckets it may use. */
+export interface S3AccessKey {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /**
+   * The buckets this key may use; any other is refused with S3's `AccessDenied`, and
+   * ListBuckets shows only these. `"*"`: every bucket, and creating new ones.
+   * @example ["shop-uploads-3f9a1c"]
+   */
+  buckets: readonly string[] | "*";
+}
 
 export interface S3EndpointOptions {
   host: string;
   port: number;
   registry: BucketRegistry;
-  credentials: S3Credentials;
+  /** The keys clients sign with; at least one. */
+  keys: readonly S3AccessKey[];
+  /** The region the endpoint reports. Verification accepts any region a client signs with. */
+  region: string;
   now: () => number;
+  /**
+   * How to fix a port in use, for the error.
+   * @default "Stop that process or pass --s3-port <another>." (the emulator's flag)
+   */
+  portInUseFix?: string;
+  /**
+   * Serves `GET /_nimbus/health/live` (always 200) and `/_nimbus/health/ready` (200, or
+   * 503 naming what it waits for) beside S3, unsigned, for orchestrators' probes. No
+   * bucket can be called `_nimbus`, so no S3 path is taken. @default not served
+   */
+  health?: () => { waiting: string[] };
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -44,9 +70,11 @@ export class S3Endpoint {
   url = "";
   readonly #options: S3EndpointOptions;
   readonly #server: Server;
+  readonly #keys: Map<string, S3AccessKey>;
 
   constructor(options: S3EndpointOptions) {
     this.#options = options;
+    this.#keys = new Map(options.keys.map((key) => [key.accessKeyId, key]));
     this.#server = createServer((request, response) => void this.#serve(request, response));
     // SDKs keep connections open between requests.
     this.#server.keepAliveTimeout = 60_000;
@@ -60,7 +88,7 @@ export class S3Endpoint {
           error.code === "EADDRINUSE"
             ? new NimbusError(
                 "NIMBUS_EMULATOR_PORT_IN_USE",
-                `Port ${port} on ${host} (the S3 endpoint) is in use. Stop that process or pass --s3-port <another>.`,
+                `Port ${port} on ${host} (the S3 endpoint) is in use. ${this.#options.portInUseFix ?? "Stop that process or pass --s3-port <another>."}`,
               )
             : error,
         ),
@@ -71,10 +99,23 @@ export class S3Endpoint {
     this.url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
+  /** Stops at once: open connections are cut, requests in flight fail. */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
+    });
+  }
+
+  /**
+   * Stops accepting connections and resolves once every request in flight is answered
+   * (idle kept-alive connections are closed; busy ones close after their response).
+   */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
     });
   }
 
@@ -89,6 +130,7 @@ export class S3Endpoint {
     const rawUrl = incoming.url ?? "/";
     const queryAt = rawUrl.indexOf("?");
     const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
+    if (this.#options.health && rawPath.startsWith("/_nimbus/health/")) return this.#health(rawPath, outgoing);
     let resource = rawPath;
     try {
       const headers = headersOf(incoming);
@@ -96,10 +138,12 @@ export class S3Endpoint {
       resource = target.key === undefined ? `/${target.bucket ?? ""}` : `/${target.bucket}/${target.key}`;
       const verified = verifySigV4(
         { method: incoming.method ?? "GET", url: `http://${headers.get("host") ?? "localhost"}${rawUrl}`, headers },
-        this.#options.credentials,
+        (id) => this.#keys.get(id)?.secretAccessKey,
         this.#options.now(),
         Date.now(),
       );
+      const grant = this.#keys.get(verified.accessKeyId)!.buckets;
+      if (target.bucket !== undefined) allow(grant, target.bucket);
       const request: S3Request = {
         method: incoming.method ?? "GET",
         bucket: target.bucket,
@@ -114,7 +158,8 @@ export class S3Endpoint {
         )),
         requestId,
       };
-      const answer = await this.#dispatch(request);
+      const answer = await this.#dispatch(request, grant);
+      this.#closingConnection(outgoing);
       await write(outgoing, answer, requestId, request.method === "HEAD");
     } catch (error) {
       const s3Error = toS3Error(error);
@@ -123,6 +168,7 @@ export class S3Endpoint {
       // Whatever of the request body is still unread is drained, so the connection can be reused.
       incoming.resume();
       const body = incoming.method === "HEAD" ? undefined : s3ErrorXml(s3Error, { resource, requestId });
+      this.#closingConnection(outgoing);
       await write(
         outgoing,
         { status: s3Error.status, headers: body ? { "content-type": "application/xml" } : {}, body },
@@ -132,13 +178,32 @@ export class S3Endpoint {
     }
   }
 
-  async #dispatch(request: S3Request): Promise<S3Response> {
+  #draining = false;
+  /** While draining, a kept-alive connection closes after its response instead of idling. */
+  #closingConnection(outgoing: ServerResponse): void {
+    if (this.#draining && !outgoing.headersSent) outgoing.setHeader("connection", "close");
+  }
+
+  #health(path: string, outgoing: ServerResponse): void {
+    const waiting = path === "/_nimbus/health/ready" ? this.#options.health!().waiting : [];
+    const known = path === "/_nimbus/health/ready" || path === "/_nimbus/health/live";
+    const status = !known ? 404 : waiting.length > 0 ? 503 : 200;
+    const body = JSON.stringify(
+      known ? { status: waiting.length > 0 ? "waiting" : "ok", waiting } : { status: "unknown" },
+    );
+    outgoing.writeHead(status, {
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(body)),
+    });
+    outgoing.end(body);
+  }
+
+  async #dispatch(request: S3Request, grant: S3AccessKey["buckets"]): Promise<S3Response> {
     const { method, query } = request;
-    const { registry } = this.#options;
-    const region = this.#options.credentials.region;
+    const { registry, region } = this.#options;
     const log = (message: string) => this.#options.log("info", message);
     if (request.bucket === undefined) {
-      if (method === "GET") return listBuckets(registry);
+      if (method === "GET") return listBuckets(registry, (name) => grant === "*" || grant.includes(name));
       throw notImplemented(method, "/");
     }
     if (request.key === undefined) {
@@ -171,11 +236,13 @@ export class S3Endpoint {
         if (uploadId !== null && query.has("partNumber")) {
           if (!copying) return uploadPart(request, bucket);
           const source = copySource(request);
+          allow(grant, source.bucket);
           return uploadPartCopy(request, bucket, this.#bucket(source.bucket), source.key);
         }
         if (copying) {
           await drain(request.body);
           const source = copySource(request);
+          allow(grant, source.bucket);
           return copyObject(request, bucket, this.#bucket(source.bucket), source.key);
         }
         return putObject(request, bucket);
@@ -198,6 +265,14 @@ export class S3Endpoint {
     if (!bucket) throw noSuchBucket(name);
     return bucket;
   }
+}
+
+/**
+ * Refuses a bucket the key is not granted, before looking it up, as S3 does: a key
+ * without access learns nothing, not even whether the bucket exists.
+ */
+function allow(grant: S3AccessKey["buckets"], bucket: string): void {
+  if (grant !== "*" && !grant.includes(bucket)) throw new S3Error("AccessDenied", 403, "Access Denied");
 }
 
 const listParams = new Set(["prefix", "delimiter", "marker", "max-keys", "encoding-type"]);

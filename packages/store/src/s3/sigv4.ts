@@ -30,6 +30,9 @@ import {
 } from "@nimbus/runtime/target";
 import { S3Error } from "./s3-error.ts";
 
+/** A key's secret by its id; undefined for a key the endpoint does not know. */
+export type SecretLookup = (accessKeyId: string) => string | undefined;
+
 /** The credentials the emulator generates; clients sign with them. */
 export interface S3Credentials {
   accessKeyId: string;
@@ -87,7 +90,8 @@ const missingQueryParameters =
   "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.";
 
 /**
- * Checks a request's SigV4 signature against `credentials` at time `now` (ms since the epoch)
+ * Checks a request's SigV4 signature against `credentials` (one key, or a lookup of the
+ * secret of any key the endpoint knows) at time `now` (ms since the epoch)
  * and returns what the body is bound to. Throws {@link S3Error} with S3's code, status and
  * message for every way a request can fail: no or an unsupported signature, a malformed
  * header or query, an unknown access key, a clock too far off, an expired URL, unsigned
@@ -95,7 +99,7 @@ const missingQueryParameters =
  */
 export function verifySigV4(
   request: SignedRequest,
-  credentials: S3Credentials,
+  credentials: (Pick<S3Credentials, "accessKeyId" | "secretAccessKey"> & { region?: string }) | SecretLookup,
   now: number,
   /**
    * The machine's own time, when `now` is an emulator clock that tests drive. Clients sign
@@ -122,7 +126,13 @@ export function verifySigV4(
   else if (presignedV2) throw new S3Error("InvalidRequest", 400, unsupportedMechanism);
   else throw new S3Error("AccessDenied", 403, "Access Denied");
 
-  if (parts.accessKeyId !== credentials.accessKeyId) {
+  const secret =
+    typeof credentials === "function"
+      ? credentials(parts.accessKeyId)
+      : parts.accessKeyId === credentials.accessKeyId
+        ? credentials.secretAccessKey
+        : undefined;
+  if (secret === undefined) {
     throw new S3Error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.", {
       AWSAccessKeyId: parts.accessKeyId,
     });
@@ -140,7 +150,7 @@ export function verifySigV4(
   });
   const scope = credentialScope(parts.date, parts.region);
   const stringToSign = toSign(parts.amzDate, scope, sha256Hex(canonical));
-  const signingKey = signingKeyFor(credentials.secretAccessKey, parts.date, parts.region);
+  const signingKey = signingKeyFor(secret, parts.date, parts.region);
   const expected = hmacHex(signingKey, stringToSign);
   if (!sameSignature(expected, parts.signature)) {
     throw new S3Error("SignatureDoesNotMatch", 403, signatureMismatchMessage, {
