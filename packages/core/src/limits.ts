@@ -82,6 +82,13 @@ export const scheduleLimits = {
   leaseMargin: 30 * second,
   /** Ms late after which a tick's hand-over says so in the log. */
   lateAfter: 1 * second,
+  /**
+   * Ms after which a running control replica takes over a tick another one claimed and
+   * did not record as stored (it died in between), publishing it again under the same
+   * message id: longer than a claim, store and record ever take, shorter than the
+   * deployed streams' 60 s duplicate window, so a repeat of a stored tick is dropped.
+   */
+  claimLease: 30 * second,
   /** Missed ticks counted (for the log) after a stop, at most. */
   maxMissedCount: 10_000,
 } as const;

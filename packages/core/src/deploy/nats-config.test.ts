@@ -25,6 +25,17 @@ describe("renderNatsConfig", () => {
     expect(text).not.toMatch(/no_auth_user|"\s*>\s*"/);
   });
 
+  test("renderNatsConfig: the control user of an app with schedules subscribes to the trigger subject and may answer requests", () => {
+    const app = new App("shop");
+    const jobs = app.queue("jobs");
+    app.schedule("nightly", { cron: "0 3 * * *", target: jobs });
+    const text = renderNatsConfig(natsPermissions(app.toGraph()), { app: "shop", passwords, storeDir: "/d" });
+    const control = text.slice(text.indexOf('user: "nimbus-control"'), text.indexOf('user: "nimbus-admin"'));
+    expect(control).toContain('"nimbus.s.schedule-ticks.trigger"');
+    expect(control).toMatch(/subscribe: \{ allow: \[[^\]]*\] \}\n\s+allow_responses: true\n/);
+    expect(text.match(/allow_responses/g)).toHaveLength(1);
+  });
+
   test("renderNatsConfig: refuses a user without a password", () => {
     const error = (() => {
       try {

@@ -57,6 +57,8 @@ function userBlock(user: NatsUser, password: string, indent: string): string {
     `${inner}permissions: {`,
     `${deep}publish: { allow: ${list(user.permissions.publish, deep)} }`,
     `${deep}subscribe: { allow: ${list(user.permissions.subscribe, deep)} }`,
+    // One reply per request received, for as long as the request waits (the server's defaults).
+    ...(user.permissions.allowResponses ? [`${deep}allow_responses: true`] : []),
     `${inner}}`,
     `${indent}}`,
   ].join("\n");
@@ -64,8 +66,9 @@ function userBlock(user: NatsUser, password: string, indent: string): string {
 
 /**
  * The nats-server configuration (2.9 syntax) of an app: JetStream on `storeDir`, one
- * account with JetStream enabled, and in it every user of `users` with its password and
- * its publish and subscribe allow lists. Nothing is allowed outside them; there is no
+ * account with JetStream enabled, and in it every user of `users` with its password, its
+ * publish and subscribe allow lists, and `allow_responses` for a user that answers
+ * requests. Nothing is allowed outside them; there is no
  * anonymous user. Pure: the same input gives the same text.
  */
 export function renderNatsConfig(users: NatsUsers, options: NatsConfigOptions): string {

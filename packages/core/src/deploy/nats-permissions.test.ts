@@ -2,7 +2,14 @@ import { describe, expect, test } from "vitest";
 import { App } from "../app/app.ts";
 import type { Graph } from "../graph/schema.ts";
 import { natsPermissions } from "./nats-permissions.ts";
-import { busNames, deliveryNames, deliveryQueues, queueNames, scheduleTickNames } from "./subjects.ts";
+import {
+  busNames,
+  deliveryNames,
+  deliveryQueues,
+  queueNames,
+  scheduleTickNames,
+  scheduleTriggerSubject,
+} from "./subjects.ts";
 
 /** Two functions that share nothing: `a` sends to `jobs` and consumes it; `b` consumes `other` and a rule's events. */
 /** Whether NATS lets a subject through an allow list: `*` matches one token, a final `>` one or more. */
@@ -146,6 +153,23 @@ describe("natsPermissions", () => {
     expect(allows(control, queueNames("jobs").ready) || allows(control, queueNames("other").ready)).toBe(false);
     expect(allows(control, `$JS.API.CONSUMER.MSG.NEXT.${queueNames("jobs").stream}.consumer`)).toBe(false);
     expect(allows(control, `$JS.API.STREAM.CREATE.${queueNames("jobs").stream}`)).toBe(false);
+  });
+
+  test("natsPermissions: the control role subscribes to the trigger subject and answers requests; the admin may send them (§schedules/triggering/1)", () => {
+    const trigger = scheduleTriggerSubject({ prefix: "p" });
+    const prefixed = natsPermissions(shop(), { prefix: "p" });
+    expect(prefixed.control.permissions.subscribe).toEqual([`${prefixed.control.inboxPrefix}.>`, trigger]);
+    expect(prefixed.control.permissions.allowResponses).toBe(true);
+    expect(allows(prefixed.admin.permissions.publish, trigger)).toBe(true);
+    for (const fn of Object.values(prefixed.functions)) {
+      expect(allows(fn.permissions.publish, trigger) || allows(fn.permissions.subscribe, trigger)).toBe(false);
+      expect(fn.permissions.allowResponses).toBeUndefined();
+    }
+    const bare = new App("bare");
+    bare.bus("orders");
+    const without = natsPermissions(bare.toGraph()).control.permissions;
+    expect(without.subscribe).toEqual(["_INBOX_nimbus-control.>"]);
+    expect(without.allowResponses).toBeUndefined();
   });
 
   test("natsPermissions: a graph without links gives a function only its inbox and the account info", () => {

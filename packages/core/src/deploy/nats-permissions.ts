@@ -7,12 +7,20 @@ import {
   queueNames,
   type SubjectOptions,
   scheduleTickNames,
+  scheduleTriggerSubject,
 } from "./subjects.ts";
 
 /** What one NATS user may publish to and subscribe to; nothing else is allowed. */
 export interface NatsPermissions {
   publish: string[];
   subscribe: string[];
+  /**
+   * May answer the requests it receives: publish once to each received message's reply
+   * subject (nats-server's `allow_responses: true`), whatever `publish` says. Only a user
+   * that serves requests has it (the control role, for schedule triggers).
+   * @default false
+   */
+  allowResponses?: boolean;
 }
 
 /** One NATS user of the app, with the inbox prefix its client must connect with. */
@@ -81,9 +89,11 @@ function minimal(rules: Iterable<string>): string[] {
   return all.filter((rule) => !wide.some((prefix) => rule !== `${prefix}>` && rule.startsWith(prefix))).sort();
 }
 
-function user(name: string, publish: Iterable<string>): NatsUser {
+function user(name: string, publish: Iterable<string>, serves: readonly string[] = []): NatsUser {
   const inboxPrefix = natsInboxPrefix(name);
-  return { user: name, inboxPrefix, permissions: { publish: minimal(publish), subscribe: [`${inboxPrefix}.>`] } };
+  const permissions: NatsPermissions = { publish: minimal(publish), subscribe: [`${inboxPrefix}.>`, ...serves] };
+  if (serves.length > 0) permissions.allowResponses = true;
+  return { user: name, inboxPrefix, permissions };
 }
 
 /**
@@ -98,11 +108,15 @@ function user(name: string, publish: Iterable<string>): NatsUser {
  * - the control role may read every bus with its router, store deliveries in the
  *   delivery queues and in queues that rules and schedules target, put on every bus
  *   (bus targets, schedules, bucket notifications), put refused events into the buses'
- *   dead-letter queues, move delayed messages of queues nobody consumes, and use the
- *   schedule-tick KV bucket;
- * - the admin may use the whole JetStream API and every `nimbus.` subject.
+ *   dead-letter queues, move delayed messages of queues nobody consumes, use the
+ *   schedule-tick KV bucket, and answer trigger requests: it subscribes to
+ *   `scheduleTriggerSubject` and may reply to each request it gets (`allowResponses`),
+ *   so a requester's inbox needs no rule of its own;
+ * - the admin may use the whole JetStream API and every `nimbus.` subject: it
+ *   provisions, backs the tools and sends trigger requests (the CLI's `nimbus trigger`).
  *
- * Every user subscribes only to its own inbox prefix; no user gets `>`.
+ * Every user subscribes to its own inbox prefix, and the control role to the trigger
+ * subject besides; no user gets `>`.
  */
 export function natsPermissions(graph: Graph, options: SubjectOptions = {}): NatsUsers {
   const queues = resourcesOf(graph, "queue");
@@ -159,7 +173,8 @@ export function natsPermissions(graph: Graph, options: SubjectOptions = {}): Nat
     for (const rule of pulls(names.stream, names.delays)) control.add(rule);
     control.add(names.readyFilter);
   }
-  if (resourcesOf(graph, "schedule").length > 0) {
+  const schedules = resourcesOf(graph, "schedule").length > 0;
+  if (schedules) {
     const ticks = scheduleTickNames(options);
     for (const rule of [
       ticks.subjects,
@@ -174,7 +189,7 @@ export function natsPermissions(graph: Graph, options: SubjectOptions = {}): Nat
 
   return {
     functions,
-    control: user("nimbus-control", control),
+    control: user("nimbus-control", control, schedules ? [scheduleTriggerSubject(options)] : []),
     admin: user("nimbus-admin", ["$JS.API.>", "$JS.ACK.>", "$KV.>", "nimbus.>"]),
   };
 }

@@ -104,7 +104,9 @@ export function queueNames(queue: string, options: SubjectOptions = {}): QueueSt
 
 /**
  * The names of the delivery queue of one route (a rule or schedule to a function), by
- * its `deliveryRoute(...).key`: `deliveryNames("orders_paid_function_fulfil")`.
+ * its `deliveryRoute(...).key`: `deliveryNames("orders_paid_function_fulfil")`. A rule's
+ * route to a queue or bus has no stream; its `stream` names the dead-letter slot
+ * (`ready.dead.<stream>`) where the events that target refuses wait, for redrive.
  */
 export function deliveryNames(routeKey: string, options: SubjectOptions = {}): QueueStreamNames {
   return queueStream(stream(`delivery-${routeKey}`, options));

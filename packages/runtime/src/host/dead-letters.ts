@@ -1,72 +1,54 @@
 /**
- * Stores a message straight into a stream of the queue machinery (an app's queue or a
- * delivery queue), in the layout and headers of `JetStreamQueues` (queue.ts "Layout"),
- * with a JetStream message id the caller chooses: the control role's router and
- * scheduler need that id (`<event id>:<route key>`, `<schedule>:<tick>`) so that a
- * publish repeated after their crash is dropped by the stream's duplicate window, and
- * the driver's `send` makes its own ids.
+ * What a dead letter carries (queue.ts "Layout"), in one place for every writer of one:
  *
- * The same writer stores a dead letter at once: an event a target refuses (a queue it
- * does not fit, a bus past the 5th) goes to the bus's dead-letter queue with 1 attempt
- * and the refusal as its last error, in the slot `ready.dead.<source stream>` that the
- * tools' `deadLettered()` and stats read, `Nimbus-Dead-From` the route's label.
+ * - the queue driver, for a delivery that keeps failing (its attempts used up, also when
+ *   the consumer crashes or times out at its last attempt: a redelivered copy, JetStream's
+ *   delivery count above 1, is decided as a failed delivery before anything else, so no
+ *   MAX_DELIVERIES advisory and no mover in the control role are needed; queue.ts
+ *   "Attempts");
+ * - the queue driver's `deadLetter`, for an event its rule's target refuses (a queue it
+ *   does not fit, a bus past the 5th): the control role's router stores it in the bus's
+ *   dead-letter queue at once, with 1 attempt and the refusal as its last error
+ *   (semantics buses/retries/3), and `QueueAdmin.redrive` stores it back there when the
+ *   target refuses it again (retries/5).
  *
- * Dead letters of deliveries that keep failing, also when the consumer crashes or times
- * out at its last attempt, are the driver's: it decides a redelivered copy (JetStream's
- * delivery count above 1) as a failed delivery before anything else, so no
- * MAX_DELIVERIES advisory and no mover in the control role are needed (queue.ts
- * "Attempts").
- *
- * The headers are the driver's own (queue-headers.ts); host tests read what this writes
- * through the driver and `QueueAdmin.deadLettered()`.
+ * A dead letter waits in its dead-letter queue's slot `ready.dead.<source>`, where
+ * `<source>` is the stream it died in, or for a refusal the name its route's delivery
+ * queue would have (`deliveryNames(route.key).stream`: a route to a queue or bus has no
+ * stream of its own): `QueueAdmin` reads the slot to count, list and redrive it.
  */
-import { randomUUID } from "node:crypto";
-import type { JetStreamClient } from "@nats-io/jetstream";
-import type { QueueStreamNames } from "@nimbus/core";
-import { type Carried, toHeaders } from "./queue-headers.ts";
+import type { Carried } from "./queue-headers.ts";
 
-/** One message to store, as the queue driver's headers carry it. */
-export interface StoredMessage {
-  /** The message's JSON (or bytes). */
-  body: Uint8Array;
-  format?: "json" | "bytes";
-  /**
-   * When it was first sent (ms): what retention and a bus delivery's 24 h count from.
-   * @default now
-   */
-  firstSeen?: number;
-  /** For a dead letter: where it died and how. */
-  dead?: {
-    /** The queue or route it died in, as `deadLettered()` reports it: `orders/paid → queue audit`. */
-    from: string;
-    /** The stream that route's slot is named after (`ready.dead.<stream>`). */
-    sourceStream: string;
-    attempts: number;
-    lastError: string;
-  };
+/** The message a dead letter is made of. */
+export interface DeadMessage {
+  id: string;
+  format: "json" | "bytes";
+  firstSeen: number;
+  /** How many times it was published before: the dead letter is the next copy. */
+  copy: number;
 }
 
-/**
- * Publishes `message` into the queue-machinery stream `names` (deliverable at once), or
- * as a dead letter into its slot for `message.dead.sourceStream`, with `msgID` as its
- * JetStream message id; resolves once the server stored it (or dropped it as a duplicate).
- */
-export async function storeMessage(
-  js: JetStreamClient,
-  names: QueueStreamNames,
-  message: StoredMessage,
-  msgID: string,
-): Promise<void> {
-  const { dead } = message;
-  const carried: Carried = {
-    id: randomUUID(),
-    format: message.format ?? "json",
-    firstSeen: message.firstSeen ?? Date.now(),
+/** How it died. */
+export interface Death {
+  /** The queue it died in, or its route's label (`orders/paid → queue audit`), as `deadLettered()` reports it. */
+  from: string;
+  /** Its deliveries there (1 for a refusal). */
+  attempts: number;
+  /** The last delivery's error, or the refusal. */
+  error: string;
+}
+
+/** The headers' state of `message` as a dead letter: deliverable at once in its dead-letter queue, attempts from 0 there. */
+export function deadLetterOf(message: DeadMessage, death: Death): Carried {
+  return {
+    id: message.id,
+    format: message.format,
+    firstSeen: message.firstSeen,
     attempts: 0,
-    copy: 0,
+    copy: message.copy + 1,
     notBefore: 0,
+    lastError: death.error,
+    deadFrom: death.from,
+    deadAttempts: death.attempts,
   };
-  if (dead) Object.assign(carried, { lastError: dead.lastError, deadFrom: dead.from, deadAttempts: dead.attempts });
-  const subject = dead ? names.deadLetter(dead.sourceStream) : names.ready;
-  await js.publish(subject, message.body, { headers: toHeaders(carried), msgID });
 }

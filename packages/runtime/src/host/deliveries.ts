@@ -8,8 +8,10 @@
  *   event per delivery, up to the function's `concurrency` at once, a lease of the
  *   function's timeout plus `busLimits.leaseMargin`, dropped 24 h after the put;
  * - a schedule's route: the default policy (3 attempts, back-off 1s to 1m), no dead
- *   letter (dropped and logged), one tick at a time (concurrency 1, so runs of one
- *   schedule never overlap), dropped 24 h after the tick was due.
+ *   letter (dropped and logged), one tick at a time, dropped 24 h after the tick was
+ *   due. Runs of one schedule never overlap (semantics schedules/overlap/1): a host
+ *   runs one at a time (concurrency 1), and across the function's replicas the route's
+ *   `consumer` durable hands out one tick at a time (`max_ack_pending: 1`, provision.ts).
  *
  * The driver knows each route by its label (`orders/paid → function fulfil`), so a
  * dead letter records that label as its `queue` (semantics bus retries/2).
@@ -22,7 +24,6 @@ import {
   type Graph,
   parseDuration,
   type QueueSpec,
-  queueNames,
   resourcesOf,
   scheduleLimits,
 } from "@nimbus/core";
@@ -90,28 +91,33 @@ export function deliveryQueuePlans(graph: Graph, prefix?: string, fn?: string): 
 export interface OpenDeliveriesOptions {
   nc: NatsConnection;
   plans: readonly DeliveryQueuePlan[];
+  /**
+   * App queues the driver reaches as well, by name: the control role stores rule and
+   * schedule deliveries in the queues they target, and refusals in dead-letter queues.
+   * @default {}
+   */
+  queues?: Readonly<Record<string, QueueSpec>>;
   prefix?: string;
   inboxPrefix?: string;
   log?: (line: string) => void;
 }
 
 /**
- * A queue driver over the delivery queues of `plans`, each known by its route's label;
- * the streams and durables must exist (provision.ts makes them).
+ * A queue driver over the delivery queues of `plans`, each known by its route's label
+ * (so a dead letter records that label as its `queue`) and named by core's
+ * `deliveryNames`, and over `options.queues` by their names; the streams and durables
+ * must exist (provision.ts makes them).
  */
-export async function openDeliveries(options: OpenDeliveriesOptions): Promise<JetStreamQueues> {
-  const byLabel = new Map(options.plans.map((plan) => [plan.delivery.route.label, plan]));
-  const driver = await JetStreamQueues.open({
+export function openDeliveries(options: OpenDeliveriesOptions): Promise<JetStreamQueues> {
+  return JetStreamQueues.open({
     nc: options.nc,
-    queues: Object.fromEntries(options.plans.map((plan) => [plan.delivery.route.label, plan.spec])),
+    queues: {
+      ...options.queues,
+      ...Object.fromEntries(options.plans.map((plan) => [plan.delivery.route.label, plan.spec])),
+    },
+    names: Object.fromEntries(options.plans.map((plan) => [plan.delivery.route.label, plan.delivery.names])),
     prefix: options.prefix,
     inboxPrefix: options.inboxPrefix,
     log: options.log,
   });
-  // The driver names every queue with core's queueNames; a route's stream is a delivery
-  // stream (core's deliveryNames), and a dead letter's queue an app queue. Until the
-  // driver takes names per queue (an option of its own), its one naming method is replaced.
-  const prefix = options.prefix ? { prefix: options.prefix } : {};
-  driver.names = (queue) => byLabel.get(queue)?.delivery.names ?? queueNames(queue, prefix);
-  return driver;
 }

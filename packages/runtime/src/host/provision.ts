@@ -53,6 +53,8 @@ interface QueueStreamPlan {
   maxMessageSize: number;
   /** Ack wait of the `consumer` durable; none when nothing consumes the stream. */
   visibilityTimeout: number | null;
+  /** Deliveries of the `consumer` durable unsettled at once, across every host; -1: no limit. */
+  maxAckPending: number;
 }
 
 /** What `provisionNats` made sure of: stream names, each with its durables. */
@@ -80,6 +82,7 @@ export async function provisionNats(
     retention: queue.spec.retention,
     maxMessageSize: queue.spec.maxMessageSize,
     visibilityTimeout: queue.spec.consumer ? queue.spec.visibilityTimeout : null,
+    maxAckPending: -1,
   }));
   for (const delivery of deliveryQueues(graph, options)) {
     const fn = functions.get(delivery.function);
@@ -96,6 +99,9 @@ export async function provisionNats(
       // A bus event as JSON with its envelope; a tick is far smaller.
       maxMessageSize: busLimits.maxEntrySize + headerRoom,
       visibilityTimeout: fn.timeout + (schedule ? scheduleLimits.leaseMargin : busLimits.leaseMargin),
+      // Runs of one schedule never overlap (semantics schedules/overlap/1), also across the
+      // function's replicas: the server hands out the next tick once the last is settled.
+      maxAckPending: schedule ? 1 : -1,
     });
   }
   for (const plan of plans) {
@@ -113,7 +119,14 @@ export async function provisionNats(
     const durables: string[] = [names.delays];
     await ensureConsumer(jsm, names.stream, names.delays, names.delayedFilter, delaysAckWait);
     if (plan.visibilityTimeout !== null) {
-      await ensureConsumer(jsm, names.stream, names.consumer, names.readyFilter, plan.visibilityTimeout);
+      await ensureConsumer(
+        jsm,
+        names.stream,
+        names.consumer,
+        names.readyFilter,
+        plan.visibilityTimeout,
+        plan.maxAckPending,
+      );
       durables.unshift(names.consumer);
     }
     report.streams[names.stream] = durables;
@@ -176,18 +189,20 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
   if (differs) await jsm.streams.update(name, mutable);
 }
 
-/** Creates the durable pull consumer, or updates its ack wait to the graph's. */
+/** Creates the durable pull consumer, or updates its ack wait and max ack pending to the graph's. */
 async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,
   durable: string,
   filter: string,
   ackWait: number,
+  maxAckPending = -1,
 ): Promise<void> {
   const existing = await jsm.consumers.info(stream, durable).catch(() => undefined);
   if (existing) {
-    if (existing.config.ack_wait !== ackWait * ns)
-      await jsm.consumers.update(stream, durable, { ack_wait: ackWait * ns });
+    if (existing.config.ack_wait !== ackWait * ns || (existing.config.max_ack_pending ?? -1) !== maxAckPending) {
+      await jsm.consumers.update(stream, durable, { ack_wait: ackWait * ns, max_ack_pending: maxAckPending });
+    }
     return;
   }
   const config: Partial<ConsumerConfig> = {
@@ -195,10 +210,11 @@ async function ensureConsumer(
     filter_subject: filter,
     ack_policy: AckPolicy.Explicit,
     ack_wait: ackWait * ns,
-    // Attempts and dead letters are the driver's (queue.ts "Attempts"); delayed messages
-    // wait as pending acks, so neither count may be capped by the server.
+    // Attempts and dead letters are the driver's (queue.ts "Attempts"), so the server may
+    // not cap deliveries; delayed messages wait as pending acks on `delays`, so only a
+    // schedule's `consumer` caps them (one tick at a time).
     max_deliver: -1,
-    max_ack_pending: -1,
+    max_ack_pending: maxAckPending,
   };
   await jsm.consumers.add(stream, config);
 }

@@ -8,9 +8,19 @@
  *
  * Stats come from the stream's per-subject counts and the consumer's ack-pending count;
  * `deadLettered` from the dead-letter queue's `*.dead.<stream>` subjects. Redrive reads
- * dead letters with message gets (`next_by_subj`), publishes each to the `ready.new` of
- * the stream it died in (a queue, or the delivery queue of a rule or schedule route)
- * with attempts 0, and deletes it from the dead-letter stream.
+ * dead letters with message gets (`next_by_subj`), up to the last one there when it
+ * started, and takes each back where it died, then deletes it from the dead-letter
+ * stream:
+ *
+ * - one that died in a stream (a queue, or the delivery queue of a rule or schedule to a
+ *   function) goes to that stream's `ready.new` with attempts 0;
+ * - one a rule's queue target refused (its slot is named after the route,
+ *   dead-letters.ts) is sent to that queue again, with a send's checks: refused again, it
+ *   goes straight back to the dead-letter queue, 1 attempt, the new refusal its last error;
+ * - one a rule's bus target refused is put back on that bus's stream, marked with the
+ *   rule (`Nimbus-Redriven-By`): the control role's router takes it there as that rule's
+ *   target, counting buses afresh from the rule's bus, and a refusal sends it back
+ *   (semantics buses/retries/5).
  */
 import {
   type JetStreamClient,
@@ -19,18 +29,31 @@ import {
   jetstreamManager,
   type MsgRequest,
 } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import {
+  busNames,
+  deliveryNames,
   deliveryQueues,
+  deliveryRoute,
   type Graph,
   NimbusError,
   type QueueSpec,
   type QueueStreamNames,
   queueNames,
+  type ResourceRef,
   resourcesOf,
   type SubjectOptions,
 } from "@nimbus/core";
-import { type Carried, deadSource, fromHeaders, toHeaders } from "./queue-headers.ts";
+import { JetStreamQueues } from "./queue.ts";
+import { type Carried, deadSource, fromHeaders, header, toHeaders } from "./queue-headers.ts";
+
+/** A rule's route to a queue or bus: no stream of its own, only the slot its refusals wait in. */
+interface RefusedRoute {
+  /** `<bus>/<rule>` */
+  rule: string;
+  target: ResourceRef;
+  label: string;
+}
 
 export interface QueueStats {
   /** Deliverable now. */
@@ -78,10 +101,15 @@ export class QueueAdmin {
   readonly #queues: ReadonlyMap<string, QueueSpec>;
   /** Every stream of the queue machinery by stream name: where a dead letter goes back to. */
   readonly #streams: ReadonlyMap<string, QueueStreamNames>;
+  /** The routes of rules to queues and buses, by the slot name of their refusals. */
+  readonly #refused: ReadonlyMap<string, RefusedRoute>;
+  /** Sends and refusals, with the driver's checks and headers. */
+  readonly #queuesDriver: JetStreamQueues;
 
-  private constructor(options: QueueAdminOptions, jsm: JetStreamManager) {
+  private constructor(options: QueueAdminOptions, jsm: JetStreamManager, driver: JetStreamQueues) {
     this.#js = jetstream(options.nc);
     this.#jsm = jsm;
+    this.#queuesDriver = driver;
     this.#options = options.prefix ? { prefix: options.prefix } : {};
     this.#queues = new Map(resourcesOf(options.graph, "queue").map((queue) => [queue.name, queue.spec]));
     const streams = new Map<string, QueueStreamNames>();
@@ -93,10 +121,24 @@ export class QueueAdmin {
       streams.set(delivery.names.stream, delivery.names);
     }
     this.#streams = streams;
+    const refused = new Map<string, RefusedRoute>();
+    for (const rule of resourcesOf(options.graph, "rule")) {
+      for (const target of rule.spec.targets) {
+        if (target.kind === "function") continue;
+        const route = deliveryRoute(rule.name, target);
+        refused.set(deliveryNames(route.key, this.#options).stream, { rule: rule.name, target, label: route.label });
+      }
+    }
+    this.#refused = refused;
   }
 
   static async open(options: QueueAdminOptions): Promise<QueueAdmin> {
-    return new QueueAdmin(options, await jetstreamManager(options.nc));
+    const driver = await JetStreamQueues.open({
+      nc: options.nc,
+      queues: Object.fromEntries(resourcesOf(options.graph, "queue").map((queue) => [queue.name, queue.spec])),
+      prefix: options.prefix,
+    });
+    return new QueueAdmin(options, await jetstreamManager(options.nc), driver);
   }
 
   async stats(queue: string): Promise<QueueStats> {
@@ -149,16 +191,14 @@ export class QueueAdmin {
   /**
    * Moves every dead letter of `deadLetter` back to the queue (or route) it died in,
    * deliverable at once with attempts starting again at 1; returns how many went to each,
-   * by the name `deadLettered` shows (redelivery/7). A message sent to `deadLetter`
-   * directly stays, and so does one whose source is no longer in the graph.
+   * by the name `deadLettered` shows (redelivery/7, buses/retries/5). A message sent to
+   * `deadLetter` directly stays, and so does one whose source is no longer in the graph.
    */
   async redrive(deadLetter: string): Promise<Record<string, number>> {
     this.#spec(deadLetter);
     const counts: Record<string, number> = {};
     const { stream } = queueNames(deadLetter, this.#options);
     await this.#eachDead(deadLetter, async (msg, carried, seq) => {
-      const source = this.#streams.get(msg.source);
-      if (!source) return true;
       const back: Carried = {
         id: carried.id,
         format: carried.format,
@@ -167,14 +207,57 @@ export class QueueAdmin {
         copy: carried.copy + 1,
         notBefore: 0,
       };
-      await this.#js.publish(source.ready, msg.data, { headers: toHeaders(back), msgID: `${back.id}.${back.copy}` });
+      const msgID = `${back.id}.${back.copy}`;
+      const source = this.#streams.get(msg.source);
+      const refused = this.#refused.get(msg.source);
+      if (source) {
+        await this.#js.publish(source.ready, msg.data, { headers: toHeaders(back), msgID });
+      } else if (refused?.target.kind === "queue") {
+        await this.#toQueue(deadLetter, refused, msg, carried, msgID);
+      } else if (refused?.target.kind === "bus") {
+        const h = natsHeaders();
+        h.set(header.redrivenBy, refused.rule);
+        // A delivery's 24 h still count from the event's put.
+        h.set(header.firstSeen, String(carried.firstSeen));
+        await this.#js.publish(busNames(refused.target.name, this.#options).subject, msg.data, { headers: h, msgID });
+      } else {
+        return true;
+      }
       // Gone already when its consumer acked it meanwhile: it is moved all the same, at least once.
       await this.#jsm.streams.deleteMessage(stream, seq, false).catch(() => false);
-      const label = carried.deadFrom ?? source.stream;
+      const label = carried.deadFrom ?? refused?.label ?? msg.source;
       counts[label] = (counts[label] ?? 0) + 1;
       return true;
     });
     return counts;
+  }
+
+  /** Sends a refused event to its queue target again; refused again, back to `deadLetter` at once (buses/retries/3). */
+  async #toQueue(
+    deadLetter: string,
+    route: RefusedRoute,
+    msg: { data: Uint8Array; source: string },
+    carried: Carried,
+    msgID: string,
+  ): Promise<void> {
+    const message = { format: carried.format, body: msg.data, msgID };
+    try {
+      this.#queuesDriver.check(route.target.name, [message]);
+    } catch (error) {
+      const letter = {
+        id: carried.id,
+        copy: carried.copy + 1,
+        body: msg.data,
+        firstSeen: carried.firstSeen,
+        msgID,
+        from: route.label,
+        source: msg.source,
+        error: (error as Error).message,
+      };
+      await this.#queuesDriver.deadLetter(deadLetter, [letter]);
+      return;
+    }
+    await this.#queuesDriver.sendWithIds(route.target.name, [message]);
   }
 
   #spec(queue: string): QueueSpec {
@@ -194,18 +277,23 @@ export class QueueAdmin {
     return Object.entries(info?.state.subjects ?? {});
   }
 
-  /** Calls `visit` on each dead letter of `deadLetter` in stream order, until it returns false. */
+  /**
+   * Calls `visit` on each dead letter of `deadLetter` in stream order, until it returns
+   * false, up to the last message stored when it started: one `visit` stores again
+   * (a refusal sent back) is not visited a second time.
+   */
   async #eachDead(
     deadLetter: string,
     visit: (msg: { data: Uint8Array; source: string }, carried: Carried, seq: number) => Promise<boolean>,
   ): Promise<void> {
     const names = queueNames(deadLetter, this.#options);
+    const last = (await this.#jsm.streams.info(names.stream)).state.last_seq;
     let seq = 1;
-    for (;;) {
+    while (seq <= last) {
       // Servers since 2.9 take `next_by_subj` on the (non-direct) get; the client types only list it for direct gets.
       const next = { next_by_subj: names.deadLetterFilter(), seq } as unknown as MsgRequest;
       const stored = await this.#jsm.streams.getMessage(names.stream, next);
-      if (!stored) return;
+      if (!stored || stored.seq > last) return;
       const carried = fromHeaders(stored.header);
       const source = deadSource(names.root, stored.subject) ?? "";
       if (!(await visit({ data: stored.data, source }, carried, stored.seq))) return;

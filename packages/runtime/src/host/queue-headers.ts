@@ -16,6 +16,12 @@ export const header = {
   lastError: "Nimbus-Last-Error",
   deadFrom: "Nimbus-Dead-From",
   deadAttempts: "Nimbus-Dead-Attempts",
+  /**
+   * On a bus's stream, an event `QueueAdmin.redrive` put back: the rule (`<bus>/<rule>`)
+   * whose target this bus is, where it was refused. The router takes it to this bus as
+   * that rule's target, counting the buses afresh from the rule's bus (semantics buses/retries/5).
+   */
+  redrivenBy: "Nimbus-Redriven-By",
 } as const;
 
 /** A message read from its headers. */

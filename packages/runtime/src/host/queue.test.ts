@@ -232,6 +232,50 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     expect(await streamMessages(driver, q)).toBe(2);
   });
 
+  test("sendWithIds: a message stored again under the same id is kept once and delivered with firstSeen as its timestamp; a send's checks apply", async () => {
+    const q = name("ticks");
+    const driver = await open({ [q]: queueSpec({ maxMessageSize: 1024 }) });
+    const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    const firstSeen = Date.now() - 60_000;
+    const message = { format: "json" as const, body: json({ tick: 1 }), msgID: `${q}:1`, firstSeen };
+    // Stored, then stored again as a control role does after a crash before recording it.
+    await driver.sendWithIds(q, [message]);
+    await driver.sendWithIds(q, [message, { ...message, body: json({ tick: 2 }), msgID: `${q}:2` }]);
+    expect(await streamMessages(driver, q)).toBe(2);
+    await expect(
+      driver.sendWithIds(q, [{ ...message, body: new Uint8Array(2_000), format: "bytes", msgID: `${q}:3` }]),
+    ).rejects.toMatchObject({ code: "NIMBUS_QUEUE_MESSAGE_TOO_LARGE" });
+    expect(await streamMessages(driver, q)).toBe(2);
+    const seen = recorder();
+    driver.consume(q, seen.deliver);
+    await seen.received(2);
+    expect(seen.messages().map((m) => [m.body, m.attempts, m.timestamp])).toEqual([
+      [{ tick: 1 }, 1, firstSeen],
+      [{ tick: 2 }, 1, firstSeen],
+    ]);
+  });
+
+  test("names: a queue given its own names by option is stored and consumed in that stream, not the queue's", async () => {
+    const q = name("route");
+    const own = name("other");
+    const spec = queueSpec();
+    // The stream exists as `own`'s; the driver knows it as `q`, as it knows a delivery queue by its route's label.
+    const provisioned = await open({ [own]: spec });
+    const driver = await JetStreamQueues.open({
+      nc: await connection(),
+      queues: { [q]: spec },
+      names: { [q]: provisioned.names(own) },
+    });
+    cleanup.push(() => driver.close());
+    await driver.send(q, [{ format: "json", body: new TextEncoder().encode('"routed"') }]);
+    expect(driver.names(q).stream).toBe(provisioned.names(own).stream);
+    expect(await streamMessages(provisioned, own)).toBe(1);
+    const seen = recorder();
+    driver.consume(q, seen.deliver);
+    await seen.received(1);
+    expect(seen.messages()[0]!.body).toBe("routed");
+  });
+
   test("batches: a batch holds at most batchSize messages, and what is deliverable goes at once (§queues/delivery/3, /4)", async () => {
     const q = name("batched");
     const driver = await open({ [q]: queueSpec({}, { batchSize: 10 }) });

@@ -2,7 +2,8 @@
  * Queues on NATS JetStream (server 2.9 and later), with the semantics of
  * docs/semantics.md "Queues". The choices, and why:
  *
- * Layout (names from core's `queueNames`, shared with provisioning and permissions).
+ * Layout (names from core's `queueNames`, or `deliveryNames` for a delivery queue given
+ * by the `names` option; shared with provisioning and permissions).
  * One stream per queue, `queue-<name>` (with the prefix), work-queue retention (an ack
  * deletes the message for good), file storage, `max_age` = `retention`, `max_msg_size`
  * = `maxMessageSize` plus room for our headers. Its subjects, under `nimbus.q.<stream>`:
@@ -78,7 +79,13 @@
  * arrives after it back as a new copy, at the end of the queue, without counting it.
  */
 import { randomUUID } from "node:crypto";
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type PubAck,
+} from "@nats-io/jetstream";
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import {
   type DeliveryPolicy,
@@ -93,6 +100,7 @@ import {
 import type { MessageOutcome, QueueRunPayload } from "../message-batch.ts";
 import type { OutgoingMessage, QueueTransport } from "../queue.ts";
 import { bodyCheck } from "../queue-schema.ts";
+import { deadLetterOf } from "./dead-letters.ts";
 import { type Carried, deadSource, fromHeaders, toHeaders } from "./queue-headers.ts";
 
 /** What one delivery of a batch ended with, as the function host reports it. */
@@ -112,8 +120,20 @@ export type Deliver = (payload: QueueRunPayload) => Promise<DeliveryResult>;
 export interface JetStreamQueuesOptions {
   /** An open connection; the driver does not close it. */
   nc: NatsConnection;
-  /** Every queue of the app by name, as the graph holds it; dead-letter queues included. */
+  /**
+   * Every queue the driver runs, by the name its callers use, with its settings: the app's
+   * queues as the graph holds them (dead-letter queues included), and delivery queues
+   * under their route's label with the route's policy (deliveries.ts).
+   */
   queues: Readonly<Record<string, QueueSpec>>;
+  /**
+   * The JetStream names of the queues that are not app queues, by the name `queues` gives
+   * them: a delivery queue's `deliveryNames(...)`. Every other queue is named by core's
+   * `queueNames`.
+   * @default {}
+   * @example { "orders/paid → function fulfil": deliveryNames("orders_paid_function_fulfil") }
+   */
+  names?: Readonly<Record<string, QueueStreamNames>>;
   /**
    * Put before every stream name, so two apps or stages never share a stream.
    * @default none
@@ -135,6 +155,49 @@ export interface JetStreamQueuesOptions {
   log?: (line: string) => void;
   /** For the back-off's jitter. @default Math.random */
   random?: () => number;
+}
+
+/**
+ * A message the caller names itself, for a store repeated after a crash: the control
+ * role's router and scheduler publish a delivery again with the same id when they died
+ * before recording it, and the stream's duplicate window drops the repeat.
+ */
+export interface IdentifiedMessage extends OutgoingMessage {
+  /**
+   * The JetStream message id (`Nats-Msg-Id`), unique for what it stores.
+   * @example "4f0c…:orders_paid_function_fulfil"
+   */
+  msgID: string;
+  /**
+   * When it was first sent (ms), what retention counts from: a bus event's put time, a
+   * tick's due time.
+   * @default now
+   */
+  firstSeen?: number;
+}
+
+/** A dead letter stored at once, without a delivery: an event its rule's target refused. */
+export interface RefusedMessage {
+  /**
+   * Its `Nimbus-Id`, kept when a redrive sends a refused letter back.
+   * @default a new UUID
+   */
+  id?: string;
+  /**
+   * Its `Nimbus-Copy`: how many times it was published before, so a later redrive's message id is new.
+   * @default 0
+   */
+  copy?: number;
+  body: Uint8Array;
+  /** When it was first sent (ms): the event's put time. */
+  firstSeen: number;
+  msgID: string;
+  /** Where it died, as `deadLettered()` reports it: the route's label, `orders/paid → queue audit`. */
+  from: string;
+  /** The name of the dead-letter slot it waits in (`ready.dead.<source>`): the route's `deliveryNames(key).stream`. */
+  source: string;
+  /** Why it was refused: its last error. */
+  error: string;
 }
 
 /** A running loop, stopped by `stop()` (which resolves once its running deliveries ended). */
@@ -173,6 +236,7 @@ export class JetStreamQueues {
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #queues: Readonly<Record<string, QueueSpec>>;
+  readonly #names: Readonly<Record<string, QueueStreamNames>>;
   readonly #prefix: string | undefined;
   readonly #inboxPrefix: string | undefined;
   readonly #log: (line: string) => void;
@@ -186,6 +250,7 @@ export class JetStreamQueues {
     this.#js = jetstream(options.nc);
     this.#jsm = jsm;
     this.#queues = options.queues;
+    this.#names = options.names ?? {};
     this.#prefix = options.prefix;
     this.#inboxPrefix = options.inboxPrefix;
     this.#log = options.log ?? ((line) => console.warn(line));
@@ -197,9 +262,12 @@ export class JetStreamQueues {
     return new JetStreamQueues(options, await jetstreamManager(options.nc));
   }
 
-  /** The names a queue has on JetStream (core's `queueNames`, which permissions and provisioning share). */
+  /**
+   * The names a queue has on JetStream: those `options.names` gives it, else core's
+   * `queueNames` (permissions and provisioning share both).
+   */
   names(queue: string): QueueStreamNames {
-    return queueNames(queue, this.#prefix ? { prefix: this.#prefix } : {});
+    return this.#names[queue] ?? queueNames(queue, this.#prefix ? { prefix: this.#prefix } : {});
   }
 
   /** The transport a `queueClient` of `queue` sends through. */
@@ -213,8 +281,44 @@ export class JetStreamQueues {
    * large, its JSON body does not match the queue's schema, or its delay is out of range.
    */
   async send(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    const spec = this.#spec(queue);
+    this.check(queue, messages);
     if (messages.length === 0) return;
+    const names = this.names(queue);
+    // The message id is the message's own, so the `<id>.<copy>` of its retries never meets another's.
+    const published = await Promise.allSettled(this.#publish(names, messages, (_, id) => id));
+    const failed = published.find((result) => result.status === "rejected");
+    if (!failed) return;
+    // No atomic batch before JetStream 2.11: take back what was stored.
+    for (const result of published) {
+      if (result.status === "fulfilled") {
+        await this.#jsm.streams.deleteMessage(names.stream, result.value.seq, false).catch(() => {});
+      }
+    }
+    throw new NimbusError(
+      "NIMBUS_QUEUE_SEND",
+      `queue "${queue}": the send failed and stored none of its ${messages.length} message(s): ${(failed.reason as Error).message}`,
+    );
+  }
+
+  /**
+   * `send` with the caller's message ids: the same checks and headers, each message
+   * published with its `msgID` and `firstSeen`. A failure takes nothing back: what was
+   * stored stays, and sending the same messages again (within the stream's duplicate
+   * window) stores only the rest. The publishes are issued before the first await, so
+   * calls made one after the other store in that order.
+   */
+  async sendWithIds(queue: string, messages: readonly IdentifiedMessage[]): Promise<void> {
+    this.check(queue, messages);
+    await Promise.all(this.#publish(this.names(queue), messages, (message) => message.msgID));
+  }
+
+  /**
+   * Throws what a send of `messages` to `queue` would be refused for, storing nothing: an
+   * unknown queue, too many messages, one too large, a JSON body its schema refuses, a
+   * delay out of range. For the control role, to tell a refusal from a failed store.
+   */
+  check(queue: string, messages: readonly OutgoingMessage[]): void {
+    const spec = this.#spec(queue);
     if (messages.length > queueLimits.maxBatchSend) {
       throw new NimbusError(
         "NIMBUS_QUEUE_BATCH",
@@ -237,39 +341,55 @@ export class JetStreamQueues {
         );
       }
     }
-    const names = this.names(queue);
-    const now = Date.now();
-    // Published together: one connection keeps their order, and the acks come back in one round trip.
-    const published = await Promise.allSettled(
-      messages.map((message) => {
-        const id = randomUUID();
-        const delay = message.delay ?? 0;
-        const carried: Carried = {
-          id,
-          format: message.format,
-          firstSeen: now,
-          attempts: 0,
-          copy: 0,
-          notBefore: now + delay,
-        };
-        return this.#js.publish(delay > 0 ? names.delayed : names.ready, message.body, {
+  }
+
+  /**
+   * Stores dead letters that died without a delivery straight into dead-letter queue
+   * `deadLetter`, each in its `source` slot with 1 attempt and its refusal as the last
+   * error (semantics buses/retries/3); resolves once the server stored them. Like a dead
+   * letter the driver moves, it is not checked against the queue's size or schema.
+   */
+  async deadLetter(deadLetter: string, letters: readonly RefusedMessage[]): Promise<void> {
+    this.#spec(deadLetter);
+    const names = this.names(deadLetter);
+    await Promise.all(
+      letters.map((letter) => {
+        const carried = deadLetterOf(
+          { id: letter.id ?? randomUUID(), format: "json", firstSeen: letter.firstSeen, copy: (letter.copy ?? 0) - 1 },
+          { from: letter.from, attempts: 1, error: letter.error },
+        );
+        return this.#js.publish(names.deadLetter(letter.source), letter.body, {
           headers: toHeaders(carried),
-          msgID: id,
+          msgID: letter.msgID,
         });
       }),
     );
-    const failed = published.find((result) => result.status === "rejected");
-    if (!failed) return;
-    // No atomic batch before JetStream 2.11: take back what was stored.
-    for (const result of published) {
-      if (result.status === "fulfilled") {
-        await this.#jsm.streams.deleteMessage(names.stream, result.value.seq, false).catch(() => {});
-      }
-    }
-    throw new NimbusError(
-      "NIMBUS_QUEUE_SEND",
-      `queue "${queue}": the send failed and stored none of its ${messages.length} message(s): ${(failed.reason as Error).message}`,
-    );
+  }
+
+  /** Publishes checked messages in order, deliverable now or delayed: the one path of `send` and `sendWithIds`. */
+  #publish<M extends OutgoingMessage & { firstSeen?: number }>(
+    names: QueueStreamNames,
+    messages: readonly M[],
+    msgID: (message: M, id: string) => string,
+  ): Promise<PubAck>[] {
+    const now = Date.now();
+    // Published together: one connection keeps their order, and the acks come back in one round trip.
+    return messages.map((message) => {
+      const id = randomUUID();
+      const delay = message.delay ?? 0;
+      const carried: Carried = {
+        id,
+        format: message.format,
+        firstSeen: message.firstSeen ?? now,
+        attempts: 0,
+        copy: 0,
+        notBefore: now + delay,
+      };
+      return this.#js.publish(delay > 0 ? names.delayed : names.ready, message.body, {
+        headers: toHeaders(carried),
+        msgID: msgID(message, id),
+      });
+    });
   }
 
   /**
@@ -507,17 +627,7 @@ export class JetStreamQueues {
         return this.#ack(item);
       }
       case "dead-letter": {
-        const letter: Carried = {
-          id: carried.id,
-          format: carried.format,
-          firstSeen: carried.firstSeen,
-          attempts: 0,
-          copy: next.copy,
-          notBefore: 0,
-          lastError: decision.error,
-          deadFrom: queue,
-          deadAttempts: carried.attempts,
-        };
+        const letter = deadLetterOf(carried, { from: queue, attempts: carried.attempts, error: decision.error });
         await this.#js.publish(this.names(decision.queue).deadLetter(names.stream), item.msg.data, {
           headers: toHeaders(letter),
           msgID: `${letter.id}.${letter.copy}`,

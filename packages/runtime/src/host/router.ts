@@ -25,8 +25,17 @@
  * is made twice unless the router was stuck longer than the window (then at least once).
  * A publish that fails naks the event, which is routed again a second later.
  *
+ * Every store goes through the queue driver (`sendWithIds`, `deadLetter`): a send's
+ * checks and headers, with the router's message ids. A refusal waits in the dead-letter
+ * queue's slot named after its route (dead-letters.ts), which `QueueAdmin.redrive` reads
+ * to take it back to the one target it died at: a queue target gets it as a send, a bus
+ * target on its stream marked `Nimbus-Redriven-By: <rule>`, and the router takes such an
+ * event to that bus as the rule's target, the buses counted afresh from the rule's bus,
+ * a refusal back to the rule's bus's dead-letter queue (semantics buses/retries/5).
+ *
  * Events are dropped, and logged, once 24 h (`busLimits.maxEventAge`) have passed since
- * they were put (the stream's timestamp), as a delivery not done by then.
+ * they were put (the stream's timestamp; a redriven event's first put), as a delivery not
+ * done by then.
  */
 import { type ConsumerMessages, type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -44,14 +53,12 @@ import {
   type Graph,
   NimbusError,
   type NimbusEvent,
-  type QueueSpec,
-  type QueueStreamNames,
-  queueNames,
   type ResourceRef,
   resourcesOf,
 } from "@nimbus/core";
-import { bodyCheck } from "../queue-schema.ts";
-import { type StoredMessage, storeMessage } from "./dead-letters.ts";
+import { deliveryQueuePlans, openDeliveries } from "./deliveries.ts";
+import type { IdentifiedMessage, JetStreamQueues, RefusedMessage } from "./queue.ts";
+import { header } from "./queue-headers.ts";
 
 /** Ms before an event whose stores failed is routed again. */
 const retryAfter = 1_000;
@@ -67,12 +74,11 @@ interface RoutedBus {
   check: DetailCheck;
 }
 
-/** One publish an event causes, with its message id. */
-interface Store {
-  names: QueueStreamNames;
-  message: StoredMessage;
-  msgID: string;
-}
+/**
+ * One store an event causes: a message in a queue the driver knows (an app queue, or a
+ * delivery queue by its route's label), or a refusal in the bus's dead-letter queue.
+ */
+type Store = { queue: string; message: IdentifiedMessage } | { deadLetter: string; letter: RefusedMessage };
 
 export interface BusRouterOptions {
   /** An open connection; the router does not close it. */
@@ -95,18 +101,17 @@ export class BusRouter {
   readonly #options: BusRouterOptions;
   readonly #js: JetStreamClient;
   readonly #buses = new Map<string, RoutedBus>();
-  readonly #queues: Map<string, QueueSpec>;
-  readonly #schemaChecks = new Map<string, ReturnType<typeof bodyCheck>>();
+  readonly #queues: JetStreamQueues;
   readonly #subjects: { prefix?: string };
   readonly #consuming: { messages: ConsumerMessages; loop: Promise<void> }[] = [];
   readonly #ended = new Set<string>();
   #stopping = false;
 
-  private constructor(options: BusRouterOptions) {
+  private constructor(options: BusRouterOptions, queues: JetStreamQueues) {
     this.#options = options;
     this.#js = jetstream(options.nc);
     this.#subjects = options.prefix ? { prefix: options.prefix } : {};
-    this.#queues = new Map(resourcesOf(options.graph, "queue").map((queue) => [queue.name, queue.spec]));
+    this.#queues = queues;
     const rules = resourcesOf(options.graph, "rule").sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const bus of resourcesOf(options.graph, "bus")) {
       const own = rules.filter((rule) => rule.spec.bus === bus.name);
@@ -122,7 +127,15 @@ export class BusRouter {
 
   /** Attaches to each bus's `router` durable (provisioned beforehand) and starts routing. */
   static async start(options: BusRouterOptions): Promise<BusRouter> {
-    const router = new BusRouter(options);
+    // Stores go through the queue driver: a send's checks and headers, with the router's message ids.
+    const queues = await openDeliveries({
+      nc: options.nc,
+      plans: deliveryQueuePlans(options.graph, options.prefix),
+      queues: Object.fromEntries(resourcesOf(options.graph, "queue").map((queue) => [queue.name, queue.spec])),
+      prefix: options.prefix,
+      log: options.warn,
+    });
+    const router = new BusRouter(options, queues);
     for (const bus of router.#buses.values()) await router.#attach(bus);
     return router;
   }
@@ -163,7 +176,9 @@ export class BusRouter {
       await msg.ackAck().catch(() => {});
       return;
     }
-    const putAt = Math.floor(Number(msg.info.timestampNanos) / 1_000_000);
+    // A redriven event keeps its put time: a delivery's 24 h count from the put (semantics buses/retries/6).
+    const putAt =
+      Number(msg.headers?.get(header.firstSeen) || 0) || Math.floor(Number(msg.info.timestampNanos) / 1_000_000);
     if (Date.now() - putAt > busLimits.maxEventAge) {
       this.#options.error(
         `bus ${bus.name}: event ${event.id} (${event["detail-type"]} from ${event.source}) dropped: it was put at ${new Date(putAt).toISOString()}, more than 24h ago, and not delivered since`,
@@ -172,9 +187,15 @@ export class BusRouter {
       return;
     }
     try {
-      const stores = this.route(bus.name, event, putAt);
+      const stores = this.#redriven(bus, msg, event, putAt) ?? this.route(bus.name, event, putAt);
       // Issued in order on one connection, so they are stored in that order; acked together.
-      await Promise.all(stores.map((store) => storeMessage(this.#js, store.names, store.message, store.msgID)));
+      await Promise.all(
+        stores.map((store) =>
+          "queue" in store
+            ? this.#queues.sendWithIds(store.queue, [store.message])
+            : this.#queues.deadLetter(store.deadLetter, [store.letter]),
+        ),
+      );
       await this.#options.beforeAck?.(event);
       await msg.ackAck();
     } catch (error) {
@@ -186,10 +207,32 @@ export class BusRouter {
   }
 
   /**
+   * The stores of an event `QueueAdmin.redrive` put back on `bus`, the target it was
+   * refused at: taken there as by its rule (a refusal goes back to that rule's bus's
+   * dead-letter queue), the buses counted from the rule's bus (semantics buses/retries/5).
+   * Message ids end with the bus message's sequence, so a redrive is not taken for a
+   * repeat of the first routing. Undefined for an event put by a `put`.
+   */
+  #redriven(bus: RoutedBus, msg: JsMsg, event: NimbusEvent, putAt: number): Store[] | undefined {
+    const rule = msg.headers?.get(header.redrivenBy);
+    if (!rule) return undefined;
+    const from = resourcesOf(this.#options.graph, "rule").find((resource) => resource.name === rule);
+    const target = from?.spec.targets.find((ref) => ref.kind === "bus" && ref.name === bus.name);
+    if (!from || !target) {
+      this.#options.warn(
+        `bus ${bus.name}: event ${event.id} was redriven for rule ${rule}, which no longer targets this bus; routed as put here`,
+      );
+      return this.route(bus.name, event, putAt);
+    }
+    const body = new TextEncoder().encode(JSON.stringify(event));
+    return this.#target(from.spec.bus, rule, target, event, body, putAt, [], `:${msg.seq}`);
+  }
+
+  /**
    * What delivering `event` on bus `name` stores: a message per matching rule and target.
    * `path` holds the buses the event came through, so a cycle of bus targets ends.
    */
-  route(name: string, event: NimbusEvent, putAt: number, path: readonly string[] = []): Store[] {
+  route(name: string, event: NimbusEvent, putAt: number, path: readonly string[] = [], idSuffix = ""): Store[] {
     const bus = this.#buses.get(name)!;
     const matched = bus.rules.match(event);
     const via = path.length ? ` (forwarded from ${path.join(" → ")})` : "";
@@ -200,72 +243,62 @@ export class BusRouter {
     const stores: Store[] = [];
     for (const rule of matched) {
       for (const target of bus.targets.get(rule) ?? []) {
-        const route = deliveryRoute(rule, target);
-        const msgID = `${event.id}:${route.key}`;
-        try {
-          if (target.kind === "function") {
-            stores.push({
-              names: deliveryNames(route.key, this.#subjects),
-              message: { body, firstSeen: putAt },
-              msgID,
-            });
-          } else if (target.kind === "queue") {
-            stores.push({ names: this.#toQueue(target.name, body), message: { body }, msgID });
-          } else {
-            stores.push(...this.#toBus(target.name, event, putAt, [...path, name]));
-          }
-        } catch (error) {
-          // A target that refuses the event never will: it goes to the dead-letter queue at once.
-          const reason = (error as Error).message;
-          const described = `event ${event.id} could not be delivered by ${rule} to ${target.kind} ${target.name}`;
-          if (bus.spec.deadLetter === null) {
-            this.#options.error(
-              `bus ${name}: ${described} and the bus has no dead-letter queue, so it was dropped: ${reason}`,
-            );
-            continue;
-          }
-          this.#options.warn(`bus ${name}: ${described}; moved to "${bus.spec.deadLetter}": ${reason}`);
-          stores.push({
-            names: queueNames(bus.spec.deadLetter, this.#subjects),
-            message: {
-              body,
-              firstSeen: putAt,
-              dead: {
-                from: route.label,
-                sourceStream: deliveryNames(route.key, this.#subjects).stream,
-                attempts: 1,
-                lastError: reason,
-              },
-            },
-            msgID,
-          });
-        }
+        stores.push(...this.#target(name, rule, target, event, body, putAt, path, idSuffix));
       }
     }
     return stores;
   }
 
-  /** The queue's stream, or a refusal when the event does not fit it. */
-  #toQueue(queue: string, body: Uint8Array): QueueStreamNames {
-    // Present: a rule's target is in the graph (validateGraph checks every edge).
-    const spec = this.#queues.get(queue)!;
-    if (body.byteLength > spec.maxMessageSize) {
-      throw new NimbusError(
-        "NIMBUS_QUEUE_MESSAGE_TOO_LARGE",
-        `queue "${queue}": message 1 is ${body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${spec.maxMessageSize.toLocaleString("en")}. Store large payloads in a bucket and send the key.`,
-      );
+  /**
+   * What handing `event` from rule `rule` of bus `name` to `target` stores, or the
+   * refusal's dead letter. `idSuffix` ends every message id (a redrive's).
+   */
+  #target(
+    name: string,
+    rule: string,
+    target: ResourceRef,
+    event: NimbusEvent,
+    body: Uint8Array,
+    putAt: number,
+    path: readonly string[],
+    idSuffix = "",
+  ): Store[] {
+    const bus = this.#buses.get(name)!;
+    const route = deliveryRoute(rule, target);
+    const msgID = `${event.id}:${route.key}${idSuffix}`;
+    const message: IdentifiedMessage = { format: "json", body, msgID, firstSeen: putAt };
+    try {
+      if (target.kind === "function") return [{ queue: route.label, message }];
+      if (target.kind === "queue") {
+        // A queue's retention counts from the store, as a send's.
+        const stored = { format: "json", body, msgID } as const;
+        this.#queues.check(target.name, [stored]);
+        return [{ queue: target.name, message: stored }];
+      }
+      return this.#toBus(target.name, event, putAt, [...path, name], idSuffix);
+    } catch (error) {
+      // A target that refuses the event never will: it goes to the dead-letter queue at once.
+      const reason = (error as Error).message;
+      const described = `event ${event.id} could not be delivered by ${rule} to ${target.kind} ${target.name}`;
+      if (bus.spec.deadLetter === null) {
+        this.#options.error(
+          `bus ${name}: ${described} and the bus has no dead-letter queue, so it was dropped: ${reason}`,
+        );
+        return [];
+      }
+      this.#options.warn(`bus ${name}: ${described}; moved to "${bus.spec.deadLetter}": ${reason}`);
+      // Its slot is named after the route, which QueueAdmin.redrive reads to take it back to this target.
+      const source = deliveryNames(route.key, this.#subjects).stream;
+      return [
+        {
+          deadLetter: bus.spec.deadLetter,
+          letter: { body, firstSeen: putAt, msgID, from: route.label, source, error: reason },
+        },
+      ];
     }
-    this.#checks(queue, spec)?.(body, 0);
-    return queueNames(queue, this.#subjects);
   }
 
-  /** The queue's schema check (the one its sends run), compiled once. */
-  #checks(queue: string, spec: QueueSpec): ReturnType<typeof bodyCheck> {
-    if (!this.#schemaChecks.has(queue)) this.#schemaChecks.set(queue, bodyCheck(queue, spec.schema));
-    return this.#schemaChecks.get(queue);
-  }
-
-  #toBus(name: string, event: NimbusEvent, putAt: number, path: readonly string[]): Store[] {
+  #toBus(name: string, event: NimbusEvent, putAt: number, path: readonly string[], idSuffix: string): Store[] {
     if (path.includes(name)) {
       this.#options.warn(
         `bus ${name}: event ${event.id} came back through ${path.join(" → ")} → ${name}; an event visits a bus once, so it stops here`,
@@ -280,6 +313,6 @@ export class BusRouter {
     }
     const target = this.#buses.get(name)!;
     target.check({ source: event.source, detailType: event["detail-type"], detail: event.detail }, 0);
-    return this.route(name, event, putAt, path);
+    return this.route(name, event, putAt, path, idSuffix);
   }
 }

@@ -19,7 +19,8 @@
  *
  * The guarantee (semantics restarts/1): a stored delivery is made; a tick whose claim is
  * recorded and whose delivery is not (a crash between 2 and 4) is published again by the
- * next start of any replica, or by a running replica once the claim is 30 s old, with
+ * next start of any replica, or by a running replica once the claim is older than
+ * `scheduleLimits.claimLease` (30 s; `claimLease` for tests), with
  * the same message id, so the stream drops it as a duplicate when the first publish did
  * get stored and the second comes within its duplicate window (60 s; 120 s for a bus);
  * later than that, the tick's target can get it twice, with the same `scheduledTime`.
@@ -36,13 +37,10 @@ import {
   busNames,
   type CompiledSchedule,
   compileSchedule,
-  deliveryNames,
   deliveryRoute,
   detailCheck,
   type Graph,
   NimbusError,
-  type QueueSpec,
-  queueNames,
   readEntries,
   resourcesOf,
   type ScheduleSpec,
@@ -54,13 +52,11 @@ import {
   unknownResource,
 } from "@nimbus/core";
 import type { ScheduledController } from "../handler.ts";
-import { bodyCheck } from "../queue-schema.ts";
-import { storeMessage } from "./dead-letters.ts";
+import { deliveryQueuePlans, openDeliveries } from "./deliveries.ts";
+import type { IdentifiedMessage, JetStreamQueues } from "./queue.ts";
 
 /** Event fields of a tick put on a bus, as EventBridge's scheduled rules send them. */
 const scheduledEvent = { source: "nimbus.schedule", detailType: "Scheduled Event" } as const;
-/** A claim not recorded as fired after this long is taken over by a running replica. */
-const claimLease = 30_000;
 /** The queue group of the control replicas' trigger subscriptions: one answers. */
 const triggerGroup = "nimbus-control";
 
@@ -93,6 +89,12 @@ export interface SchedulerOptions {
   error: (line: string) => void;
   /** Answer trigger requests on core's `scheduleTriggerSubject`. @default true */
   listen?: boolean;
+  /**
+   * Ms after which a running replica takes over a tick another claimed and did not record
+   * as stored (it died in between) and publishes it again; for tests.
+   * @default scheduleLimits.claimLease (30 s)
+   */
+  claimLease?: number;
 }
 
 /** Fires the graph's schedules; `stop()` disarms every timer and ends the trigger subscription. */
@@ -103,18 +105,20 @@ export class Scheduler {
   readonly #subjects: { prefix?: string };
   readonly #ticks: ReturnType<typeof scheduleTickNames>;
   readonly #schedules = new Map<string, Scheduled>();
-  readonly #queues: Map<string, QueueSpec>;
+  readonly #queues: JetStreamQueues;
+  readonly #claimLease: number;
   readonly #firing = new Set<Promise<void>>();
   #subscription: Subscription | undefined;
   #stopped = false;
 
-  private constructor(options: SchedulerOptions, jsm: JetStreamManager) {
+  private constructor(options: SchedulerOptions, jsm: JetStreamManager, queues: JetStreamQueues) {
     this.#options = options;
     this.#js = jetstream(options.nc);
     this.#jsm = jsm;
     this.#subjects = options.prefix ? { prefix: options.prefix } : {};
     this.#ticks = scheduleTickNames(this.#subjects);
-    this.#queues = new Map(resourcesOf(options.graph, "queue").map((queue) => [queue.name, queue.spec]));
+    this.#queues = queues;
+    this.#claimLease = options.claimLease ?? scheduleLimits.claimLease;
     for (const { name, spec } of resourcesOf(options.graph, "schedule")) {
       this.#schedules.set(name, { name, spec, compiled: compileSchedule(scheduleExpressionOf(spec)) });
     }
@@ -122,7 +126,15 @@ export class Scheduler {
 
   /** Publishes what a crash left claimed, logs missed ticks, arms every schedule from now, listens for triggers. */
   static async start(options: SchedulerOptions): Promise<Scheduler> {
-    const scheduler = new Scheduler(options, await jetstreamManager(options.nc));
+    // Ticks go through the queue driver: a send's checks and headers, with the tick's message id.
+    const queues = await openDeliveries({
+      nc: options.nc,
+      plans: deliveryQueuePlans(options.graph, options.prefix).filter((plan) => plan.delivery.from.kind === "schedule"),
+      queues: Object.fromEntries(resourcesOf(options.graph, "queue").map((queue) => [queue.name, queue.spec])),
+      prefix: options.prefix,
+      log: options.warn,
+    });
+    const scheduler = new Scheduler(options, await jetstreamManager(options.nc), queues);
     for (const scheduled of scheduler.#schedules.values()) {
       const after = await scheduler.#resume(scheduled);
       scheduler.#arm(scheduled, after);
@@ -201,7 +213,7 @@ export class Scheduler {
     try {
       for (let tries = 0; tries < 5; tries++) {
         const { record, revision } = await this.#read(scheduled.name);
-        if (record && !record.fired && record.tick < at && Date.now() - record.claimedAt > claimLease) {
+        if (record && !record.fired && record.tick < at && Date.now() - record.claimedAt > this.#claimLease) {
           // A replica claimed an earlier tick and died before storing it.
           await this.#finish(scheduled, record, revision);
           continue;
@@ -244,24 +256,16 @@ export class Scheduler {
     const payload = spec.payload ?? controller;
     const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
     if (target.kind === "function") {
-      const names = deliveryNames(deliveryRoute(name, target).key, this.#subjects);
-      await storeMessage(this.#js, names, { body: json(controller), firstSeen: scheduledTime }, msgID);
+      const message: IdentifiedMessage = { format: "json", body: json(controller), msgID, firstSeen: scheduledTime };
+      await this.#queues.sendWithIds(deliveryRoute(name, target).label, [message]);
       return;
     }
     let publish: () => Promise<unknown>;
     try {
       if (target.kind === "queue") {
-        const body = json(payload);
-        // Present: a schedule's target is in the graph (validateGraph checks every edge).
-        const queue = this.#queues.get(target.name)!;
-        if (body.byteLength > queue.maxMessageSize) {
-          throw new NimbusError(
-            "NIMBUS_QUEUE_MESSAGE_TOO_LARGE",
-            `queue "${target.name}": message 1 is ${body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${queue.maxMessageSize.toLocaleString("en")}`,
-          );
-        }
-        bodyCheck(target.name, queue.schema)?.(body, 0);
-        publish = () => storeMessage(this.#js, queueNames(target.name, this.#subjects), { body }, msgID);
+        const message: IdentifiedMessage = { format: "json", body: json(payload), msgID };
+        this.#queues.check(target.name, [message]);
+        publish = () => this.#queues.sendWithIds(target.name, [message]);
       } else {
         const bus = resourcesOf(this.#options.graph, "bus").find((resource) => resource.name === target.name)!;
         const entries = [{ ...scheduledEvent, detail: payload, resources: [name], time: new Date(scheduledTime) }];
