@@ -17,7 +17,10 @@ export interface Workspace {
   name: string;
   /** Our packages it may import, by their main entry. */
   mayImport: readonly string[];
-  /** The subpath entries of those packages it may import too, e.g. `@nimbus/runtime/target`; no others. */
+  /**
+   * The subpath entries it may import too, e.g. `@nimbus/runtime/target`; no others. A
+   * subpath of a package outside `mayImport` opens that entry alone.
+   */
   subpaths: readonly string[];
   /** Third-party packages it declares (dependencies, devDependencies, peerDependencies). */
   declared: ReadonlySet<string>;
@@ -29,6 +32,8 @@ const runtimeTarget = "@nimbus/runtime/target";
 const runtimeHost = "@nimbus/runtime/host";
 /** The host's test harness: a real nats-server per test, open or on a rendered configuration. */
 const runtimeHostTesting = "@nimbus/runtime/host/testing";
+/** The emulator for an app's own tests: createEmulator and what tests drive it with. */
+const emulatorTesting = "@nimbus/emulator/testing";
 
 export const rules: Record<string, { mayImport: readonly string[]; subpaths: readonly string[] }> = {
   "packages/core": { mayImport: [], subpaths: [] },
@@ -61,9 +66,10 @@ export const rules: Record<string, { mayImport: readonly string[]; subpaths: rea
       "@nimbus/deploy-docker",
       "nimbus",
     ],
-    subpaths: [runtimeTarget, runtimeHost, runtimeHostTesting],
+    subpaths: [runtimeTarget, runtimeHost, runtimeHostTesting, emulatorTesting],
   },
-  "examples/*": { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [] },
+  // An example's tests may start it in the emulator, through the testing entry only.
+  "examples/*": { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [emulatorTesting] },
 };
 
 export interface Violation {
@@ -111,7 +117,7 @@ export function checkImport(workspace: Workspace, file: string, specifier: strin
   }
   const own = ours(specifier);
   if (own) {
-    if (own === workspace.name) return undefined;
+    if (own === workspace.name || workspace.subpaths.includes(specifier)) return undefined;
     if (!workspace.mayImport.includes(own)) {
       return `${workspace.name} may not import ${own} (allowed: ${workspace.mayImport.join(", ") || "none of ours"})`;
     }

@@ -10,15 +10,15 @@ import type { Emulator } from "@nimbus/emulator";
 import type { PutRun } from "../apps/bus/src/run.ts";
 import { callJson, formatCount, median, withBenchEmulator } from "./support.ts";
 
-interface Settings {
+export interface Settings {
   batched: number;
   single: number;
   runs: number;
 }
-const full: Settings = { batched: 10_000, single: 2_000, runs: 3 };
-const smoke: Settings = { batched: 200, single: 50, runs: 1 };
+export const full: Settings = { batched: 10_000, single: 2_000, runs: 3 };
+export const smoke: Settings = { batched: 200, single: 50, runs: 1 };
 
-interface Row {
+export interface Row {
   rules: number;
   batched: number;
   single: number;
@@ -33,7 +33,7 @@ async function rate(emu: Emulator, path: "/put" | "/send", run: PutRun): Promise
   return (run.count / ms) * 1000;
 }
 
-async function measure(rules: number, settings: Settings): Promise<Row> {
+export async function measure(rules: number, settings: Settings): Promise<Row> {
   // The app file reads it as it loads.
   process.env.NIMBUS_BENCH_RULES = String(rules);
   try {

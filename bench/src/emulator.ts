@@ -192,7 +192,8 @@ async function benchReload(edits: number): Promise<void> {
   }
 }
 
-async function load(url: string, seconds: number) {
+/** The hello-world load: autocannon, 50 connections, `seconds` long. */
+export async function load(url: string, seconds: number) {
   const result = await autocannon({ url, connections: 50, duration: seconds });
   return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
 }

@@ -8,6 +8,7 @@ import { benchBus } from "./bus.ts";
 import { benchDeployDocker } from "./deploy-docker.ts";
 import { benchEmulator } from "./emulator.ts";
 import { benchGraph } from "./graph.ts";
+import { benchHost } from "./host.ts";
 import { benchPatterns } from "./patterns.ts";
 import { benchQueues } from "./queues.ts";
 import { benchS3 } from "./s3.ts";
@@ -29,6 +30,7 @@ const benches: Record<string, (options: { smoke: boolean }) => Promise<void>> = 
   bus: benchBus,
   schedules: benchSchedules,
   "deploy-docker": benchDeployDocker,
+  host: benchHost,
 };
 
 console.log(`Nimbus benchmarks${smoke ? " (smoke pass: small inputs, figures not meaningful)" : ""}`);

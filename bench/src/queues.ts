@@ -9,7 +9,7 @@ import type { SendResult, SendRun, SinkStats } from "../apps/queues/src/loops.ts
 import { miniflareBatchTimeout, startMiniflareQueues } from "./miniflare-queues.ts";
 import { callJson, formatCount as count, median, withBenchEmulator } from "./support.ts";
 
-interface Settings {
+export interface Settings {
   single: { count: number; warmup: number };
   batched: { count: number; warmup: number };
   batch: number;
@@ -19,7 +19,7 @@ interface Settings {
   latency: number;
 }
 
-const full: Settings = {
+export const full: Settings = {
   single: { count: 3_000, warmup: 1_000 },
   // Miniflare's broker fails a send (workerd's "Unknown Internal Error (15000)") once about
   // 10,000 messages wait, and it delivers none while a Worker request is still sending, so
@@ -29,7 +29,7 @@ const full: Settings = {
   runs: 5,
   latency: 300,
 };
-const smoke: Settings = {
+export const smoke: Settings = {
   single: { count: 100, warmup: 0 },
   batched: { count: 500, warmup: 0 },
   batch: 100,
@@ -38,14 +38,14 @@ const smoke: Settings = {
 };
 
 /** One side of the comparison. */
-interface Side {
+export interface Side {
   reset(): Promise<void>;
   run(run: SendRun): Promise<SendResult>;
   /** Waits until the consumer has handled `count` messages since the reset; answers its stats. */
   handled(count: number): Promise<SinkStats>;
 }
 
-interface Figures {
+export interface Figures {
   single: number;
   batched: number;
   p50: number;
@@ -61,7 +61,7 @@ async function throughput(side: Side, run: SendRun): Promise<number> {
   return (run.count / (stats.lastAt - sent.startedAt)) * 1000;
 }
 
-async function measure(side: Side, settings: Settings): Promise<Figures> {
+export async function measure(side: Side, settings: Settings): Promise<Figures> {
   const rates = async (count: number, warmup: number, batch: number) => {
     if (warmup > 0) await throughput(side, { count: warmup, batch });
     const samples: number[] = [];
@@ -79,7 +79,7 @@ async function measure(side: Side, settings: Settings): Promise<Figures> {
   return { single, batched, p50: latency.p50, p99: latency.p99 };
 }
 
-async function measureNimbus(settings: Settings): Promise<Figures> {
+export async function measureNimbus(settings: Settings): Promise<Figures> {
   return withBenchEmulator("queues", (emu) =>
     measure(
       {
