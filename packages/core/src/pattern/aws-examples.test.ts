@@ -583,6 +583,39 @@ const cases: Case[] = [
     event: withDetail({ state: null }),
     matches: true,
   },
+  // Ruler's README, "Compiled rules and JSON keys with dots": keys are joined with ".", so both rules
+  // compile to the same path and match both events.
+  {
+    title: "equals — nested keys in the rule match nested keys in the event",
+    pattern: { detail: { state: { status: ["running"] } } },
+    event: { detail: { state: { status: "running" } } },
+    matches: true,
+  },
+  {
+    title: "equals — nested keys in the rule match a dotted key in the event",
+    pattern: { detail: { state: { status: ["running"] } } },
+    event: { detail: { "state.status": "running" } },
+    matches: true,
+  },
+  {
+    title: "equals — a dotted key in the rule matches nested keys in the event",
+    pattern: { detail: { "state.status": ["running"] } },
+    event: { detail: { state: { status: "running" } } },
+    matches: true,
+  },
+  {
+    title: "equals — a dotted key in the rule matches a dotted key in the event",
+    pattern: { detail: { "state.status": ["running"] } },
+    event: { detail: { "state.status": "running" } },
+    matches: true,
+  },
+  // AWS's TestEventPattern answers true for a top-level dotted key against a nested event.
+  {
+    title: "equals — detail.name at the top level matches detail → name",
+    pattern: { "detail.name": ["x"] },
+    event: withDetail({ name: "x" }),
+    matches: true,
+  },
 ];
 
 describe("AWS documentation examples", () => {

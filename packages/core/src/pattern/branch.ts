@@ -1,3 +1,4 @@
+import { otherSpellings } from "./dotted-keys.ts";
 import type { LeafBranch, ObjectBranch } from "./expand.ts";
 import { compileLeafTests, type Leaf, type LeafTest } from "./leaf.ts";
 import { anyLeaf, fieldValue, hasLeaf } from "./values.ts";
@@ -215,4 +216,45 @@ export function branchTest(node: BranchNode): (event: unknown) => boolean {
     }
     return true;
   };
+}
+
+/**
+ * `test` (a branch test for events in nested shape) for any event: when the event spells one of the
+ * branch's paths with dots (`{ "detail.total": 5 }`), it is first given its nested shape by `read`.
+ * Looking for the other spellings costs a missed property read per spelling, so top-level fields,
+ * which have no other spelling and read the same either way, are checked first: most rules fail on
+ * `source` and then pay nothing.
+ */
+export function spellingTest(
+  node: BranchNode,
+  test: (event: unknown) => boolean,
+  read: (event: unknown) => unknown,
+): (event: unknown) => boolean {
+  const leaves = pathLeaves(node, [], []);
+  const others = leaves.flatMap((leaf) => otherSpellings([...leaf.parents, leaf.field.key]));
+  if (others.length === 0) return test;
+  const top = leaves.filter((leaf) => leaf.parents.length === 0);
+  return (event) => {
+    if (typeof event !== "object" || event === null) return test(event);
+    if (Array.isArray(event)) return test(read(event));
+    for (const leaf of top) {
+      const content = fieldValue(event, leaf.field.key);
+      if (!(leaf.text !== undefined && content === leaf.text) && !leafHolds(leaf.field, content)) return false;
+    }
+    for (const keys of others) {
+      if (holdsAt(event, keys)) return test(read(event));
+    }
+    return test(event);
+  };
+}
+
+/** Whether anything lies at `keys`, or an array on the way there (which may hold it). */
+function holdsAt(event: unknown, keys: readonly string[]): boolean {
+  let current = event;
+  for (const key of keys) {
+    if (Array.isArray(current)) return true;
+    current = fieldValue(current, key);
+    if (current === undefined) return false;
+  }
+  return true;
 }

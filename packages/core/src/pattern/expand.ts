@@ -2,7 +2,9 @@ import type { MatchValue } from "./types.ts";
 
 /**
  * Expands a (valid) pattern into the branches EventBridge evaluates: every `$or` multiplies the
- * branches, as AWS's engine compiles them. Validation caps the count at 1000.
+ * branches, as AWS's engine compiles them. Validation caps the count at 1000. A key written with
+ * dots is a path, as in AWS's engine, which joins nested keys with `.`: `{ "state.status": [1] }`
+ * expands to the same branch as `{ "state": { "status": [1] } }` (events: see dotted-keys.ts).
  */
 
 /** A field's list in one branch: whether it allows "absent", and its other entries (any of them). */
@@ -54,8 +56,14 @@ function merge(base: ObjectBranch, addition: ObjectBranch, path: string, conflic
   return { kind: "object", fields };
 }
 
+/** An object holding `field` at `key`, nested one level per dot in the key. */
 function single(key: string, field: LeafBranch | ObjectBranch): ObjectBranch {
-  return { kind: "object", fields: new Map([[key, field]]) };
+  const segments = key.split(".");
+  let object: ObjectBranch = { kind: "object", fields: new Map([[segments.pop() ?? key, field]]) };
+  for (let i = segments.length - 1; i >= 0; i--) {
+    object = { kind: "object", fields: new Map([[segments[i] ?? "", object]]) };
+  }
+  return object;
 }
 
 function expandObject(pattern: Record<string, unknown>, path: string, conflicts: Set<string>): ObjectBranch[] {

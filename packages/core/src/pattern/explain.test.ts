@@ -134,4 +134,36 @@ describe("explain", () => {
   it("explain: throws for an invalid pattern", () => {
     expect(() => explain({ source: "x" } as unknown as EventPattern, order)).toThrow(/source: expected a list/);
   });
+
+  it("explain: names a dotted pattern key's path like the nested one", () => {
+    expect(fails({ "detail.total": [{ numeric: [">", 0] }] })).toEqual({
+      matched: false,
+      path: "detail.total",
+      operator: "numeric",
+      reason: "0 is not > 0",
+    });
+    expect(fails({ detail: { "coupon.code": ["SAVE"] } }).path).toBe("detail.coupon.code");
+  });
+
+  it("explain: reads an event field whose name has dots", () => {
+    expect(fails({ detail: { total: [{ numeric: [">", 0] }] } }, { "detail.total": 0 })).toEqual({
+      matched: false,
+      path: "detail.total",
+      operator: "numeric",
+      reason: "0 is not > 0",
+    });
+    expect(explain({ detail: { total: [0] } }, { "detail.total": 0 })).toEqual({ matched: true });
+  });
+
+  it("explain: shows the values of both spellings when neither matches", () => {
+    const event = { detail: { state: "stopped" }, "detail.state": "pending" };
+    expect(fails({ "detail.state": ["running"] }, event).reason).toBe(
+      'no value of ["stopped", "pending"] matched ("stopped" is not "running")',
+    );
+    expect(fails({ "detail.state": [{ exists: false }] }, { "detail.state": 5 })).toMatchObject({
+      path: "detail.state",
+      operator: "exists",
+      reason: "field exists (5)",
+    });
+  });
 });

@@ -67,13 +67,15 @@ function explainNode(node: BranchNode, value: unknown, path: string): Failure | 
 /**
  * Says whether `event` matches `pattern` and, if not, which field and operator rejected it and why:
  * `{ matched: false, path: "detail.total", operator: "numeric", reason: "0 is not > 0" }`. Fields are
- * checked in pattern order; for `$or`, the failure of the first branch is reported.
+ * checked in pattern order; for `$or`, the failure of the first branch is reported. The path is dotted
+ * whichever way the pattern or the event spells it: `{ "detail.total": [...] }` reports `detail.total`.
  */
 export function explain(pattern: EventPattern, event: unknown): MatchExplanation {
-  const { branches } = compiledPattern(pattern);
+  const { branches, read } = compiledPattern(pattern);
+  const subject = read ? read(event) : event;
   let first: Failure | undefined;
   for (const branch of branches) {
-    const failure = explainNode(branch, event, "");
+    const failure = explainNode(branch, subject, "");
     if (!failure) return { matched: true };
     first ??= failure;
   }

@@ -1,4 +1,5 @@
-import { type BranchNode, branchTest, compileNode } from "./branch.ts";
+import { type BranchNode, branchTest, compileNode, spellingTest } from "./branch.ts";
+import { dottedKeyReader } from "./dotted-keys.ts";
 import { PatternError } from "./pattern-error.ts";
 import type { EventPattern } from "./types.ts";
 import { analysePattern } from "./validate.ts";
@@ -6,8 +7,10 @@ import { analysePattern } from "./validate.ts";
 /** A validated pattern compiled into branches; it matches when any branch does. */
 export interface CompiledPattern {
   branches: readonly BranchNode[];
-  /** `branchTest` of each branch, in the same order. */
+  /** `branchTest` of each branch, in the same order; they expect an event given its nested shape by `read`. */
   tests: readonly ((event: unknown) => boolean)[];
+  /** Gives an event's dotted keys (`"state.status"`) their nested shape; undefined when no path needs it. */
+  read: ((event: unknown) => unknown) | undefined;
   test: (event: unknown) => boolean;
 }
 
@@ -17,10 +20,14 @@ export function compilePattern(pattern: unknown, subject?: string): CompiledPatt
   if (analysis.issues.length > 0) throw new PatternError(analysis.issues, subject);
   const branches = analysis.branches.map((branch) => compileNode(branch, ""));
   const tests = branches.map(branchTest);
-  const [only] = tests;
+  const read = dottedKeyReader(branches);
+  const spelled = read
+    ? branches.map((branch, i) => spellingTest(branch, tests[i] as (typeof tests)[number], read))
+    : tests;
+  const [only] = spelled;
   const test =
-    tests.length === 1 && only ? only : (event: unknown) => tests.some((branchMatches) => branchMatches(event));
-  return { branches, tests, test };
+    spelled.length === 1 && only ? only : (event: unknown) => spelled.some((branchMatches) => branchMatches(event));
+  return { branches, tests, read, test };
 }
 
 // Patterns are treated as immutable once used, so each is validated and compiled only once.

@@ -1,3 +1,4 @@
+import { otherSpellings } from "./dotted-keys.ts";
 import { fieldValue } from "./values.ts";
 
 /**
@@ -32,14 +33,26 @@ export function leavesAt(value: unknown, segments: readonly string[], depth = 0,
   return into;
 }
 
-/** Numbered field paths ("slots") and, for the current event, their values, read on first use. */
+/**
+ * Numbered field paths ("slots") and, for the current event, their values, read on first use.
+ *
+ * An event may spell a path with dots (`{ "detail.total": 5 }`, see dotted-keys.ts). Giving every
+ * event its nested shape up front would cost more than matching it, so a slot also probes its
+ * path's other spellings (one missed property read for a path of two segments) and, when one holds
+ * something, reads as `SEVERAL`: the caller then runs the full test on `event()`, the event in its
+ * nested shape, which is built only then.
+ */
 export class Projection {
   readonly paths: (readonly string[])[] = [];
   readonly #ids = new Map<string, number>();
+  readonly #others: (readonly (readonly string[])[])[] = [];
   #values: unknown[] = [];
   #stamps = new Uint32Array(0);
   #stamp = 0;
   #event: unknown;
+  #read: ((event: unknown) => unknown) | undefined;
+  #nested: unknown;
+  #hasNested = false;
 
   /** The slot of a path, numbering new paths as they come. */
   slot(segments: readonly string[]): number {
@@ -48,9 +61,25 @@ export class Projection {
     if (slot === undefined) {
       slot = this.paths.length;
       this.paths.push(segments);
+      this.#others.push(otherSpellings(segments));
       this.#ids.set(id, slot);
     }
     return slot;
+  }
+
+  /** Makes slots see dotted keys, `read` giving an event its nested shape; without it, keys are taken literally. */
+  readDottedKeys(read: ((event: unknown) => unknown) | undefined): void {
+    this.#read = read;
+  }
+
+  /** The current event in its nested shape, for full tests; built on first use. */
+  event(): unknown {
+    if (this.#read === undefined) return this.#event;
+    if (!this.#hasNested) {
+      this.#nested = this.#read(this.#event);
+      this.#hasNested = true;
+    }
+    return this.#nested;
   }
 
   /** Starts reading `event`; values read for the previous event are stale from here on. */
@@ -60,6 +89,8 @@ export class Projection {
       this.#values = new Array(this.paths.length);
     }
     this.#event = event;
+    this.#nested = undefined;
+    this.#hasNested = false;
     this.#stamp = (this.#stamp + 1) >>> 0;
     if (this.#stamp === 0) {
       this.#stamps.fill(0);
@@ -67,10 +98,18 @@ export class Projection {
     }
   }
 
-  /** The current event's value at `slot` (or `SEVERAL`). */
+  /** The current event's value at `slot`, or `SEVERAL` (an array on the way, or another spelling holds a value). */
   get(slot: number): unknown {
     if (this.#stamps[slot] === this.#stamp) return this.#values[slot];
-    const value = valueAt(this.#event, this.paths[slot] ?? []);
+    let value = valueAt(this.#event, this.paths[slot] ?? []);
+    if (this.#read !== undefined && value !== SEVERAL) {
+      for (const other of this.#others[slot] ?? []) {
+        if (valueAt(this.#event, other) !== undefined) {
+          value = SEVERAL;
+          break;
+        }
+      }
+    }
     this.#values[slot] = value;
     this.#stamps[slot] = this.#stamp;
     return value;

@@ -3,7 +3,8 @@
  * no code with the matcher and works the other way round: the event is flattened into leaf
  * occurrences, each tagged with the array elements it sits in, and a search picks one occurrence per
  * field such that no two come from different elements of the same array. `exists: false` then holds
- * when no occurrence of the field is compatible with the elements picked.
+ * when no occurrence of the field is compatible with the elements picked. Field names are dot-joined
+ * paths, as in AWS's engine, so dotted keys and nested objects name the same fields.
  */
 import { BlockList, isIP } from "node:net";
 
@@ -17,7 +18,11 @@ interface Occurrence {
 
 type Occurrences = Map<string, Occurrence[]>;
 
-const keyOf = (segments: readonly string[]): string => JSON.stringify(segments);
+/**
+ * A field's name, as AWS's engine writes it: nested keys joined with `.`. So `{ "a.b": 1 }` and
+ * `{ "a": { "b": 1 } }` hold the same field, in events and in patterns alike.
+ */
+const keyOf = (segments: readonly string[]): string => segments.join(".");
 
 function flatten(event: unknown): Occurrences {
   const found: Occurrences = new Map();

@@ -1,5 +1,6 @@
 import { type BranchNode, pathLeaves } from "./branch.ts";
 import type { CheckProgram, SlotLeaf } from "./checks.ts";
+import { dottedKeyReader } from "./dotted-keys.ts";
 import { compilePattern } from "./match.ts";
 import { Projection } from "./projection.ts";
 import {
@@ -56,6 +57,12 @@ function keyFields(node: BranchNode, prefix: readonly string[], into: { exact: K
 
 const byId = (a: KeyField, b: KeyField) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+/**
+ * The order a table looks its fields up in: shallow fields first, since a deeper one also costs a
+ * probe for its dotted spellings (projection.ts), which an event missing on `source` then skips.
+ */
+const byDepth = (a: KeyField, b: KeyField) => a.segments.length - b.segments.length || byId(a, b);
+
 /** Up to two of a branch's exact fields to look it up by. */
 function chooseKeyFields(fields: readonly KeyField[], frequency: ReadonlyMap<string, number>): KeyField[] {
   // Prefer fields many rules share (so they share a table) and then the ones listing fewer values.
@@ -70,7 +77,7 @@ function chooseKeyFields(fields: readonly KeyField[], frequency: ReadonlyMap<str
     chosen.push(field);
     entries *= field.keys.length;
   }
-  return chosen.sort(byId);
+  return chosen.sort(byDepth);
 }
 
 /** Everything `match` needs, and nothing that only building it needed. */
@@ -130,6 +137,7 @@ function buildIndex(rules: readonly PatternRule[]): Index {
       builder.unindexed.push(position);
     }
   });
+  projection.readDottedKeys(dottedKeyReader(candidates.map((candidate) => candidate.node)));
   return { names: rules.map((rule) => rule.name), projection, ...builder.finish(candidates) };
 }
 
@@ -147,10 +155,11 @@ export function compileRules(rules: readonly PatternRule[]): CompiledRules {
   return {
     size: names.length,
     match(event: unknown): string[] {
+      // Dotted keys in the event are seen by the projection (see projection.ts), lazily.
       projection.reset(event);
-      for (const table of exact) probeExact(table, event, hits);
-      for (const table of prefix) probePrefix(table, event, hits);
-      hits.tryAll(unindexed, event, false);
+      for (const table of exact) probeExact(table, hits);
+      for (const table of prefix) probePrefix(table, hits);
+      hits.tryAll(unindexed, false);
       return hits.take(names);
     },
   };

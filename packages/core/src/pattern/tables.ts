@@ -75,14 +75,14 @@ export class Hits {
   }
 
   /** Checks a bucket's branches; `plain` says the lookup read plain values, so their rest suffices. */
-  tryAll(bucket: Bucket, event: unknown, plain: boolean): void {
-    const { program, seen } = this;
+  tryAll(bucket: Bucket, plain: boolean): void {
+    const { program, projection, seen } = this;
     for (const branch of bucket) {
       const rule = program.rule[branch] ?? 0;
       if (seen[rule] !== 0) continue;
       const holds = plain
-        ? (program.restHolds(branch, this.projection) ?? program.tests[branch]?.(event))
-        : program.tests[branch]?.(event);
+        ? (program.restHolds(branch, projection) ?? program.tests[branch]?.(projection.event()))
+        : program.tests[branch]?.(projection.event());
       if (holds) {
         seen[rule] = 1;
         this.rules.push(rule);
@@ -103,13 +103,13 @@ export class Hits {
 }
 
 /** Checks the branches an exact table files under the event's values. */
-export function probeExact(table: ExactTable, event: unknown, hits: Hits): void {
+export function probeExact(table: ExactTable, hits: Hits): void {
   // The common case: one plain value per field, no arrays on the way.
   let level: Level | Bucket | undefined = table.root;
   for (const slot of table.slots) {
     const value = hits.projection.get(slot);
     if (value === SEVERAL) {
-      probeExactAll(table, event, hits);
+      probeExactAll(table, hits);
       return;
     }
     const key = indexKey(value);
@@ -117,10 +117,11 @@ export function probeExact(table: ExactTable, event: unknown, hits: Hits): void 
     level = (level as Level).get(key);
     if (level === undefined) return;
   }
-  hits.tryAll(level as Bucket, event, true);
+  hits.tryAll(level as Bucket, true);
 }
 
-function probeExactAll(table: ExactTable, event: unknown, hits: Hits): void {
+function probeExactAll(table: ExactTable, hits: Hits): void {
+  const event = hits.projection.event();
   const keysPerField = table.slots.map((slot) => {
     const keys = new Set<IndexKey>();
     for (const leaf of leavesAt(event, hits.projection.paths[slot] ?? [])) {
@@ -133,37 +134,37 @@ function probeExactAll(table: ExactTable, event: unknown, hits: Hits): void {
     for (const key of keysPerField[depth] ?? []) {
       const next = level.get(key);
       if (next === undefined) continue;
-      if (depth === keysPerField.length - 1) hits.tryAll(next as Bucket, event, false);
+      if (depth === keysPerField.length - 1) hits.tryAll(next as Bucket, false);
       else descend(next as Level, depth + 1);
     }
   };
   descend(table.root, 0);
 }
 
-function probePrefixValue(table: PrefixTable, text: unknown, event: unknown, hits: Hits, plain: boolean): void {
+function probePrefixValue(table: PrefixTable, text: unknown, hits: Hits, plain: boolean): void {
   if (typeof text !== "string") return;
   if (table.few) {
     for (const [prefix, bucket] of table.few) {
-      if (text.startsWith(prefix)) hits.tryAll(bucket, event, plain);
+      if (text.startsWith(prefix)) hits.tryAll(bucket, plain);
     }
     return;
   }
   for (const length of table.lengths) {
     if (length > text.length) break;
     const bucket = table.byPrefix.get(text.slice(0, length));
-    if (bucket) hits.tryAll(bucket, event, plain);
+    if (bucket) hits.tryAll(bucket, plain);
   }
 }
 
 /** Checks the branches a prefix table files under prefixes of the event's value(s). */
-export function probePrefix(table: PrefixTable, event: unknown, hits: Hits): void {
+export function probePrefix(table: PrefixTable, hits: Hits): void {
   const value = hits.projection.get(table.slot);
   if (value !== SEVERAL) {
-    probePrefixValue(table, value, event, hits, true);
+    probePrefixValue(table, value, hits, true);
     return;
   }
-  for (const text of leavesAt(event, hits.projection.paths[table.slot] ?? [])) {
-    probePrefixValue(table, text, event, hits, false);
+  for (const text of leavesAt(hits.projection.event(), hits.projection.paths[table.slot] ?? [])) {
+    probePrefixValue(table, text, hits, false);
   }
 }
 

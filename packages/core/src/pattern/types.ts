@@ -39,6 +39,8 @@ export type FieldPattern = readonly MatchValue[] | EventPattern | readonly Event
 /**
  * An event pattern, e.g. `{ "source": ["orders"], "detail": { "total": [{ "numeric": [">", 0] }] } }`.
  * Fields are ANDed, the values in a field's list are ORed, and `$or` takes a list of sub-patterns.
+ * A key with dots is a path, as in AWS: `{ "detail.total": [5] }` is `{ "detail": { "total": [5] } }`,
+ * and either matches an event spelling the field either way.
  */
 export interface EventPattern {
   readonly [field: string]: FieldPattern;

@@ -198,6 +198,8 @@ describe("patternProblems", () => {
 
   it("patternProblems: one branch cannot use a field as both a value and an object", () => {
     expect(problemAt({ a: ["x"], $or: [{ a: { b: [1] } }, { c: [2] }] }, "a")).toMatch(/both as a list of values/);
+    expect(problemAt({ a: [1], "a.b": [2] }, "a")).toMatch(/both as a list of values .*"a\.name" nests too/);
+    expect(problemAt({ "a.b": [1], a: { b: { c: [2] } } }, "a.b")).toMatch(/both as a list of values/);
     // Different branches may.
     expect(patternProblems({ $or: [{ a: ["x"] }, { a: { b: [1] } }] })).toEqual([]);
   });

@@ -327,7 +327,7 @@ export function analysePattern(pattern: unknown): PatternAnalysis {
   for (const path of expansion.conflicts) {
     checker.problem(
       path,
-      "the same branch matches this field both as a list of values and as a nested object; use one",
+      `the same branch matches this field both as a list of values and as a nested object (a key with dots such as "${path}.name" nests too); use one`,
     );
   }
   return checker.issues.length > 0 ? failed() : { issues: [], branches: expansion.branches };
