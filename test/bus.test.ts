@@ -5,7 +5,7 @@
 import type { Emulator } from "@nimbus/emulator";
 import type { BusEntry } from "@nimbus/runtime";
 import { describe, expect, it } from "vitest";
-import { runCliAsync } from "./support/cli.ts";
+import { emulatorEnv, runCliAsync } from "./support/cli.ts";
 import { emulatorSuite, noMessages, uniqueNames } from "./support/suite.ts";
 
 let emu: Emulator;
@@ -109,7 +109,7 @@ describe("bus: tools", () => {
   it("nimbus queues: lists deliveries still on their way, by rule and target, beside the queues", async () => {
     await emu.bus("orders").put([order(uid("listed"), { fail: "throw" })]);
     await emu.idle();
-    const listed = await runCliAsync(["queues", "--url", emu.url]);
+    const listed = await runCliAsync(["queues", "--url", emu.url], { env: emulatorEnv(emu) });
     expect(listed.status).toBe(0);
     expect(listed.stdout).toMatch(/\norders-dlq\s+0\s+0\s+0\s+0\n/);
     // flaky failed once and backs off; the recorder's delivery is done and not listed.

@@ -1,4 +1,5 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -203,6 +204,132 @@ describe("createEmulator", () => {
         code: "NIMBUS_EMULATOR_PORT_IN_USE",
         message: expect.stringMatching(new RegExp(`Port ${port} on 127.0.0.1 is in use.*--port`)),
       });
+    } finally {
+      await copy.remove();
+    }
+  });
+});
+
+/** A request with a Host header of our choosing, which fetch does not send. */
+function withHost(
+  url: string,
+  host: string,
+  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; text: string }>((resolve, reject) => {
+    const sent = httpRequest(url, { method: init.method ?? "GET", headers: { ...init.headers, host } }, (response) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      response.on("end", () => resolve({ status: response.statusCode!, headers: response.headers, text }));
+    });
+    sent.on("error", reject);
+    sent.end(init.body);
+  });
+}
+
+describe("emulator: only its own hosts, and a control API only its own clients can drive", () => {
+  it("host: a request for a name the emulator does not serve gets 403 naming the name and --allowed-hosts, on every endpoint", async () => {
+    const port = new URL(emu.url).port;
+    const route = await withHost(`${emu.url}/hello/ada`, `evil.example:${port}`);
+    expect(route.status).toBe(403);
+    expect(JSON.parse(route.text)).toEqual({
+      error: {
+        code: "NIMBUS_EMULATOR_HOST",
+        message: expect.stringMatching(/host "evil\.example".*--allowed-hosts evil\.example/),
+      },
+    });
+    const headers = { "x-nimbus-token": emu.controlToken, "content-type": "text/plain" };
+    const control = await withHost(`${emu.url}/_nimbus/queues`, `evil.example:${port}`, { headers });
+    expect(control.status).toBe(403);
+    expect(JSON.parse(control.text).error.code).toBe("NIMBUS_EMULATOR_HOST");
+    const s3 = await withHost(`${emu.s3.endpoint}/uploads/x`, "evil.example", { method: "PUT", body: "x" });
+    expect(s3.status).toBe(403);
+    expect(s3.text).toMatch(
+      /<Code>AccessDenied<\/Code><Message>Blocked a request for host &#34;evil\.example&#34;.*--allowed-hosts/,
+    );
+  });
+
+  it("host: localhost, its subdomains and IP addresses are served", async () => {
+    const port = new URL(emu.url).port;
+    for (const host of [`localhost:${port}`, `app.localhost:${port}`, `127.0.0.1:${port}`]) {
+      const response = await withHost(`${emu.url}/hello/ada`, host);
+      expect(response.status, host).toBe(200);
+    }
+  });
+
+  it("host: allowedHosts adds names (a leading dot: and every name under it); true serves any", async () => {
+    const copy = await copyFixture("emulator");
+    try {
+      await using listed = await createEmulator({
+        root: copy.dir,
+        watch: false,
+        allowedHosts: ["app.test", ".dev.example"],
+      });
+      expect((await withHost(`${listed.url}/hello/ada`, "app.test")).status).toBe(200);
+      expect((await withHost(`${listed.url}/hello/ada`, "a.dev.example")).status).toBe(200);
+      expect((await withHost(`${listed.url}/hello/ada`, "evil.example")).status).toBe(403);
+      await listed.close();
+      await using any = await createEmulator({ root: copy.dir, watch: false, allowedHosts: true });
+      expect((await withHost(`${any.url}/hello/ada`, "evil.example")).status).toBe(200);
+    } finally {
+      await copy.remove();
+    }
+  });
+
+  it("control: a request without this run's token, or with another, gets 401; fetch and invoke send it", async () => {
+    const missing = await fetch(`${emu.url}/_nimbus/queues`);
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toEqual({
+      error: {
+        code: "NIMBUS_CONTROL_TOKEN",
+        message: expect.stringContaining(
+          `x-nimbus-token header. The nimbus CLI and createEmulator send it; other clients read "token" from ${join(emu.state, "emulator.json")}`,
+        ),
+      },
+    });
+    const wrong = await fetch(`${emu.url}/_nimbus/queues`, { headers: { "x-nimbus-token": "guess" } });
+    expect(wrong.status).toBe(401);
+    expect((await emu.fetch("/_nimbus/health")).status).toBe(200);
+    expect((await emu.invoke("hello", "/hello/direct")).status).toBe(200);
+  });
+
+  it("control: a browser request from another origin gets 403, token or not, and no answer carries CORS headers", async () => {
+    const foreign = await emu.fetch("/_nimbus/health", { headers: { origin: "http://127.0.0.1:1" } });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { error: { code: string } }).error.code).toBe("NIMBUS_CONTROL_ORIGIN");
+    const preflight = await emu.fetch("/_nimbus/health", {
+      method: "OPTIONS",
+      headers: { origin: "http://evil.example", "access-control-request-method": "POST" },
+    });
+    expect(preflight.status).toBe(403);
+    const own = await emu.fetch("/_nimbus/health", { headers: { origin: new URL(emu.url).origin } });
+    expect(own.status).toBe(200);
+    for (const response of [foreign, preflight, own]) {
+      expect([...response.headers.keys()].filter((name) => name.startsWith("access-control-"))).toEqual([]);
+    }
+  });
+
+  it("state: emulator.json holds the URL and the run's token, readable by its owner only, and goes on close", async () => {
+    const { existsSync } = await import("node:fs");
+    const copy = await copyFixture("emulator");
+    try {
+      const other = await createEmulator({ root: copy.dir, watch: false, state: join(copy.dir, ".nimbus") });
+      const path = join(other.state, "emulator.json");
+      const info = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+      expect(info).toMatchObject({
+        url: other.url,
+        s3: other.s3.endpoint,
+        app: "emu",
+        pid: process.pid,
+        token: other.controlToken,
+      });
+      expect(other.controlToken).not.toBe(emu.controlToken);
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      await other.close();
+      expect(existsSync(path)).toBe(false);
     } finally {
       await copy.remove();
     }

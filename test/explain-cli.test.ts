@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type CliResult, repoRoot, runCli, runCliAsync } from "./support/cli.ts";
+import { type CliResult, emulatorEnv, repoRoot, runCli, runCliAsync } from "./support/cli.ts";
 
 const app = "test/fixtures/events";
 
@@ -268,7 +268,9 @@ describe("nimbus emit and nimbus trigger on a running emulator", () => {
       detailType: "OrderPaid",
       detail: { total: 25, currency: "EUR", customer: { id: "c-1" } },
     };
-    const result = await runCliAsync(["emit", app, "orders", JSON.stringify(entry), "--url", emu.url]);
+    const result = await runCliAsync(["emit", app, "orders", JSON.stringify(entry), "--url", emu.url], {
+      env: emulatorEnv(emu),
+    });
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^put \S+ on orders\n$/);
@@ -283,7 +285,7 @@ describe("nimbus emit and nimbus trigger on a running emulator", () => {
       { source: "shop.api", detailType: "OrderPaid", detail },
       { source: "shop.api", detailType: "OrderPlaced", detail: { total: 1 } },
     ]);
-    const result = await runCliAsync(["emit", app, "orders", `@${path}`, "--url", emu.url]);
+    const result = await runCliAsync(["emit", app, "orders", `@${path}`, "--url", emu.url], { env: emulatorEnv(emu) });
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^put \S+ on orders\nput \S+ on orders\n$/);
     await emu.idle();
@@ -294,13 +296,15 @@ describe("nimbus emit and nimbus trigger on a running emulator", () => {
 
   it("emit: prints the emulator's error for an unknown bus, and exits 1", async () => {
     const entry = { source: "shop.api", detailType: "OrderPaid", detail: {} };
-    const result = await runCliAsync(["emit", app, "shipping", JSON.stringify(entry), "--url", emu.url]);
+    const result = await runCliAsync(["emit", app, "shipping", JSON.stringify(entry), "--url", emu.url], {
+      env: emulatorEnv(emu),
+    });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/^✖ .*no bus "shipping"/);
   });
 
   it("trigger: fires a schedule now and prints the scheduled time; its queue gets the tick", async () => {
-    const result = await runCliAsync(["trigger", app, "nightly", "--url", emu.url]);
+    const result = await runCliAsync(["trigger", app, "nightly", "--url", emu.url], { env: emulatorEnv(emu) });
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     // The clock is manual: "now" stands still.
@@ -310,7 +314,7 @@ describe("nimbus emit and nimbus trigger on a running emulator", () => {
   });
 
   it("trigger: prints the emulator's error for an unknown schedule, and exits 1", async () => {
-    const result = await runCliAsync(["trigger", app, "hourly", "--url", emu.url]);
+    const result = await runCliAsync(["trigger", app, "hourly", "--url", emu.url], { env: emulatorEnv(emu) });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/^✖ .*no schedule "hourly"/);
   });

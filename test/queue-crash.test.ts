@@ -47,7 +47,7 @@ describe("queue durability: kill -9", () => {
     cleanups.push(() => {
       dev.child.kill("SIGKILL");
     });
-    const control = (path: string, init?: RequestInit) => fetch(`${dev.ready.url}/_nimbus${path}`, init);
+    const control = dev.control;
     const stats = async () => (await (await control("/queues")).json()) as Record<string, Stats>;
 
     // 200 jobs, every fifth slow, so batches take a while; and one message on `once` (one

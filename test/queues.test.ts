@@ -130,6 +130,13 @@ describe("queues: what the emulator logs", () => {
 });
 
 describe("emu.queue", () => {
+  it("start: a queue no function consumes and nothing feeds is a warning; consumed and dead-letter queues are not", () => {
+    const warnings = emu.logs.filter((e) => e.level === "warn" && !e.fn && /^queue "/.test(e.message));
+    expect(warnings.map((e) => e.message)).toEqual([
+      'queue "typed" has no consumer and no rule feeds it: messages sent to it (function "sender" sends to it) wait until its retention drops them. Subscribe a function to it (`.subscribe(fn)` on the queue) or remove it.',
+    ]);
+  });
+
   it("queue: an unknown queue fails naming the app's queues", () => {
     expect(() => emu.queue("nope")).toThrow(
       'The app has no queue "nope" (its queues: "batched", "brief", "fleeting", "held", "jobs", "jobs-dlq", "once", "once-dlq", "raw", "slow", "stuck", "stuck-dlq", "typed").',
@@ -153,8 +160,7 @@ describe("nimbus send, queues and redrive", () => {
     children.push(dev.child);
     const stderr: string[] = [];
     dev.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
-    const current = async () =>
-      (await (await fetch(`${dev.ready.url}/_nimbus/queues`)).json()) as Record<string, typeof zero>;
+    const current = async () => (await (await dev.control("/queues")).json()) as Record<string, typeof zero>;
     /** Polls the running emulator's stats (real clock: deliveries take real time) until `check` holds. */
     const until = async (check: (s: Record<string, typeof zero>) => boolean, what: string) => {
       for (const deadline = Date.now() + 10_000; !check(await current()); ) {

@@ -11,7 +11,7 @@ import { DatabaseSync } from "node:sqlite";
 import { nextRuns, type ScheduleExpression } from "@nimbus/core";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCliAsync } from "./support/cli.ts";
+import { emulatorEnv, runCliAsync } from "./support/cli.ts";
 import { emulatorSuite } from "./support/suite.ts";
 
 let emu: Emulator;
@@ -175,7 +175,9 @@ describe("schedules: restarts and missed ticks", () => {
       const skipped = loggedSince(0, /skipped/, emulator);
       expect(skipped.map((entry) => entry.message)).toEqual([
         expect.stringMatching(
-          new RegExp(`\\bquarterly\\b.*\\b${missed.length} ticks\\b.*${literal(iso(missed.at(-1)!))}`),
+          new RegExp(
+            `\\bquarterly\\b.*\\b${missed.length} ticks\\b.*${literal(iso(missed.at(-1)!))}.*\`nimbus trigger <dir> quarterly\` fires one now$`,
+          ),
         ),
       ]);
 
@@ -193,7 +195,7 @@ describe("schedules: triggering", () => {
   it("nimbus trigger: fires the schedule once now through a running emulator; its next tick stays (§schedules/triggering/1)", async () => {
     const now = emu.clock.now();
     const next = nextOf("quarterly");
-    const result = await runCliAsync(["trigger", "--url", emu.url, "quarterly"]);
+    const result = await runCliAsync(["trigger", "--url", emu.url, "quarterly"], { env: emulatorEnv(emu) });
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     expect(result.stdout).toBe(`triggered quarterly (scheduledTime ${iso(now)})\n`);

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot, runCliAsync } from "./support/cli.ts";
+import { emulatorEnv, repoRoot, runCliAsync } from "./support/cli.ts";
 
 let emu: Emulator;
 
@@ -62,7 +62,9 @@ describe("the shop example: fulfilment", () => {
   it("send: `nimbus send … fulfilment <event>` leads fulfil to write the receipt", async () => {
     const paid = { source: "shop.api", "detail-type": "OrderPaid", detail: order("o-9", 4200) };
     // The real CLI, against this emulator (it finds `nimbus dev` through .nimbus/emulator.json, or --url).
-    const sent = await runCliAsync(["send", "--url", emu.url, "fulfilment", JSON.stringify(paid)]);
+    const sent = await runCliAsync(["send", "--url", emu.url, "fulfilment", JSON.stringify(paid)], {
+      env: emulatorEnv(emu),
+    });
     expect(sent.stderr).toBe("");
     expect(sent.stdout).toMatch(/^sent [0-9a-f-]{36} to fulfilment\n$/);
     expect(sent.status).toBe(0);
@@ -74,7 +76,7 @@ describe("the shop example: fulfilment", () => {
     expect(await receipt?.json()).toMatchObject({ orderId: "o-9", email: "o-9@example.com", total: 4200 });
     expect(emu.queue("fulfilment").stats()).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
 
-    const queues = await runCliAsync(["queues", "--url", emu.url]);
+    const queues = await runCliAsync(["queues", "--url", emu.url], { env: emulatorEnv(emu) });
     expect(queues.stdout).toMatch(/^queue\s+depth\s+in flight\s+delayed\s+dead-lettered\n/);
     expect(queues.stdout).toMatch(/\nfulfilment\s+0\s+0\s+0\s+0\n/);
   });
@@ -126,7 +128,7 @@ describe("the shop example: end to end", () => {
     expect(summary.takings).toBeGreaterThanOrEqual(1350);
     expect(emu.queue("orders-dlq").stats()).toEqual({ depth: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
     // The bus's dead-letter queue is listed with the other queues.
-    const queues = await runCliAsync(["queues", "--url", emu.url]);
+    const queues = await runCliAsync(["queues", "--url", emu.url], { env: emulatorEnv(emu) });
     expect(queues.stdout).toMatch(/\norders-dlq\s+0\s+0\s+0\s+0\n/);
   });
 });

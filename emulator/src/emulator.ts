@@ -9,7 +9,8 @@ import { busClient, queueClient } from "@nimbus/runtime/target";
 import type { Hono } from "hono";
 import { Clock } from "./clock/clock.ts";
 import { Work } from "./clock/work.ts";
-import { controlApi } from "./gateway/control.ts";
+import { controlApi, controlTokenHeader } from "./gateway/control.ts";
+import { type AllowedHosts, hostCheck } from "./gateway/host-check.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
 import { s3Region } from "./plugins/bucket-plugin.ts";
@@ -20,6 +21,8 @@ import type { QueueStats } from "./plugins/queue/store.ts";
 import { createPlugins, type Plugins } from "./plugins/registry.ts";
 import { Reloader } from "./reload/reloader.ts";
 import { type Credentials, credentialsFile, loadCredentials } from "./state/credentials.ts";
+import { emulatorInfoFile, newControlToken, removeEmulatorInfo, writeEmulatorInfo } from "./state/emulator-info.ts";
+import { refuseIfRunning } from "./state/running-emulator.ts";
 
 export interface EmulatorOptions {
   /** The folder holding nimbus.app.ts. */
@@ -34,6 +37,15 @@ export interface EmulatorOptions {
    * @default "127.0.0.1"
    */
   host?: string;
+  /**
+   * Host names the emulator answers besides localhost, `*.localhost`, IP addresses and
+   * `host`; a request for any other name (a web page reaching it by DNS rebinding) gets
+   * 403. `.example.com` allows that name and every name under it; `true` answers any
+   * name, which lets any web page you open reach the app.
+   * @default []
+   * @example ["myapp.test", ".dev.example.com"]
+   */
+  allowedHosts?: AllowedHosts;
   /**
    * Port of the S3-compatible endpoint on the same host; 0 picks a free one.
    * @default 0
@@ -84,6 +96,8 @@ export interface EmulatorQueue extends QueueClient {
   stats(): QueueStats;
   /** For a dead-letter queue: moves its messages back to the queues they died in. */
   redrive(): Record<string, number>;
+  /** Deletes every message in the queue (a dead-letter queue's, say), those being delivered too; returns how many. */
+  purge(): number;
   /** For a dead-letter queue: what waits in it, oldest first, with where and why each died. */
   deadLettered(limit?: number): DeadLetteredMessage[];
 }
@@ -101,6 +115,11 @@ export interface Emulator extends AsyncDisposable {
   readonly url: string;
   readonly root: string;
   readonly state: string;
+  /**
+   * This run's secret for the control API (`/_nimbus/…`), also in `<state>/emulator.json`.
+   * `fetch` and `invoke` send it; another client sends it in the `x-nimbus-token` header.
+   */
+  readonly controlToken: string;
   /** `clock.now()`; with `clock: "manual"`, `await clock.advance("5m")` moves time on. */
   readonly clock: EmulatorClock;
   readonly graph: Graph;
@@ -155,6 +174,8 @@ class LocalEmulator implements Emulator {
   graph!: Graph;
   readonly #options: EmulatorOptions;
   readonly #logger: Logger;
+  readonly controlToken = newControlToken();
+  readonly #checkHost: (host: string | null | undefined) => string | undefined;
   #credentials: Credentials | undefined;
   #plugins: Plugins | undefined;
   readonly #work = new Work();
@@ -172,7 +193,10 @@ class LocalEmulator implements Emulator {
     this.clock = new Clock(options.clock ?? "real");
     this.clock.work = this.#work;
     this.#logger = new Logger({ format: options.logFormat ?? "silent", color: process.stdout.isTTY });
+    this.#checkHost = hostCheck(options.host ?? "127.0.0.1", options.allowedHosts);
     this.#control = controlApi({
+      token: this.controlToken,
+      tokenFile: () => join(this.state, emulatorInfoFile),
       graph: () => this.graph,
       invoke: (fn, request) => this.#running.function.invoke(fn, request, this.graph.app),
       queues: () => {
@@ -190,6 +214,13 @@ class LocalEmulator implements Emulator {
         return ids;
       },
       redrive: (queue) => this.#running.queue.redrive(queue),
+      // Bytes bodies travel as base64, so the answer stays JSON.
+      deadLettered: (queue, limit) =>
+        this.#running.queue.deadLettered(queue, limit).map((m) => ({
+          ...m,
+          body: m.body instanceof Uint8Array ? { base64: Buffer.from(m.body).toString("base64") } : m.body,
+        })),
+      purge: (queue) => this.#running.queue.purge(queue),
       emit: async (bus, entries) => this.#running.bus.put(bus, entries),
       trigger: async (schedule) => this.#running.schedule.trigger(schedule),
     });
@@ -219,6 +250,7 @@ class LocalEmulator implements Emulator {
     if (this.#options.state) {
       this.state = resolve(this.#options.state);
       await mkdir(this.state, { recursive: true });
+      refuseIfRunning(this.state, this.root);
     } else {
       this.state = await mkdtemp(join(tmpdir(), "nimbus-emulator-"));
       this.#temporaryState = true;
@@ -233,6 +265,7 @@ class LocalEmulator implements Emulator {
       host: this.#options.host ?? "127.0.0.1",
       s3Port: this.#options.s3Port ?? 0,
       credentials: this.#credentials,
+      checkHost: this.#checkHost,
       clock: this.clock,
       work: this.#work,
       logger: this.#logger,
@@ -242,6 +275,16 @@ class LocalEmulator implements Emulator {
     for (const plugin of this.#each()) await plugin.start(this.graph);
     for (const plugin of this.#each()) plugin.ready?.();
     await this.#listen();
+    // Again, for one that started meanwhile.
+    if (this.#options.state) refuseIfRunning(this.state, this.root);
+    await writeEmulatorInfo(this.state, {
+      url: this.url,
+      s3: this.s3.endpoint,
+      pid: process.pid,
+      app: this.graph.app,
+      startedAt: new Date().toISOString(),
+      token: this.controlToken,
+    });
     void this.#warmUp();
     if (this.#options.watch ?? true) {
       const functions = this.#running.function;
@@ -283,6 +326,10 @@ class LocalEmulator implements Emulator {
   }
 
   #handle(request: Request): Response | Promise<Response> {
+    const refused = this.#checkHost(request.headers.get("host"));
+    if (refused !== undefined) {
+      return Response.json({ error: { code: "NIMBUS_EMULATOR_HOST", message: refused } }, { status: 403 });
+    }
     const { pathname } = new URL(request.url);
     if (pathname === "/_nimbus" || pathname.startsWith("/_nimbus/")) return this.#control.fetch(request);
     const routes = this.#each()
@@ -292,8 +339,14 @@ class LocalEmulator implements Emulator {
   }
 
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-    const target = input instanceof Request ? input : new Request(new URL(String(input), this.url), init);
-    return fetch(target, input instanceof Request ? init : undefined);
+    const request = new Request(input instanceof Request ? input : new URL(String(input), this.url), init);
+    const url = new URL(request.url);
+    const control = url.pathname === "/_nimbus" || url.pathname.startsWith("/_nimbus/");
+    // The control API needs the run's token; the app's routes never get it.
+    if (control && url.origin === new URL(this.url).origin && !request.headers.has(controlTokenHeader)) {
+      request.headers.set(controlTokenHeader, this.controlToken);
+    }
+    return fetch(request);
   }
 
   invoke(fn: string, input: string | URL | Request, init?: RequestInit): Promise<Response> {
@@ -318,6 +371,7 @@ class LocalEmulator implements Emulator {
       ...client,
       stats: () => queues.stats(name),
       redrive: () => queues.redrive(name),
+      purge: () => queues.purge(name),
       deadLettered: (limit) => queues.deadLettered(name, limit),
     };
   }
@@ -389,7 +443,7 @@ class LocalEmulator implements Emulator {
   }
 
   async reset(): Promise<void> {
-    const kept = new Set([credentialsFile]);
+    const kept = new Set([credentialsFile, emulatorInfoFile]);
     for (const plugin of this.#each()) {
       await plugin.reset();
       for (const entry of plugin.stateEntries ?? []) kept.add(entry);
@@ -423,6 +477,7 @@ class LocalEmulator implements Emulator {
     }
     await this.#work.drain();
     await this.#workers.close();
+    if (this.state) await removeEmulatorInfo(this.state, this.controlToken);
     this.#logger.flush();
     if (this.#temporaryState && this.state) await rm(this.state, { recursive: true, force: true });
   }

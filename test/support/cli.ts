@@ -17,10 +17,25 @@ const cliArgs = (args: readonly string[]) => [
   ...args,
 ];
 
+/** Options of a CLI run: its folder, and variables added to this process's environment. */
+export interface CliOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The environment a CLI run needs to drive an emulator of this process with `--url`: the
+ * run's control token, which the CLI otherwise reads from the app's `.nimbus/emulator.json`.
+ */
+export function emulatorEnv(emu: { controlToken: string }): NodeJS.ProcessEnv {
+  return { NIMBUS_EMULATOR_TOKEN: emu.controlToken };
+}
+
 /** Runs the real `nimbus` CLI from source in a child process, as `pnpm nimbus` does. */
-export function runCli(args: readonly string[], options: { cwd?: string } = {}): CliResult {
+export function runCli(args: readonly string[], options: CliOptions = {}): CliResult {
   const result = spawnSync(process.execPath, cliArgs(args), {
     cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, ...options.env },
     encoding: "utf8",
     timeout: 60_000,
   });
@@ -28,8 +43,11 @@ export function runCli(args: readonly string[], options: { cwd?: string } = {}):
 }
 
 /** `runCli` without blocking: for a CLI that talks to an emulator running in this process. */
-export function runCliAsync(args: readonly string[], options: { cwd?: string } = {}): Promise<CliResult> {
-  return runAsync(process.execPath, cliArgs(args), { cwd: options.cwd ?? repoRoot });
+export function runCliAsync(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  return runAsync(process.execPath, cliArgs(args), {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, ...options.env },
+  });
 }
 
 /** Runs a program to its end without blocking this process, collecting its output. */

@@ -1,9 +1,14 @@
 import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { repoRoot } from "./cli.ts";
 
-/** Starts `nimbus dev` as a real process and resolves with its first JSON line (the ready event). */
+/**
+ * Starts `nimbus dev` as a real process and resolves with its first JSON line (the ready
+ * event), the run's control token (from `.nimbus/emulator.json`, as the CLI reads it) and
+ * `control(path, init)`, a request to the control API (`/_nimbus<path>`) that carries it.
+ */
 export async function startDev(dir: string, extra: string[] = []) {
   const child = spawn(
     process.execPath,
@@ -23,14 +28,21 @@ export async function startDev(dir: string, extra: string[] = []) {
   );
   const lines = createInterface({ input: child.stdout! });
   const stdout: string[] = [];
-  const ready = new Promise<{ url: string; pid: number; app: string }>((resolve, reject) => {
+  const ready = new Promise<{ url: string; s3: string; pid: number; app: string }>((resolve, reject) => {
     lines.on("line", (line) => {
       stdout.push(line);
-      const parsed = JSON.parse(line) as { event?: string; url: string; pid: number; app: string };
+      const parsed = JSON.parse(line) as { event?: string; url: string; s3: string; pid: number; app: string };
       if (parsed.event === "ready") resolve(parsed);
     });
     child.once("exit", (code) => reject(new Error(`nimbus dev exited with ${code} before it was ready`)));
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, ready: await ready, exited, stdout };
+  const started = await ready;
+  const info = JSON.parse(await readFile(join(dir, ".nimbus", "emulator.json"), "utf8")) as { token: string };
+  const control = (path: string, init?: RequestInit) => {
+    const headers = new Headers(init?.headers);
+    headers.set("x-nimbus-token", info.token);
+    return fetch(`${started.url}/_nimbus${path}`, { ...init, headers });
+  };
+  return { child, ready: started, exited, stdout, token: info.token, control };
 }

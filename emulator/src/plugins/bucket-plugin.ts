@@ -22,6 +22,8 @@ export interface BucketPluginContext {
   host: string;
   port: number;
   credentials: Credentials;
+  /** Whether the emulator serves a request's Host: undefined when it does, else why not (S3's AccessDenied). */
+  checkHost(host: string | undefined): string | undefined;
   clock: Clock;
   /** Where notification drains are counted, so tests can wait for them. */
   work: Work;
@@ -90,6 +92,7 @@ export class BucketPlugin implements Plugin {
       keys: [{ ...ctx.credentials.s3, buckets: "*" }],
       region: s3Region,
       now: () => ctx.clock.now(),
+      checkHost: ctx.checkHost,
       log: (level, message) => ctx.logger.log({ level, message }),
     });
     await this.#s3.listen();

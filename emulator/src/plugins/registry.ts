@@ -7,6 +7,7 @@ import { BucketPlugin } from "./bucket-plugin.ts";
 import { BusPlugin } from "./bus/plugin.ts";
 import { FunctionPlugin } from "./function/plugin.ts";
 import type { SpareWorkers } from "./function/spare-workers.ts";
+import { LoopGuard } from "./loop-guard.ts";
 import type { Plugin } from "./plugin.ts";
 import { functionConsumer } from "./queue/function-consumer.ts";
 import { QueuePlugin } from "./queue/plugin.ts";
@@ -21,6 +22,8 @@ export interface PluginsContext {
   host: string;
   s3Port: number;
   credentials: Credentials;
+  /** Whether the emulator serves a request's Host: undefined when it does, else why not. */
+  checkHost(host: string | undefined): string | undefined;
   clock: Clock;
   work: Work;
   logger: Logger;
@@ -31,25 +34,31 @@ export interface PluginsContext {
 
 /**
  * Every plugin of the emulator, one line per resource kind, keyed by kind. The order is
- * the start order: buckets open before the functions that link them, functions before
+ * the start order: the loop guard takes each graph before anything is delivered (it is
+ * no kind), buckets open before the functions that link them, functions before
  * the queues that deliver to them, queues before the bus and schedules that deliver into
  * them. A pairing of two kinds is handed in here (a queue's consumer is a function).
  */
 export function createPlugins(ctx: PluginsContext) {
   const { stateDir, clock, work, logger } = ctx;
   const host = (name: string) => fn.host(name);
-  const bucket = new BucketPlugin({ ...ctx, port: ctx.s3Port, put: async (name, entries) => bus.put(name, entries) });
+  const loops = new LoopGuard({ logger });
+  const bucket = new BucketPlugin({
+    ...ctx,
+    port: ctx.s3Port,
+    put: async (name, entries, chain) => bus.put(name, entries, chain),
+  });
   const fn = new FunctionPlugin({ ...ctx, clock: clock.mode === "manual" ? clock.shared : undefined });
   const queue = new QueuePlugin({
     stateDir,
     clock,
     work,
     logger,
-    consumer: (q, spec) => functionConsumer(q, spec, host),
+    consumer: (q, spec) => functionConsumer(q, spec, host, loops),
   });
-  const bus = new BusPlugin({ queues: queue, clock, logger, host });
+  const bus = new BusPlugin({ queues: queue, clock, logger, host, loops });
   const schedule = new SchedulePlugin({ queues: queue, bus, clock, logger, host });
-  return { bucket, function: fn, queue, bus, schedule } satisfies Record<string, Plugin>;
+  return { loop: loops, bucket, function: fn, queue, bus, schedule } satisfies Record<string, Plugin>;
 }
 
 /** The running plugins, by kind. */

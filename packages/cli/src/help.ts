@@ -8,6 +8,7 @@ Commands:
   send [dir] <queue> <json>     send a message to a queue of the running emulator
   queues [dir]                  show every queue's depth, in flight, delayed, dead-lettered
   redrive [dir] <queue>         move a dead-letter queue's messages back where they died
+  dlq [dir] <queue> [--purge]   list a dead-letter queue's messages and why each died; --purge empties it
   emit [dir] <bus> <json>       put events on a bus of the running emulator
   trigger [dir] <schedule>      fire a schedule of the running emulator now
   explain [dir] <rule> <file>   say whether a bus rule matches an event, and why not
@@ -79,7 +80,7 @@ Prints a schedule's next firings, in its time zone and in UTC.
   --count    how many firings (default 5)
   --from     start after this instant (default: now), e.g. 2026-03-28T00:00:00Z`;
 
-export const devHelp = `nimbus dev [dir] [--port N] [--s3-port N] [--host ADDR] [--log-format pretty|json]
+export const devHelp = `nimbus dev [dir] [--port N] [--s3-port N] [--host ADDR] [--allowed-hosts NAMES] [--log-format pretty|json] [--debug]
 
 Runs the app in the emulator: every function built and served, sources watched and
 reloaded on change, state kept in <dir>/.nimbus. Ctrl+C or SIGTERM stops it after the
@@ -89,7 +90,11 @@ requests in flight finish.
   --port         port to listen on (default 8787; 0 picks a free one)
   --s3-port      port of the S3-compatible endpoint (default: --port + 1)
   --host         address to bind (default 127.0.0.1; anything else exposes the app)
-  --log-format   pretty (default, coloured on a terminal) or json (one JSON object a line)`;
+  --allowed-hosts  host names to answer besides localhost, *.localhost, IP addresses and
+                 --host, comma-separated (.example.com: it and every name under it); a
+                 request for any other name gets 403. "all" answers any (unsafe)
+  --log-format   pretty (default, coloured on a terminal) or json (one JSON object a line)
+  --debug        keep the emulator's own frames in handlers' error stacks (or NIMBUS_DEBUG=1)`;
 
 export const invokeHelp = `nimbus invoke [dir] <fn> [--method M] [--path P] [--data D] [--url URL]
 
@@ -122,6 +127,19 @@ export const redriveHelp = `nimbus redrive [dir] <queue> [--url URL]
 Moves every message of a dead-letter queue back to the queue it died in, to be
 delivered again from its first attempt.
 
+  --url      the emulator's URL, instead of reading it from dir`;
+
+export const dlqHelp = `nimbus dlq [dir] <queue> [--purge [--yes]] [--limit N] [--url URL]
+
+Lists the messages waiting in a dead-letter queue of the emulator running for dir (found
+through <dir>/.nimbus/emulator.json, or --url), oldest first: each with the queue (or bus
+or schedule route) it died in, its attempts there, when it was first sent, its last error
+and its body. \`nimbus redrive\` sends them back to be delivered again.
+
+  --purge    then delete every message in the queue, after you confirm (y/N); without a
+             terminal to ask on it refuses, unless --yes is given
+  --yes, -y  with --purge: do not ask (for scripts)
+  --limit    most messages listed (default 100)
   --url      the emulator's URL, instead of reading it from dir`;
 
 export const emitHelp = `nimbus emit [dir] <bus> <json|@file> [--url URL]

@@ -4,6 +4,7 @@ import { NimbusError } from "@nimbus/core";
 import {
   buildHelp,
   devHelp,
+  dlqHelp,
   emitHelp,
   explainHelp,
   graphHelp,
@@ -46,15 +47,21 @@ const commands: Record<string, Command> = {
       port: { type: "string" },
       "s3-port": { type: "string" },
       host: { type: "string" },
+      "allowed-hosts": { type: "string" },
       "log-format": { type: "string" },
+      debug: { type: "boolean" },
     },
     run: async ([dir = "."], values, output) => {
-      const { devCommand, parseLogFormat, parsePort } = await import("./commands/dev.ts");
+      // Read where a handler's error is shown: its stack then keeps the emulator's own frames.
+      if (values.debug) process.env.NIMBUS_DEBUG = "1";
+      const { devCommand, parseAllowedHosts, parseLogFormat, parsePort } = await import("./commands/dev.ts");
       const port = parsePort(values.port);
       // Beside the app's port by default; with --port 0, a free one too.
       const s3Port = parsePort(values["s3-port"], "--s3-port", port === 0 ? 0 : port + 1);
       const logFormat = parseLogFormat(values["log-format"]);
-      await devCommand({ dir, port, s3Port, host: String(values.host ?? "127.0.0.1"), logFormat }, output);
+      const allowedHosts = parseAllowedHosts(values["allowed-hosts"]);
+      const host = String(values.host ?? "127.0.0.1");
+      await devCommand({ dir, port, s3Port, host, allowedHosts, logFormat }, output);
     },
   },
   invoke: {
@@ -100,6 +107,43 @@ const commands: Record<string, Command> = {
       const [dir = ".", queue = ""] = operands(positionals, 1, "nimbus redrive [dir] <queue>", redriveHelp);
       const { redriveCommand } = await import("./commands/queues.ts");
       await redriveCommand({ dir, queue, url: values.url as string | undefined }, output);
+    },
+  },
+  dlq: {
+    help: dlqHelp,
+    options: {
+      purge: { type: "boolean" },
+      yes: { type: "boolean", short: "y" },
+      limit: { type: "string" },
+      url: { type: "string" },
+    },
+    run: async (positionals, values, output) => {
+      const [dir = ".", queue = ""] = operands(positionals, 1, "nimbus dlq [dir] <queue>", dlqHelp);
+      const limit = Number(values.limit ?? 100);
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new NimbusError(
+          "NIMBUS_CLI_ARGS",
+          `--limit expects a whole number from 1; found "${String(values.limit)}".`,
+        );
+      }
+      if (values.yes && !values.purge) {
+        throw new NimbusError(
+          "NIMBUS_CLI_ARGS",
+          "--yes confirms --purge; pass both to empty the queue without asking.",
+        );
+      }
+      const { dlqCommand } = await import("./commands/dlq.ts");
+      return dlqCommand(
+        {
+          dir,
+          queue,
+          purge: values.purge === true,
+          yes: values.yes === true,
+          limit,
+          url: values.url as string | undefined,
+        },
+        output,
+      );
     },
   },
   emit: {

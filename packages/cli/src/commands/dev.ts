@@ -1,7 +1,6 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { formatRoute, NimbusError } from "@nimbus/core";
-import { createEmulator, type Emulator, type LogFormat } from "@nimbus/emulator";
+import { type AllowedHosts, createEmulator, type Emulator, type LogFormat } from "@nimbus/emulator";
 import type { Output } from "../output.ts";
 
 export interface DevArgs {
@@ -9,21 +8,9 @@ export interface DevArgs {
   port: number;
   s3Port: number;
   host: string;
+  /** Host names served besides loopback's and the bound address; `true`: any. */
+  allowedHosts: AllowedHosts;
   logFormat: LogFormat;
-}
-
-/** What `nimbus dev` leaves in `.nimbus/emulator.json` for the commands that talk to it. */
-export interface EmulatorInfo {
-  url: string;
-  /** The S3 endpoint; its credentials are in `.nimbus/credentials.json`. */
-  s3: string;
-  pid: number;
-  app: string;
-  startedAt: string;
-}
-
-export function emulatorInfoPath(dir: string): string {
-  return join(resolve(dir), ".nimbus", "emulator.json");
 }
 
 /** Runs the emulator until SIGINT or SIGTERM; requests in flight finish before it exits. */
@@ -31,24 +18,27 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
   if (args.host !== "127.0.0.1" && args.host !== "localhost" && args.host !== "::1") {
     output.err(`⚠ --host ${args.host}: the emulator will be reachable from other machines on your network.`);
   }
+  if (args.allowedHosts === true) {
+    output.err("⚠ --allowed-hosts all: any web page you open can reach the app's routes and the S3 endpoint.");
+  }
   const started = performance.now();
   const emu = await createEmulator({
     root: args.dir,
     port: args.port,
     s3Port: args.s3Port,
     host: args.host,
+    allowedHosts: args.allowedHosts,
     state: join(resolve(args.dir), ".nimbus"),
     logFormat: args.logFormat,
   });
-  const info: EmulatorInfo = {
+  // The emulator keeps .nimbus/emulator.json, token included; the token is never printed.
+  const info = {
     url: emu.url,
     s3: emu.s3.endpoint,
     pid: process.pid,
     app: emu.graph.app,
     startedAt: new Date().toISOString(),
   };
-  await mkdir(join(resolve(args.dir), ".nimbus"), { recursive: true });
-  await writeFile(emulatorInfoPath(args.dir), `${JSON.stringify(info, null, 2)}\n`);
   if (args.logFormat === "json") {
     output.out(JSON.stringify({ event: "ready", ...info, ms: Math.round(performance.now() - started) }));
   } else {
@@ -61,7 +51,6 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
   });
   if (args.logFormat !== "json") output.out(`\n${signal}: finishing requests in flight…`);
   await emu.close();
-  await rm(emulatorInfoPath(args.dir), { force: true });
 }
 
 function summary(emu: Emulator, ms: number): string {
@@ -95,6 +84,24 @@ export function parsePort(value: unknown, option = "--port", fallback = 8787): n
     );
   }
   return port;
+}
+
+/** Reads `--allowed-hosts a.example,.b.example` (or `all`), with an error that says what is expected. */
+export function parseAllowedHosts(value: unknown): AllowedHosts {
+  if (value === undefined) return [];
+  const text = String(value).trim();
+  if (text === "all") return true;
+  const names = text.split(",").map((name) => name.trim());
+  const bad = names.find(
+    (name) => !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(name),
+  );
+  if (bad !== undefined) {
+    throw new NimbusError(
+      "NIMBUS_CLI_ARGS",
+      `--allowed-hosts expects host names separated by commas (".example.com" for it and every name under it), or "all"; found "${bad}".`,
+    );
+  }
+  return names;
 }
 
 export function parseLogFormat(value: unknown): LogFormat {

@@ -92,6 +92,11 @@ export const functionCodes = {
   NIMBUS_FUNCTION_PROPS: { kind: user, status: 400, summary: "a function's props are invalid", graph: true },
   NIMBUS_FUNCTION_BUILD: { kind: user, status: 400, summary: "a function's handler does not build" },
   NIMBUS_FUNCTION_LOAD: { kind: user, status: 500, summary: "a function's module failed to load in its worker" },
+  NIMBUS_FUNCTION_LOOP: {
+    kind: user,
+    status: 508,
+    summary: "a delivery was stopped: its chain of invocations, each caused by the one before, reached 16",
+  },
 } as const satisfies Area;
 
 /** Buckets: props, keys, arguments, conditions, uploads, and the S3 store behind a deployed bucket. */
@@ -221,7 +226,18 @@ export const emulatorCodes = {
   NIMBUS_APP_MISSING: { kind: user, status: 400, summary: "the app folder holds no nimbus.app.ts" },
   NIMBUS_APP_BUILD: { kind: user, status: 400, summary: "the app file does not build" },
   NIMBUS_APP_EXPORT: { kind: user, status: 400, summary: "the app file does not `export default` its App" },
+  NIMBUS_APP_THROW: { kind: user, status: 400, summary: "the app file threw while it ran" },
+  NIMBUS_EMULATOR_ALREADY_RUNNING: {
+    kind: user,
+    status: 409,
+    summary: "another emulator already runs on the same state folder (a second nimbus dev on one app)",
+  },
   NIMBUS_EMULATOR_PORT_IN_USE: { kind: user, status: 500, summary: "the port the emulator should listen on is taken" },
+  NIMBUS_EMULATOR_HOST: {
+    kind: user,
+    status: 403,
+    summary: "a request named a host the emulator does not serve (allow it with --allowed-hosts)",
+  },
   NIMBUS_EMULATOR_UNSUPPORTED: { kind: user, status: 400, summary: "a binding call the emulator does not serve" },
   NIMBUS_EMULATOR_UNKNOWN_BUCKET: { kind: user, status: 404, summary: "the app has no bucket of that name" },
   NIMBUS_EMULATOR_UNKNOWN_BUS: { kind: user, status: 404, summary: "the app has no bus of that name" },
@@ -235,6 +251,12 @@ export const emulatorCodes = {
     status: 400,
     summary: "a control API request's body is not what the endpoint takes",
   },
+  NIMBUS_CONTROL_TOKEN: {
+    kind: user,
+    status: 401,
+    summary: "a control API request lacks this run's token (x-nimbus-token, from the state folder's emulator.json)",
+  },
+  NIMBUS_CONTROL_ORIGIN: { kind: user, status: 403, summary: "a web page of another origin called the control API" },
   NIMBUS_CONTROL_NOT_FOUND: { kind: user, status: 404, summary: "no control API endpoint has that method and path" },
   NIMBUS_CONTROL_FAILED: {
     kind: system,
@@ -247,6 +269,11 @@ export const emulatorCodes = {
 export const cliCodes = {
   NIMBUS_CLI_ARGS: { kind: user, status: 400, summary: "the command line has a missing, unknown or bad argument" },
   NIMBUS_CLI_NO_EMULATOR: { kind: user, status: 400, summary: "no emulator runs for the app (start nimbus dev)" },
+  NIMBUS_CLI_CONFIRM: {
+    kind: user,
+    status: 400,
+    summary: "a destructive command needs confirmation: a terminal to answer on, or --yes",
+  },
   NIMBUS_CLI_INVOKE: { kind: user, status: 400, summary: "the emulator refused an invocation" },
   NIMBUS_CLI_ENTRIES_FILE: { kind: user, status: 400, summary: "an entries file cannot be read" },
   NIMBUS_CLI_EVENT_FILE: { kind: user, status: 400, summary: "an event file cannot be read" },

@@ -5,8 +5,16 @@ import { Readable } from "node:stream";
 import { NimbusError } from "@nimbus/core";
 import type { BodySource } from "../body-writer.ts";
 import type { BucketEntry, BucketRegistry } from "../registry.ts";
-import { bucketLocation, createBucket, deleteBucket, headBucket, listBuckets, noSuchBucket } from "./buckets.ts";
-import { listObjectsV1, listObjectsV2 } from "./listing.ts";
+import {
+  bucketLocation,
+  bucketVersioning,
+  createBucket,
+  deleteBucket,
+  headBucket,
+  listBuckets,
+  noSuchBucket,
+} from "./buckets.ts";
+import { listObjectsV1, listObjectsV2, listObjectVersions } from "./listing.ts";
 import {
   abortUpload,
   completeUpload,
@@ -20,7 +28,7 @@ import { copyObject, copySource, deleteObject, deleteObjects, getObject, putObje
 import { payloadOf } from "./payload.ts";
 import { parseTarget, type S3Request, type S3Response } from "./request.ts";
 import { isS3Error, S3Error, s3ErrorXml } from "./s3-error.ts";
-import { verifySigV4 } from "./sigv4.ts";
+import { carriesCredentials, type SignedRequest, verifySigV4 } from "./sigv4.ts";
 
 /** One access key of the endpoint and the buckets it may use. */
 export interface S3AccessKey {
@@ -54,6 +62,11 @@ export interface S3EndpointOptions {
    * bucket can be called `_nimbus`, so no S3 path is taken. @default not served
    */
   health?: () => { waiting: string[] };
+  /**
+   * Checks a request's Host header before anything else: a message refuses it with S3's
+   * `AccessDenied` (the emulator's defence against DNS rebinding). @default every host served
+   */
+  checkHost?: (host: string | undefined) => string | undefined;
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -64,7 +77,8 @@ const maxXmlBody = 2 * 1024 * 1024;
  * The emulator's buckets over the S3 API, path-style, on a port of their own so bucket
  * names never collide with the app's routes. Plain `node:http` rather than Request
  * objects: S3 keys need the raw request path (`a/../b` is a key, not a path to
- * normalise), and `Expect: 100-continue` is answered by Node itself.
+ * normalise), and `Expect: 100-continue` is answered only once the request is
+ * authenticated, so a client with bad credentials gets its error before sending the body.
  */
 export class S3Endpoint {
   url = "";
@@ -75,7 +89,9 @@ export class S3Endpoint {
   constructor(options: S3EndpointOptions) {
     this.#options = options;
     this.#keys = new Map(options.keys.map((key) => [key.accessKeyId, key]));
-    this.#server = createServer((request, response) => void this.#serve(request, response));
+    this.#server = createServer((request, response) => void this.#serve(request, response, false));
+    // With a listener, Node leaves `100 Continue` to #serve instead of sending it at once.
+    this.#server.on("checkContinue", (request, response) => void this.#serve(request, response, true));
     // SDKs keep connections open between requests.
     this.#server.keepAliveTimeout = 60_000;
   }
@@ -125,7 +141,7 @@ export class S3Endpoint {
     return (this.#nextRequest++).toString(16).toUpperCase().padStart(16, "0");
   }
 
-  async #serve(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
+  async #serve(incoming: IncomingMessage, outgoing: ServerResponse, expectsContinue: boolean): Promise<void> {
     const requestId = this.#requestId();
     const rawUrl = incoming.url ?? "/";
     const queryAt = rawUrl.indexOf("?");
@@ -134,16 +150,27 @@ export class S3Endpoint {
     let resource = rawPath;
     try {
       const headers = headersOf(incoming);
+      const refused = this.#options.checkHost?.(incoming.headers.host);
+      if (refused !== undefined) throw new S3Error("AccessDenied", 403, refused);
       const target = parseTarget(rawPath);
       resource = target.key === undefined ? `/${target.bucket ?? ""}` : `/${target.bucket}/${target.key}`;
+      const signed: SignedRequest = {
+        method: incoming.method ?? "GET",
+        url: `http://${headers.get("host") ?? "localhost"}${rawUrl}`,
+        headers,
+      };
+      // S3 tells an anonymous caller that a bucket does not exist (bucket names are
+      // public), and refuses everything else, whether or not the key exists.
+      if (!carriesCredentials(signed) && target.bucket !== undefined) this.#bucket(target.bucket);
       const verified = verifySigV4(
-        { method: incoming.method ?? "GET", url: `http://${headers.get("host") ?? "localhost"}${rawUrl}`, headers },
+        signed,
         (id) => this.#keys.get(id)?.secretAccessKey,
         this.#options.now(),
         Date.now(),
       );
       const grant = this.#keys.get(verified.accessKeyId)!.buckets;
       if (target.bucket !== undefined) allow(grant, target.bucket);
+      if (expectsContinue) outgoing.writeContinue();
       const request: S3Request = {
         method: incoming.method ?? "GET",
         bucket: target.bucket,
@@ -163,8 +190,14 @@ export class S3Endpoint {
       await write(outgoing, answer, requestId, request.method === "HEAD");
     } catch (error) {
       const s3Error = toS3Error(error);
-      if (s3Error.status >= 500)
+      if (s3Error.code === "InternalError") {
         this.#options.log("error", `S3 ${incoming.method} ${rawPath} failed: ${(error as Error).stack ?? error}`);
+      } else if (refusals.has(s3Error.code)) {
+        // Expected: a tool asking for what the endpoint does not do, or a key without access.
+        this.#options.log("warn", `S3 ${incoming.method} ${rawUrl} refused: ${s3Error.code}: ${s3Error.message}`);
+      }
+      // A client waiting for 100 Continue sends no body: the connection cannot be reused.
+      if (expectsContinue && !outgoing.headersSent) outgoing.setHeader("connection", "close");
       // Whatever of the request body is still unread is drained, so the connection can be reused.
       incoming.resume();
       const body = incoming.method === "HEAD" ? undefined : s3ErrorXml(s3Error, { resource, requestId });
@@ -216,11 +249,20 @@ export class S3Endpoint {
       if (method === "DELETE" && query.size === 0) return deleteBucket(bucket, registry, log);
       if (method === "GET") {
         if (query.has("location")) return bucketLocation(region);
+        if (query.has("versioning")) return bucketVersioning();
+        if (query.has("versions")) return listObjectVersions(request, bucket);
         if (query.has("uploads")) return listUploads(request, bucket);
         if (query.get("list-type") === "2") return listObjectsV2(request, bucket);
         if (onlyListParams(query)) return listObjectsV1(request, bucket);
       }
       if (method === "POST" && query.has("delete")) return deleteObjects(bucket, await text(request.body));
+      if (method === "PUT" && query.has("versioning")) {
+        throw notImplemented(
+          method,
+          `/${request.bucket}?versioning`,
+          "Buckets here are unversioned and stay so: every object is its one version, with id null (GetBucketVersioning, ListObjectVersions and deletes by that id work).",
+        );
+      }
       throw notImplemented(method, `/${request.bucket}?${query}`);
     }
     const bucket = this.#bucket(request.bucket);
@@ -281,13 +323,16 @@ function onlyListParams(query: URLSearchParams): boolean {
   return true;
 }
 
-function notImplemented(method: string, what: string): S3Error {
+function notImplemented(method: string, what: string, why = ""): S3Error {
   return new S3Error(
     "NotImplemented",
     501,
-    `A header or query you provided implies functionality that is not implemented: the Nimbus emulator does not serve ${method} ${what}. See docs/buckets.md for what the S3 endpoint supports.`,
+    `A header or query you provided implies functionality that is not implemented: the Nimbus S3 endpoint does not serve ${method} ${what}.${why ? ` ${why}` : ""} See docs/buckets.md for what the S3 endpoint supports.`,
   );
 }
+
+/** Errors that are the endpoint saying no, not failing: logged as one line each. */
+const refusals = new Set(["NotImplemented", "AccessDenied"]);
 
 function headersOf(incoming: IncomingMessage): Headers {
   const headers = new Headers();
