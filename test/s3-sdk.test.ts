@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -9,6 +10,7 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -16,7 +18,9 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   ListPartsCommand,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -590,5 +594,436 @@ describe("S3 endpoint: signatures", () => {
     // Clients sign with the machine's time; the skew check uses it, not the test's clock.
     await emu.clock.advance("3h");
     await expect(s3.send(new ListBucketsCommand({}))).resolves.toBeDefined();
+  });
+});
+
+describe("S3 endpoint: what tools that empty, sync and destroy buckets call", () => {
+  it("GetBucketVersioning / ListObjectVersions: an unversioned bucket answers an empty configuration and lists each object as its one version, id null", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "versions-1" }));
+    for (const key of ["a", "b", "dir/c d", "e"]) {
+      await s3.send(new PutObjectCommand({ Bucket: "versions-1", Key: key, Body: key }));
+    }
+    const versioning = await s3.send(new GetBucketVersioningCommand({ Bucket: "versions-1" }));
+    expect(versioning.Status).toBeUndefined();
+    expect(versioning.MFADelete).toBeUndefined();
+
+    const seen: [string, string | undefined, boolean | undefined][] = [];
+    const prefixes: string[] = [];
+    let markers: { KeyMarker?: string; VersionIdMarker?: string } = {};
+    let pages = 0;
+    for (;;) {
+      const page = await s3.send(
+        new ListObjectVersionsCommand({ Bucket: "versions-1", MaxKeys: 2, Delimiter: "/", ...markers }),
+      );
+      pages++;
+      expect(page.DeleteMarkers).toBeUndefined();
+      for (const version of page.Versions ?? []) seen.push([version.Key!, version.VersionId, version.IsLatest]);
+      prefixes.push(...(page.CommonPrefixes ?? []).map((p) => p.Prefix!));
+      if (!page.IsTruncated) break;
+      markers = { KeyMarker: page.NextKeyMarker, VersionIdMarker: page.NextVersionIdMarker };
+    }
+    expect(seen).toEqual([
+      ["a", "null", true],
+      ["b", "null", true],
+      ["e", "null", true],
+    ]);
+    expect(prefixes).toEqual(["dir/"]);
+    expect(pages).toBe(2);
+  });
+
+  it("DeleteObjects / DeleteObject by version id null: empty an unversioned bucket so it can be deleted, as bucket-destroying tools do", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "versions-2" }));
+    for (const key of ["x", "y/z", "w"])
+      await s3.send(new PutObjectCommand({ Bucket: "versions-2", Key: key, Body: key }));
+    const { Versions } = await s3.send(new ListObjectVersionsCommand({ Bucket: "versions-2" }));
+    const deleted = await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: "versions-2",
+        Delete: { Objects: Versions!.slice(0, 2).map(({ Key, VersionId }) => ({ Key, VersionId })) },
+      }),
+    );
+    expect(deleted.Deleted?.map((d) => [d.Key, d.VersionId])).toEqual([
+      ["w", "null"],
+      ["x", "null"],
+    ]);
+    const one = await s3.send(new DeleteObjectCommand({ Bucket: "versions-2", Key: "y/z", VersionId: "null" }));
+    expect(one.VersionId).toBe("null");
+    expect((await s3.send(new ListObjectVersionsCommand({ Bucket: "versions-2" }))).Versions).toBeUndefined();
+    await s3.send(new DeleteBucketCommand({ Bucket: "versions-2" }));
+  });
+
+  it("GetObject / DeleteObject(s): version id null is the object; any other id is InvalidArgument and deletes nothing", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: "uploads", Key: "versions/kept", Body: "v" }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: "uploads", Key: "versions/kept", VersionId: "null" }));
+    expect(got.VersionId).toBe("null");
+    expect(await got.Body?.transformToString()).toBe("v");
+    const plain = await s3.send(new HeadObjectCommand({ Bucket: "uploads", Key: "versions/kept" }));
+    expect(plain.VersionId).toBeUndefined();
+    expect(
+      await failure(s3.send(new GetObjectCommand({ Bucket: "uploads", Key: "versions/kept", VersionId: "3HL4kqtJ" }))),
+    ).toMatchObject({ code: "InvalidArgument", status: 400 });
+    expect(
+      await failure(
+        s3.send(new DeleteObjectCommand({ Bucket: "uploads", Key: "versions/kept", VersionId: "3HL4kqtJ" })),
+      ),
+    ).toMatchObject({ code: "InvalidArgument", status: 400 });
+    const batch = await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: "uploads",
+        Delete: { Objects: [{ Key: "versions/kept", VersionId: "3HL4kqtJ" }] },
+      }),
+    );
+    expect(batch.Errors?.map((e) => [e.Key, e.VersionId, e.Code])).toEqual([
+      ["versions/kept", "3HL4kqtJ", "NoSuchVersion"],
+    ]);
+    expect(await emu.bucket("uploads").head("versions/kept")).not.toBeNull();
+  });
+
+  it("PutBucketVersioning: refused with NotImplemented saying why, logged as one line without a stack", async () => {
+    const error = await failure(
+      s3.send(new PutBucketVersioningCommand({ Bucket: "uploads", VersioningConfiguration: { Status: "Enabled" } })),
+    );
+    expect(error).toMatchObject({ code: "NotImplemented", status: 501 });
+    expect(error.message).toMatch(/unversioned/);
+    const lines = emu.logs.filter((entry) => entry.message.includes("PUT /uploads?versioning"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "warn" });
+    expect(lines[0]!.message).toMatch(/refused: NotImplemented: /);
+    expect(lines[0]!.message).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("S3 endpoint: listing with encoding-type=url", () => {
+  const keys = ["enc/a b+c", "enc/dir one/x", "enc/tilde~star*(x)!'", "enc/ü€😀", "enc/z=&?#%"];
+  beforeAll(async () => {
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: "archive", Key: key, Body: key }));
+  });
+
+  // As S3 encodes: A-Za-z0-9, "-_.*" and "/" kept, a space as "+", every other UTF-8 byte as %XX.
+  const encoded = {
+    "enc/a b+c": "enc/a+b%2Bc",
+    "enc/dir one/": "enc/dir+one/",
+    "enc/tilde~star*(x)!'": "enc/tilde%7Estar*%28x%29%21%27",
+    "enc/ü€😀": "enc/%C3%BC%E2%82%AC%F0%9F%98%80",
+    "enc/z=&?#%": "enc/z%3D%26%3F%23%25",
+  };
+
+  it("ListObjectsV2: keys, prefixes, the prefix, delimiter and start-after come back encoded", async () => {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: "archive",
+        Prefix: "enc/",
+        Delimiter: "/",
+        StartAfter: "enc/a b+c",
+        EncodingType: "url",
+      }),
+    );
+    // "/" is kept as it is, in the delimiter too.
+    expect(page).toMatchObject({
+      EncodingType: "url",
+      Prefix: "enc/",
+      Delimiter: "/",
+      StartAfter: encoded["enc/a b+c"],
+    });
+    expect(page.CommonPrefixes?.map((p) => p.Prefix)).toEqual([encoded["enc/dir one/"]]);
+    expect(page.Contents?.map((o) => o.Key)).toEqual([
+      encoded["enc/tilde~star*(x)!'"],
+      encoded["enc/z=&?#%"],
+      encoded["enc/ü€😀"],
+    ]);
+    const spaced = await s3.send(
+      new ListObjectsV2Command({ Bucket: "archive", Prefix: "enc/a b", EncodingType: "url" }),
+    );
+    expect(spaced.Prefix).toBe("enc/a+b");
+    const plus = await s3.send(
+      new ListObjectsV2Command({ Bucket: "archive", Prefix: "enc/a", Delimiter: "+", EncodingType: "url" }),
+    );
+    expect(plus).toMatchObject({ Delimiter: "%2B", CommonPrefixes: [{ Prefix: "enc/a+b%2B" }] });
+    // Decoded as a form (botocore's unquote_plus), each key is the one stored.
+    const decode = (text: string) => decodeURIComponent(text.replaceAll("+", " "));
+    expect(page.Contents?.map((o) => decode(o.Key!))).toEqual(["enc/tilde~star*(x)!'", "enc/z=&?#%", "enc/ü€😀"]);
+  });
+
+  it("ListObjects (V1): keys, prefixes, marker and NextMarker come back encoded", async () => {
+    const first = await s3.send(
+      new ListObjectsCommand({
+        Bucket: "archive",
+        Prefix: "enc/",
+        Marker: "enc/a b+c",
+        MaxKeys: 1,
+        EncodingType: "url",
+      }),
+    );
+    expect(first).toMatchObject({ EncodingType: "url", Marker: encoded["enc/a b+c"], IsTruncated: true });
+    expect(first.Contents?.map((o) => o.Key)).toEqual([encoded["enc/dir one/"].replace(/\/$/, "/x")]);
+    expect(first.NextMarker).toBe("enc/dir+one/x");
+    const grouped = await s3.send(
+      new ListObjectsCommand({ Bucket: "archive", Prefix: "enc/", Delimiter: "/", MaxKeys: 2, EncodingType: "url" }),
+    );
+    expect(grouped.Contents?.map((o) => o.Key)).toEqual([encoded["enc/a b+c"]]);
+    expect(grouped.CommonPrefixes?.map((p) => p.Prefix)).toEqual([encoded["enc/dir one/"]]);
+    expect(grouped.NextMarker).toBe(encoded["enc/dir one/"]);
+  });
+
+  it("ListObjectsV2: an encoding-type other than url is InvalidArgument", async () => {
+    expect(
+      await failure(s3.send(new ListObjectsV2Command({ Bucket: "archive", EncodingType: "base64" as "url" }))),
+    ).toMatchObject({ code: "InvalidArgument", status: 400 });
+  });
+
+  it("ListObjectsV2: an empty continuation token starts the listing over, as S3 takes it, and is echoed", async () => {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: "archive", Prefix: "enc/", ContinuationToken: "", StartAfter: "enc/e" }),
+    );
+    expect(page.ContinuationToken).toBe("");
+    expect(page.Contents?.map((o) => o.Key)).toEqual(["enc/tilde~star*(x)!'", "enc/z=&?#%", "enc/ü€😀"]);
+  });
+});
+
+describe("S3 endpoint: user metadata that is not ASCII", () => {
+  it("PutObject / GetObject: a value the SDK sends as UTF-8 verifies, is stored as its text, and comes back RFC 2047-encoded, as S3 does", async () => {
+    // The SDK sends characters up to U+00FF as their UTF-8 bytes (it refuses any above, before sending).
+    const text = "café naïve, Zürich";
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: "uploads",
+        Key: "meta/utf8",
+        Body: "x",
+        Metadata: { title: text, plain: "ascii" },
+      }),
+    );
+    expect((await emu.bucket("uploads").head("meta/utf8"))?.metadata).toEqual({ title: text, plain: "ascii" });
+    const encoded = `=?UTF-8?B?${Buffer.from(text).toString("base64")}?=`;
+    const got = await s3.send(new GetObjectCommand({ Bucket: "uploads", Key: "meta/utf8" }));
+    expect(got.Metadata).toEqual({ title: encoded, plain: "ascii" });
+    const head = await s3.send(new HeadObjectCommand({ Bucket: "uploads", Key: "meta/utf8" }));
+    expect(head.Metadata).toEqual({ title: encoded, plain: "ascii" });
+  });
+
+  /** A client that sends metadata as UTF-8 bytes on every request, as Go's, Rust's and curl's do. */
+  function utf8Client(): S3Client {
+    const utf8 = client();
+    type Middleware = Parameters<typeof utf8.middlewareStack.addRelativeTo>[0];
+    const sendUtf8 = ((next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      const { headers } = (args as { request: { headers: Record<string, string> } }).request;
+      // Node writes a header value of a request without a body one byte per character.
+      for (const [name, value] of Object.entries(headers)) {
+        if (name.startsWith("x-amz-meta-")) headers[name] = Buffer.from(value, "utf8").toString("latin1");
+      }
+      return next(args);
+    }) as unknown as Middleware;
+    utf8.middlewareStack.addRelativeTo(sendUtf8, {
+      relation: "after",
+      toMiddleware: "httpSigningMiddleware",
+      name: "utf8Metadata",
+    });
+    return utf8;
+  }
+
+  it("CopyObject / CreateMultipartUpload: metadata sent as UTF-8 is stored as its text", async () => {
+    const utf8 = utf8Client();
+    await utf8.send(
+      new CopyObjectCommand({
+        Bucket: "uploads",
+        Key: "meta/copied",
+        CopySource: "uploads/meta/utf8",
+        MetadataDirective: "REPLACE",
+        Metadata: { title: "naïve ☕ 中文" },
+      }),
+    );
+    expect((await emu.bucket("uploads").head("meta/copied"))?.metadata).toEqual({ title: "naïve ☕ 中文" });
+    const { UploadId } = await utf8.send(
+      new CreateMultipartUploadCommand({ Bucket: "uploads", Key: "meta/mp", Metadata: { title: "ünï" } }),
+    );
+    utf8.destroy();
+    const { ETag } = await s3.send(
+      new UploadPartCommand({ Bucket: "uploads", Key: "meta/mp", UploadId, PartNumber: 1, Body: "p" }),
+    );
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "uploads",
+        Key: "meta/mp",
+        UploadId,
+        MultipartUpload: { Parts: [{ ETag, PartNumber: 1 }] },
+      }),
+    );
+    expect((await emu.bucket("uploads").head("meta/mp"))?.metadata).toEqual({ title: "ünï" });
+  });
+
+  it("CopyObject: a value sent as other bytes than were signed is SignatureDoesNotMatch, as on S3", async () => {
+    // The SDK signs "é" as UTF-8; Node sends it, on a request without a body, as one latin1 byte.
+    expect(
+      await failure(
+        s3.send(
+          new CopyObjectCommand({
+            Bucket: "uploads",
+            Key: "meta/latin1",
+            CopySource: "uploads/meta/utf8",
+            MetadataDirective: "REPLACE",
+            Metadata: { title: "é" },
+          }),
+        ),
+      ),
+    ).toMatchObject({ code: "SignatureDoesNotMatch", status: 403 });
+    expect(await emu.bucket("uploads").head("meta/latin1")).toBeNull();
+  });
+});
+
+describe("S3 endpoint: multipart objects by part, and retried completion", () => {
+  const mib5 = 5 * 1024 * 1024;
+
+  async function multipart(key: string, bodies: Uint8Array[]) {
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: "uploads", Key: key }));
+    const Parts = [];
+    for (const [i, Body] of bodies.entries()) {
+      const { ETag } = await s3.send(
+        new UploadPartCommand({ Bucket: "uploads", Key: key, UploadId, PartNumber: i + 1, Body }),
+      );
+      Parts.push({ ETag, PartNumber: i + 1 });
+    }
+    return { UploadId, Parts };
+  }
+
+  it("GetObject / HeadObject with partNumber: one part's bytes, 206, Content-Range and PartsCount; a part past the last is InvalidPartNumber", async () => {
+    const bodies = [new Uint8Array(mib5).fill(7), new Uint8Array(mib5).fill(8), new Uint8Array(3).fill(9)];
+    const { UploadId, Parts } = await multipart("mp/by-part", bodies);
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "uploads",
+        Key: "mp/by-part",
+        UploadId,
+        MultipartUpload: { Parts },
+      }),
+    );
+    const total = 2 * mib5 + 3;
+    const second = await s3.send(new GetObjectCommand({ Bucket: "uploads", Key: "mp/by-part", PartNumber: 2 }));
+    expect(second.$metadata.httpStatusCode).toBe(206);
+    expect(second).toMatchObject({
+      PartsCount: 3,
+      ContentLength: mib5,
+      ContentRange: `bytes ${mib5}-${2 * mib5 - 1}/${total}`,
+      ETag: done.ETag,
+    });
+    const bytes = await second.Body!.transformToByteArray();
+    expect(bytes.byteLength).toBe(mib5);
+    expect(bytes.every((b) => b === 8)).toBe(true);
+
+    const last = await s3.send(new HeadObjectCommand({ Bucket: "uploads", Key: "mp/by-part", PartNumber: 3 }));
+    expect(last).toMatchObject({
+      PartsCount: 3,
+      ContentLength: 3,
+      ContentRange: `bytes ${2 * mib5}-${total - 1}/${total}`,
+    });
+    const whole = await s3.send(new HeadObjectCommand({ Bucket: "uploads", Key: "mp/by-part" }));
+    expect(whole.PartsCount).toBeUndefined();
+
+    expect(
+      await failure(s3.send(new GetObjectCommand({ Bucket: "uploads", Key: "mp/by-part", PartNumber: 4 }))),
+    ).toMatchObject({ code: "InvalidPartNumber", status: 416 });
+    expect(
+      await failure(
+        s3.send(new GetObjectCommand({ Bucket: "uploads", Key: "mp/by-part", PartNumber: 1, Range: "bytes=0-1" })),
+      ),
+    ).toMatchObject({ code: "InvalidRequest", status: 400 });
+  });
+
+  it("GetObject with partNumber: part 1 of an object uploaded whole is all of it, without PartsCount; part 2 is InvalidPartNumber", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: "uploads", Key: "mp/whole", Body: "0123456789" }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: "uploads", Key: "mp/whole", PartNumber: 1 }));
+    expect(got).toMatchObject({ ContentLength: 10, ContentRange: "bytes 0-9/10" });
+    expect(got.PartsCount).toBeUndefined();
+    expect(await got.Body?.transformToString()).toBe("0123456789");
+    expect(
+      await failure(s3.send(new HeadObjectCommand({ Bucket: "uploads", Key: "mp/whole", PartNumber: 2 }))),
+    ).toMatchObject({ status: 416 });
+  });
+
+  it("CompleteMultipartUpload: sent again after it succeeded, it answers the same result, as S3 does; other parts are NoSuchUpload", async () => {
+    const { UploadId, Parts } = await multipart("mp/retried", [new Uint8Array(100).fill(1)]);
+    const complete = (parts: typeof Parts) =>
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: "uploads",
+          Key: "mp/retried",
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+    const first = await complete(Parts);
+    const again = await complete(Parts);
+    expect(again).toMatchObject({ Bucket: "uploads", Key: "mp/retried", ETag: first.ETag, Location: first.Location });
+    expect(await failure(complete([{ ETag: '"0000"', PartNumber: 1 }]))).toMatchObject({
+      code: "NoSuchUpload",
+      status: 404,
+    });
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: "uploads", Prefix: "mp/retried" }));
+    expect(uploads.Uploads).toBeUndefined();
+    expect(
+      await failure(s3.send(new AbortMultipartUploadCommand({ Bucket: "uploads", Key: "mp/retried", UploadId }))),
+    ).toMatchObject({ code: "NoSuchUpload", status: 404 });
+  });
+});
+
+describe("S3 endpoint: callers without valid credentials", () => {
+  /** A PUT with `Expect: 100-continue` whose body is sent only on 100 Continue; what the server said first. */
+  function putExpectingContinue(url: string, headers: Record<string, string>, body: string) {
+    return new Promise<{ continued: boolean; status: number; text: string }>((resolve, reject) => {
+      let continued = false;
+      const request = httpRequest(url, {
+        method: "PUT",
+        headers: { ...headers, expect: "100-continue", "content-length": String(Buffer.byteLength(body)) },
+      });
+      request.on("continue", () => {
+        continued = true;
+        request.end(body);
+      });
+      request.on("response", (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({ continued, status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+        );
+      });
+      request.on("error", reject);
+      request.flushHeaders();
+    });
+  }
+
+  it("Expect: 100-continue: bad credentials get their error instead of 100 Continue; good ones get 100 and store the body", async () => {
+    const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, "");
+    const refused = await putExpectingContinue(
+      `${emu.s3.endpoint}/uploads/continue/denied`,
+      {
+        "x-amz-date": amzDate,
+        "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+        authorization: `AWS4-HMAC-SHA256 Credential=AKIAUNKNOWNUNKNOWN00/${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=${"0".repeat(64)}`,
+      },
+      "never sent",
+    );
+    expect(refused).toMatchObject({ continued: false, status: 403 });
+    expect(refused.text).toMatch(/<Code>InvalidAccessKeyId<\/Code>/);
+    expect(await emu.bucket("uploads").head("continue/denied")).toBeNull();
+
+    const url = await getSignedUrl(s3, new PutObjectCommand({ Bucket: "uploads", Key: "continue/allowed" }), {
+      expiresIn: 300,
+      signingDate: new Date(emu.clock.now()),
+    });
+    const allowed = await putExpectingContinue(url, {}, "sent after 100");
+    expect(allowed).toMatchObject({ continued: true, status: 200 });
+    expect(await (await emu.bucket("uploads").get("continue/allowed"))?.text()).toBe("sent after 100");
+  });
+
+  it("anonymous: a missing bucket is NoSuchBucket; in an existing bucket every key, present or not, is AccessDenied, as S3 answers an anonymous caller", async () => {
+    const missingBucket = await fetch(`${emu.s3.endpoint}/no-such-bucket-9/k`);
+    expect(missingBucket.status).toBe(404);
+    expect(await missingBucket.text()).toMatch(/<Code>NoSuchBucket<\/Code>/);
+    const missingKey = await fetch(`${emu.s3.endpoint}/uploads/no/such/key`);
+    expect(missingKey.status).toBe(403);
+    expect(await missingKey.text()).toMatch(/<Code>AccessDenied<\/Code>/);
+    expect((await fetch(`${emu.s3.endpoint}/uploads/no/such/key`, { method: "HEAD" })).status).toBe(403);
+    expect((await fetch(`${emu.s3.endpoint}/`)).status).toBe(403);
+    const lines = emu.logs.filter((entry) => entry.message.includes("GET /uploads/no/such/key refused: AccessDenied"));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((line) => line.level === "warn" && !line.message.includes("\n"))).toBe(true);
   });
 });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { NimbusError } from "@nimbus/core";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { inlineLimit } from "./body-writer.ts";
-import { BucketStore, type GetOptions, minPartSize, type ObjectRecord } from "./store.ts";
+import { BucketStore, completionRetentionMs, type GetOptions, minPartSize, type ObjectRecord } from "./store.ts";
 
 // Every test gets a folder of its own; the bucket lives in `<root>/receipts`, so the
 // root shows whether anything was written beside the bucket's folder.
@@ -1712,5 +1712,56 @@ describe("notifications", () => {
     expect(outbox(open())).toEqual([
       { event: "created", reason: "PutObject", key: "a", size: 1, etag: md5(Buffer.from("x")), time: start },
     ]);
+  });
+});
+
+describe("multipart: parts of completed objects, and completions kept for retries", () => {
+  async function completed(store: BucketStore, key: string, bodies: Uint8Array[]) {
+    const upload = store.createUpload(key);
+    const parts = [];
+    for (const [index, body] of bodies.entries()) parts.push(await store.putPart(upload.id, index + 1, body));
+    const record = store.completeUpload(
+      upload.id,
+      parts.map((p) => ({ number: p.number, etag: p.etag })),
+    );
+    return { upload, parts, record };
+  }
+
+  test("get / headPart: part N of a multipart object is its bytes and counts the parts; part 1 of any other object is all of it", async () => {
+    const store = open();
+    const bodies = [randomBytes(minPartSize), randomBytes(10)];
+    await completed(store, "mp", bodies);
+    const second = await store.get("mp", { part: 2 });
+    if (second.status !== "ok") throw new Error(second.status);
+    expect(second.range).toEqual({ offset: minPartSize, length: 10 });
+    expect(second.parts).toBe(2);
+    expect(Buffer.from(await new Response(second.body).arrayBuffer())).toEqual(Buffer.from(bodies[1]!));
+    expect(store.headPart("mp", 1)).toMatchObject({ range: { offset: 0, length: minPartSize }, parts: 2 });
+    await expect(store.get("mp", { part: 3 })).rejects.toMatchObject({ code: "NIMBUS_BUCKET_RANGE" });
+
+    await store.put("whole", Buffer.from("0123456789"));
+    expect(store.headPart("whole", 1)).toMatchObject({ range: { offset: 0, length: 10 }, parts: undefined });
+    expect(() => store.headPart("whole", 2)).toThrow(/part 2 is not one of the object's 1 part/);
+    expect(store.headPart("missing", 1)).toBeUndefined();
+  });
+
+  test("completion: what completing answered is kept for a day, then forgotten; a reset forgets it at once", async () => {
+    const clock = testClock();
+    const store = open({ now: clock.now });
+    const { upload, parts, record } = await completed(store, "done", [Buffer.from("a")]);
+    expect(store.upload(upload.id)).toBeUndefined();
+    expect(store.completion(upload.id)).toEqual({
+      key: "done",
+      parts: [{ number: 1, etag: parts[0]!.etag }],
+      etag: record.etag,
+      completed: clock.now(),
+    });
+    clock.set(clock.now() + completionRetentionMs + 1);
+    expect(store.completion(upload.id)).toBeUndefined();
+
+    const again = await completed(store, "again", [Buffer.from("b")]);
+    expect(store.completion(again.upload.id)).toBeDefined();
+    store.clear();
+    expect(store.completion(again.upload.id)).toBeUndefined();
   });
 });

@@ -3,7 +3,14 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, unlinkS
 import { copyFile, link, open, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { type BucketEvent, type BucketEventDetail, bucketLimits } from "@nimbus/core";
+import {
+  type BucketEvent,
+  type BucketEventDetail,
+  bucketLimits,
+  type Chain,
+  formatChain,
+  parseChain,
+} from "@nimbus/core";
 import { type BlobRef, blobStream, openBlobs } from "./body-reader.ts";
 import { type BodySource, BodyTooLarge, newBlobId, receiveBody, syncDir } from "./body-writer.ts";
 import { type ConditionResult, type Conditions, checkConditions } from "./conditions.ts";
@@ -39,6 +46,8 @@ export interface PutOptions {
   onlyIf?: Conditions;
   /** The body's MD5 as the client computed it (S3's Content-MD5, as hex); a mismatch stores nothing. */
   md5?: string;
+  /** The chain of the invocation writing, recorded with the change (docs/semantics.md, "Recursive loops"). */
+  chain?: Chain;
 }
 
 export type GetRange = { offset: number; length?: number } | { suffix: number };
@@ -46,6 +55,12 @@ export type GetRange = { offset: number; length?: number } | { suffix: number };
 export interface GetOptions {
   range?: GetRange;
   onlyIf?: Conditions;
+  /**
+   * Only part `part` of a multipart object, as S3's `partNumber` reads it; part 1 of any
+   * other object is all of it. A part the object does not have throws
+   * `NIMBUS_BUCKET_RANGE`. Not with `range`.
+   */
+  part?: number;
 }
 
 export type GetResult =
@@ -56,6 +71,8 @@ export type GetResult =
       object: ObjectRecord;
       /** The bytes served, as `offset` and `length` into the object. */
       range: { offset: number; length: number };
+      /** With `part`: how many parts a multipart object has; undefined for any other object. */
+      parts?: number;
       /** Small bodies come as bytes; larger ones as a stream that reads the files as it is read. */
       body: Uint8Array | ReadableStream<Uint8Array>;
     };
@@ -102,7 +119,26 @@ export interface BucketChange {
   etag: string;
   /** When the change was committed, in ms since the epoch. */
   time: number;
+  /** The chain of the invocation that made the change; absent for a write from outside one. */
+  chain?: Chain;
 }
+
+/** What completing a multipart upload answered, kept a while for a client that retries. */
+export interface CompletionRecord {
+  key: string;
+  /** The parts as the completion listed them, ETags unquoted. */
+  parts: { number: number; etag: string }[];
+  etag: string;
+  /** When the upload was completed, in ms since the epoch. */
+  completed: number;
+}
+
+/**
+ * How long a completed upload's id still answers a repeated CompleteMultipartUpload with
+ * its result, as S3 does for a client that retries after losing the first answer (S3
+ * does not say for how long; it is hours).
+ */
+export const completionRetentionMs = 24 * 60 * 60 * 1000;
 
 export interface PartRecord {
   number: number;
@@ -152,6 +188,13 @@ CREATE TABLE IF NOT EXISTS parts (
   etag TEXT NOT NULL,
   uploaded INTEGER NOT NULL,
   PRIMARY KEY (upload, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS completed (
+  upload TEXT PRIMARY KEY,
+  key BLOB NOT NULL,
+  parts TEXT NOT NULL,
+  etag TEXT NOT NULL,
+  time INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bucket (created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS notifying (enabled INTEGER NOT NULL);
@@ -241,6 +284,7 @@ export class BucketStore {
     if (this.#durable) for (const dir of [this.#blobs, options.dir, dirname(options.dir)]) syncDirSync(dir);
     this.#transaction = transactions(this.#db);
     this.#db.exec(schema);
+    addChainColumn(this.#db);
     this.#db.prepare("INSERT INTO bucket (created) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM bucket)").run(this.#now());
     const columns = "key, size, etag, content_type, metadata, headers, uploaded";
     const prepare = (sql: string) => this.#db.prepare(sql);
@@ -269,7 +313,7 @@ export class BucketStore {
       dropUpload: prepare("DELETE FROM uploads WHERE id = ?"),
       dropParts: prepare("DELETE FROM parts WHERE upload = ? RETURNING blob"),
       notifying: prepare("SELECT 1 AS enabled FROM notifying LIMIT 1"),
-      record: prepare("INSERT INTO outbox (event, reason, key, size, etag, time) VALUES (?, ?, ?, ?, ?, ?)"),
+      record: prepare("INSERT INTO outbox (event, reason, key, size, etag, time, chain) VALUES (?, ?, ?, ?, ?, ?, ?)"),
     };
     if (options.sweep) this.#sweep();
   }
@@ -305,9 +349,12 @@ export class BucketStore {
   /** The oldest changes in the outbox, in the order they were committed; at most `limit`. */
   changes(limit = 100): BucketChange[] {
     const rows = this.#db
-      .prepare("SELECT id, event, reason, key, size, etag, time FROM outbox ORDER BY id LIMIT ?")
-      .all(limit) as unknown as (Omit<BucketChange, "key"> & { key: Uint8Array })[];
-    return rows.map((row) => ({ ...row, key: keyText(row.key) }));
+      .prepare("SELECT id, event, reason, key, size, etag, time, chain FROM outbox ORDER BY id LIMIT ?")
+      .all(limit) as unknown as (Omit<BucketChange, "key" | "chain"> & { key: Uint8Array; chain: string | null })[];
+    return rows.map(({ chain, ...row }) => {
+      const parsed = parseChain(chain);
+      return { ...row, key: keyText(row.key), ...(parsed ? { chain: parsed } : {}) };
+    });
   }
 
   /** Removes the changes up to and including `id` from the outbox, once they are notified. */
@@ -320,6 +367,18 @@ export class BucketStore {
     return row && toRecord(row);
   }
 
+  /**
+   * An object's record with where part `part` of it lies, as {@link GetOptions.part}
+   * reads it; undefined when there is no such key.
+   */
+  headPart(
+    key: string,
+    part: number,
+  ): { object: ObjectRecord; range: { offset: number; length: number }; parts?: number } | undefined {
+    const row = this.#sql.head.get(keyBytes(this.name, key)) as ObjectRow | undefined;
+    return row && { object: toRecord(row), ...partRange(this.name, row, part) };
+  }
+
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
     const bytes = keyBytes(this.name, key);
     // A writer in another thread may replace the object between the lookup and the
@@ -330,18 +389,20 @@ export class BucketStore {
       const object = toRecord(row);
       const condition = checkConditions(object, options.onlyIf);
       if (condition !== "ok") return { status: condition, object };
-      const range = resolveRange(this.name, key, object.size, options.range);
+      const part = options.part === undefined ? undefined : partRange(this.name, row, options.part);
+      const range = part?.range ?? resolveRange(this.name, key, object.size, options.range);
+      const parts = part?.parts;
       if (row.body) {
         const body =
           range.offset === 0 && range.length === row.body.byteLength
             ? row.body
             : row.body.subarray(range.offset, range.offset + range.length);
-        return { status: "ok", object, range, body };
+        return { status: "ok", object, range, body, parts };
       }
       const blobs = JSON.parse(row.blobs ?? "[]") as BlobRef[];
       try {
         const fds = openBlobs(this.#blobs, blobs);
-        return { status: "ok", object, range, body: blobStream(fds, blobs, range.offset, range.length) };
+        return { status: "ok", object, range, body: blobStream(fds, blobs, range.offset, range.length), parts };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 100) throw error;
       }
@@ -394,6 +455,7 @@ export class BucketStore {
       blobs,
       onlyIf: options.onlyIf,
       reason: "PutObject",
+      chain: options.chain,
     });
   }
 
@@ -410,6 +472,8 @@ export class BucketStore {
       onlyIf?: Conditions;
       sourceIf?: Conditions;
       replace?: { contentType?: string; metadata?: MetadataInput; headers?: Record<string, string> };
+      /** As {@link PutOptions.chain}. */
+      chain?: Chain;
     } = {},
   ): Promise<ObjectRecord> {
     const bytes = keyBytes(this.name, key);
@@ -455,12 +519,17 @@ export class BucketStore {
         blobs,
         onlyIf: options.onlyIf,
         reason: "CopyObject",
+        chain: options.chain,
       });
     }
   }
 
-  /** Deletes the keys that exist and returns their records; missing keys are not an error. */
-  delete(keys: readonly string[]): ObjectRecord[] {
+  /**
+   * Deletes the keys that exist and returns their records; missing keys are not an error.
+   * `chain` as {@link PutOptions.chain}.
+   */
+  delete(keys: readonly string[], options: { chain?: Chain } = {}): ObjectRecord[] {
+    const chain = options.chain ? formatChain(options.chain) : null;
     const all = keys.map((key) => keyBytes(this.name, key));
     const deleted: ObjectRecord[] = [];
     const garbage: BlobRef[] = [];
@@ -475,7 +544,7 @@ export class BucketStore {
         deleted.push(toRecord(row));
         if (row.blobs) garbage.push(...(JSON.parse(row.blobs) as BlobRef[]));
         notifying ??= this.#sql.notifying.get() !== undefined;
-        if (notifying) this.#sql.record.run("deleted", "DeleteObject", bytes, row.size, row.etag, time);
+        if (notifying) this.#sql.record.run("deleted", "DeleteObject", bytes, row.size, row.etag, time, chain);
       }
       recorded = notifying ? deleted.length : 0;
     });
@@ -568,6 +637,7 @@ export class BucketStore {
         garbage.push({ id: row.blob, size: row.size });
       }
       this.#db.exec("DELETE FROM uploads");
+      this.#db.exec("DELETE FROM completed");
       // A reset is no change to notify, and changes from before it are of no interest.
       this.#db.exec("DELETE FROM outbox");
     });
@@ -765,6 +835,17 @@ export class BucketStore {
           if (current?.blob !== part.blob) throw fail(`part ${part.number} was replaced meanwhile; complete again`);
         }
         this.#sql.dropUpload.run(uploadId);
+        const now = this.#now();
+        this.#db.prepare("DELETE FROM completed WHERE time < ?").run(now - completionRetentionMs);
+        this.#db
+          .prepare("INSERT OR REPLACE INTO completed (upload, key, parts, etag, time) VALUES (?, ?, ?, ?, ?)")
+          .run(
+            uploadId,
+            keyBytes(this.name, upload.key),
+            JSON.stringify(chosen.map((p) => [p.number, p.etag])),
+            etag,
+            now,
+          );
         unused = (this.#sql.dropParts.all(uploadId) as { blob: string }[])
           .filter((row) => !used.has(row.blob))
           .map((row) => ({ id: row.blob, size: 0 }));
@@ -772,6 +853,21 @@ export class BucketStore {
     });
     this.#unlinkBlobs(unused);
     return record;
+  }
+
+  /**
+   * What completing upload `uploadId` answered, for {@link completionRetentionMs} after it
+   * completed; undefined for an upload that is open, aborted, unknown or completed longer ago.
+   */
+  completion(uploadId: string): CompletionRecord | undefined {
+    const row = this.#db
+      .prepare("SELECT key, parts, etag, time FROM completed WHERE upload = ? AND time >= ?")
+      .get(uploadId, this.#now() - completionRetentionMs) as
+      | { key: Uint8Array; parts: string; etag: string; time: number }
+      | undefined;
+    if (!row) return undefined;
+    const parts = (JSON.parse(row.parts) as [number, string][]).map(([number, etag]) => ({ number, etag }));
+    return { key: keyText(row.key), parts, etag: row.etag, completed: row.time };
   }
 
   abortUpload(uploadId: string): void {
@@ -812,6 +908,7 @@ export class BucketStore {
       onlyIf?: Conditions;
       reason: ChangeReason;
       alsoInTransaction?: () => void;
+      chain?: Chain;
     },
   ): ObjectRecord {
     const record: ObjectRecord = {
@@ -856,7 +953,8 @@ export class BucketStore {
         next.alsoInTransaction?.();
         // One indexless read of a table of at most one row: about half a microsecond.
         if (this.#sql.notifying.get() !== undefined) {
-          this.#sql.record.run("created", next.reason, bytes, record.size, record.etag, record.uploaded);
+          const chain = next.chain ? formatChain(next.chain) : null;
+          this.#sql.record.run("created", next.reason, bytes, record.size, record.etag, record.uploaded, chain);
           recorded = 1;
         }
       });
@@ -952,6 +1050,32 @@ function toRecord(row: ObjectRow): ObjectRecord {
   };
 }
 
+/**
+ * Where part `part` of an object lies. A multipart object keeps one blob per part and an
+ * ETag ending in `-<parts>`; any other object is one part. Copies keep both, so a copy of
+ * a multipart object has its parts too.
+ */
+function partRange(
+  bucket: string,
+  row: Pick<ObjectRow, "key" | "size" | "etag" | "blobs">,
+  part: number,
+): { range: { offset: number; length: number }; parts?: number } {
+  const count = /-(\d+)$/.exec(row.etag);
+  const blobs = row.blobs ? (JSON.parse(row.blobs) as BlobRef[]) : [];
+  const multipart = count !== null && Number(count[1]) === blobs.length;
+  const sizes = multipart ? blobs.map((blob) => blob.size) : [row.size];
+  if (!Number.isInteger(part) || part < 1 || part > sizes.length) {
+    throw bucketError(
+      "NIMBUS_BUCKET_RANGE",
+      bucket,
+      keyText(row.key),
+      `part ${part} is not one of the object's ${sizes.length} part${sizes.length === 1 ? "" : "s"}`,
+    );
+  }
+  const offset = sizes.slice(0, part - 1).reduce((sum, size) => sum + size, 0);
+  return { range: { offset, length: sizes[part - 1]! }, parts: multipart ? sizes.length : undefined };
+}
+
 function resolveRange(
   bucket: string,
   key: string,
@@ -1026,5 +1150,20 @@ function syncDirSync(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Adds the outbox's `chain` column to a bucket opened before chains were recorded; its
+ * changes, recorded without one, belong to no chain. Another thread may add it meanwhile.
+ */
+function addChainColumn(db: DatabaseSync): void {
+  const has = () =>
+    (db.prepare("PRAGMA table_info(outbox)").all() as { name: string }[]).some((c) => c.name === "chain");
+  if (has()) return;
+  try {
+    db.exec("ALTER TABLE outbox ADD COLUMN chain TEXT");
+  } catch (error) {
+    if (!has()) throw error;
   }
 }

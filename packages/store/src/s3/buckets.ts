@@ -93,3 +93,11 @@ export function deleteBucket(
   log(`deleted scratch bucket ${bucket.name} over S3`);
   return { status: 204 };
 }
+
+/**
+ * GET /bucket?versioning: buckets are never versioned, and S3 answers a bucket that never
+ * was with an empty configuration (no `Status`), which tools read as "not enabled".
+ */
+export function bucketVersioning(): S3Response {
+  return { status: 200, body: xmlDocument("VersioningConfiguration", {}) };
+}

@@ -6,11 +6,12 @@ import {
   conditionsFrom,
   copySourceConditions,
   intParam,
+  keyEncoding,
   metadataFrom,
+  partNumber,
   readConditions,
   type S3Request,
   type S3Response,
-  urlEncodeKey,
 } from "./request.ts";
 import { S3Error } from "./s3-error.ts";
 import { child, children, parseXml, xmlDocument } from "./xml.ts";
@@ -31,32 +32,17 @@ export function createUpload(request: S3Request, bucket: BucketEntry): S3Respons
 function uploadOf(request: S3Request, bucket: BucketEntry) {
   const id = request.query.get("uploadId") ?? "";
   const upload = bucket.store.upload(id);
-  if (!upload || upload.key !== request.key) {
-    throw new S3Error(
-      "NoSuchUpload",
-      404,
-      "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
-      { UploadId: id },
-    );
-  }
+  if (!upload || upload.key !== request.key) throw noSuchUpload(id);
   return upload;
 }
 
-function partNumber(request: S3Request): number {
-  const raw = request.query.get("partNumber") ?? "";
-  const number = Number(raw);
-  if (!/^\d+$/.test(raw) || number < 1 || number > bucketLimits.maxParts) {
-    throw new S3Error(
-      "InvalidArgument",
-      400,
-      `Part number must be an integer between 1 and ${bucketLimits.maxParts}, inclusive`,
-      {
-        ArgumentName: "partNumber",
-        ArgumentValue: raw,
-      },
-    );
-  }
-  return number;
+function noSuchUpload(id: string): S3Error {
+  return new S3Error(
+    "NoSuchUpload",
+    404,
+    "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+    { UploadId: id },
+  );
 }
 
 /** PUT /bucket/key?partNumber=N&uploadId=… */
@@ -116,37 +102,61 @@ async function cancel(body: Uint8Array | ReadableStream<Uint8Array>): Promise<vo
   if (body instanceof ReadableStream) await body.cancel();
 }
 
-/** POST /bucket/key?uploadId=… with the parts to join. */
+/**
+ * POST /bucket/key?uploadId=… with the parts to join. Sent again for an upload it already
+ * completed, with the same parts (an SDK retrying after the answer was lost), it answers
+ * what it answered then, as S3 does, instead of NoSuchUpload.
+ */
 export async function completeUpload(request: S3Request, bucket: BucketEntry, xml: string): Promise<S3Response> {
-  const upload = uploadOf(request, bucket);
-  let parts: { number: number; etag: string }[];
+  const id = request.query.get("uploadId") ?? "";
+  const upload = bucket.store.upload(id);
+  if (!upload || upload.key !== request.key) {
+    const done = bucket.store.completion(id);
+    if (!done || done.key !== request.key || !sameParts(done.parts, completionParts(xml))) throw noSuchUpload(id);
+    return completed(bucket, done.key, done.etag);
+  }
+  const parts = completionParts(xml);
+  if (parts === undefined || parts.length === 0) throw malformedXml();
+  const record = bucket.store.completeUpload(upload.id, parts, {
+    onlyIf: conditionsFrom(request.headers, readConditions),
+  });
+  return completed(bucket, upload.key, record.etag);
+}
+
+/** The parts a CompleteMultipartUpload body lists, or undefined when it is not one. */
+function completionParts(xml: string): { number: number; etag: string }[] | undefined {
   try {
     const root = parseXml(xml);
-    if (root.name !== "CompleteMultipartUpload") throw new Error("expected <CompleteMultipartUpload>");
-    parts = children(root, "Part").map((part) => ({
+    if (root.name !== "CompleteMultipartUpload") return undefined;
+    return children(root, "Part").map((part) => ({
       number: Number(child(part, "PartNumber")?.text),
       etag: child(part, "ETag")?.text ?? "",
     }));
   } catch {
-    throw malformedXml();
+    return undefined;
   }
-  if (parts.length === 0) {
-    throw new S3Error(
-      "MalformedXML",
-      400,
-      "The XML you provided was not well-formed or did not validate against our published schema",
-    );
-  }
-  const record = bucket.store.completeUpload(upload.id, parts, {
-    onlyIf: conditionsFrom(request.headers, readConditions),
-  });
+}
+
+function sameParts(
+  done: readonly { number: number; etag: string }[],
+  asked: readonly { number: number; etag: string }[] | undefined,
+): boolean {
+  const unquote = (etag: string) => etag.trim().replace(/^"|"$/g, "");
+  return (
+    asked !== undefined &&
+    asked.length === done.length &&
+    asked.every((part, i) => part.number === done[i]!.number && unquote(part.etag) === done[i]!.etag)
+  );
+}
+
+function completed(bucket: BucketEntry, key: string, etag: string): S3Response {
   return {
     status: 200,
     body: xmlDocument("CompleteMultipartUploadResult", {
-      Location: `/${bucket.name}/${upload.key}`,
+      Location: `/${bucket.name}/${key}`,
       Bucket: bucket.name,
-      Key: upload.key,
-      ETag: `"${record.etag}"`,
+      Key: key,
+      ETag: `"${etag}"`,
     }),
   };
 }
@@ -193,7 +203,7 @@ export function listUploads(request: S3Request, bucket: BucketEntry): S3Response
   const keyMarker = request.query.get("key-marker") ?? "";
   const idMarker = request.query.get("upload-id-marker") ?? "";
   const maxUploads = intParam(request.query, "max-uploads", bucketLimits.maxListKeys, 0, bucketLimits.maxListKeys);
-  const encode = request.query.get("encoding-type") === "url" ? urlEncodeKey : (text: string) => text;
+  const { url, encode } = keyEncoding(request.query);
   const uploads = bucket.store.uploads().filter((upload) => {
     if (!upload.key.startsWith(prefix)) return false;
     if (!keyMarker) return true;
@@ -242,7 +252,7 @@ export function listUploads(request: S3Request, bucket: BucketEntry): S3Response
           : [],
       ),
       CommonPrefixes: page.flatMap((entry) => ("prefix" in entry ? [{ Prefix: encode(entry.prefix) }] : [])),
-      EncodingType: request.query.get("encoding-type") === "url" ? "url" : undefined,
+      EncodingType: url ? "url" : undefined,
     }),
   };
 }

@@ -3,10 +3,12 @@ import { checkConditions } from "../conditions.ts";
 import { objectHeaders, parseRange } from "../http.ts";
 import type { BucketEntry } from "../registry.ts";
 import type { ObjectRecord } from "../store.ts";
+import { invalidVersionId } from "./listing.ts";
 import {
   conditionsFrom,
   copySourceConditions,
   metadataFrom,
+  partNumber,
   readConditions,
   type S3Request,
   type S3Response,
@@ -52,34 +54,55 @@ export function headersFrom(request: S3Request): Record<string, string> {
   return headers;
 }
 
+/**
+ * GET and HEAD /bucket/key, whole, by `Range`, or by `partNumber` (the bytes of one part
+ * of a multipart object, answered 206 with `x-amz-mp-parts-count`, as S3 does).
+ */
 export async function getObject(request: S3Request, bucket: BucketEntry, head: boolean): Promise<S3Response> {
   const key = request.key!;
-  const range = head ? undefined : parseRange(request.headers.get("range"));
+  const version = versionHeader(request);
+  const part = request.query.has("partNumber") ? partNumber(request) : undefined;
+  if (part !== undefined && request.headers.has("range")) {
+    throw new S3Error("InvalidRequest", 400, "Cannot specify both Range header and partNumber query parameter");
+  }
+  const range = head || part !== undefined ? undefined : parseRange(request.headers.get("range"));
   const onlyIf = conditionsFrom(request.headers, readConditions);
-  if (head) {
+  const unsatisfiable = (error: unknown) => {
+    if ((error as { code?: string }).code !== "NIMBUS_BUCKET_RANGE") return error;
     const record = bucket.store.head(key);
+    if (part !== undefined) {
+      throw new S3Error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable", {
+        PartNumberRequested: String(part),
+        ActualPartCount: String(Number(/-(\d+)$/.exec(record?.etag ?? "")?.[1] ?? 1)),
+      });
+    }
+    return new S3Error("InvalidRange", 416, "The requested range is not satisfiable", {
+      RangeRequested: request.headers.get("range") ?? "",
+      ActualObjectSize: String(record?.size ?? 0),
+    });
+  };
+  if (head) {
+    let found: ReturnType<typeof bucket.store.headPart>;
+    try {
+      found = part === undefined ? undefined : bucket.store.headPart(key, part);
+    } catch (error) {
+      throw unsatisfiable(error);
+    }
+    const record = found?.object ?? bucket.store.head(key);
     if (!record) throw new S3Error("NoSuchKey", 404, "The specified key does not exist.", { Key: key });
     // A HEAD evaluates conditions as a GET would, and never has a body.
     const outcome = checkConditions(record, onlyIf);
     if (outcome === "not-modified") return { status: 304, headers: notModifiedHeaders(record) };
     if (outcome === "precondition") return { status: 412 };
-    return {
-      status: 200,
-      headers: { ...objectHeaders(record), "content-length": String(record.size), ...overridden(request) },
-    };
+    const headers = { ...objectHeaders(record), ...version, ...overridden(request) };
+    if (!found) return { status: 200, headers: { ...headers, "content-length": String(record.size) } };
+    return { status: 206, headers: { ...headers, ...partHeaders(found.range, record.size, found.parts) } };
   }
   let result: Awaited<ReturnType<typeof bucket.store.get>>;
   try {
-    result = await bucket.store.get(key, { range, onlyIf });
+    result = await bucket.store.get(key, { range, onlyIf, part });
   } catch (error) {
-    if ((error as { code?: string }).code === "NIMBUS_BUCKET_RANGE") {
-      const record = bucket.store.head(key);
-      throw new S3Error("InvalidRange", 416, "The requested range is not satisfiable", {
-        RangeRequested: request.headers.get("range") ?? "",
-        ActualObjectSize: String(record?.size ?? 0),
-      });
-    }
-    throw error;
+    throw unsatisfiable(error);
   }
   if (result.status === "missing")
     throw new S3Error("NoSuchKey", 404, "The specified key does not exist.", { Key: key });
@@ -87,14 +110,46 @@ export async function getObject(request: S3Request, bucket: BucketEntry, head: b
   if (result.status !== "ok") throw preconditionFailed();
   const headers: Record<string, string> = {
     ...objectHeaders(result.object),
+    ...version,
     "content-length": String(result.range.length),
     ...overridden(request),
   };
+  if (part !== undefined) {
+    Object.assign(headers, partHeaders(result.range, result.object.size, result.parts));
+    return { status: 206, headers, body: result.body };
+  }
   if (range) {
     const { offset, length } = result.range;
     headers["content-range"] = `bytes ${offset}-${offset + length - 1}/${result.object.size}`;
   }
   return { status: range ? 206 : 200, headers, body: result.body };
+}
+
+function partHeaders(
+  range: { offset: number; length: number },
+  size: number,
+  parts: number | undefined,
+): Record<string, string> {
+  const { offset, length } = range;
+  const headers: Record<string, string> = {
+    "content-length": String(length),
+    "content-range": `bytes ${offset}-${offset + length - 1}/${size}`,
+  };
+  // Only a multipart object counts its parts; S3 sends no count for any other.
+  if (parts !== undefined) headers["x-amz-mp-parts-count"] = String(parts);
+  return headers;
+}
+
+/**
+ * The `versionId` of a request on an object. The bucket is unversioned, so `null` (each
+ * object's one version) is the only id there is: asked for, it is echoed in
+ * `x-amz-version-id`, as S3 does; any other is S3's InvalidArgument.
+ */
+export function versionHeader(request: S3Request): Record<string, string> {
+  const versionId = request.query.get("versionId");
+  if (versionId === null) return {};
+  if (versionId !== "null") throw invalidVersionId(versionId);
+  return { "x-amz-version-id": "null" };
 }
 
 function notModifiedHeaders(record: ObjectRecord): Record<string, string> {
@@ -148,10 +203,15 @@ export function md5Hex(header: string): string {
   return bytes.toString("hex");
 }
 
-/** `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, maybe with `?versionId=`. */
+/**
+ * `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, maybe with
+ * `?versionId=null` (the one version of an object in an unversioned bucket).
+ */
 export function copySource(request: S3Request): { bucket: string; key: string } {
   const raw = request.headers.get("x-amz-copy-source") ?? "";
-  const [path = ""] = raw.split("?");
+  const [path = "", query = ""] = raw.split("?");
+  const versionId = new URLSearchParams(query).get("versionId");
+  if (versionId !== null && versionId !== "null") throw invalidVersionId(versionId);
   const trimmed = path.startsWith("/") ? path.slice(1) : path;
   const slash = trimmed.indexOf("/");
   if (slash <= 0 || slash === trimmed.length - 1) {
@@ -222,34 +282,50 @@ export async function copyObject(
   };
 }
 
+/** DELETE /bucket/key, also of its one version, `?versionId=null`. */
 export function deleteObject(request: S3Request, bucket: BucketEntry): S3Response {
+  const version = versionHeader(request);
   bucket.store.delete([request.key!]);
-  return { status: 204 };
+  return { status: 204, headers: version };
 }
 
-/** POST /bucket?delete: up to 1,000 keys; each is reported deleted whether or not it existed, as S3 does. */
+/**
+ * POST /bucket?delete: up to 1,000 keys; each is reported deleted whether or not it
+ * existed, as S3 does. An object's `<VersionId>null</VersionId>` (its one version, as
+ * ListObjectVersions lists it) deletes it and is echoed; any other version id is an error
+ * for that key alone.
+ */
 export async function deleteObjects(bucket: BucketEntry, xml: string): Promise<S3Response> {
-  let keys: string[];
+  let objects: { key: string; versionId?: string }[];
   let quiet: boolean;
   try {
     const root = parseXml(xml);
     if (root.name !== "Delete") throw new Error("expected <Delete>");
-    keys = children(root, "Object").map((object) => {
+    objects = children(root, "Object").map((object) => {
       const key = child(object, "Key");
       if (!key) throw new Error("an <Object> without <Key>");
-      return key.text;
+      return { key: key.text, versionId: child(object, "VersionId")?.text };
     });
     quiet = child(root, "Quiet")?.text.trim() === "true";
   } catch {
     throw malformedXml();
   }
-  if (keys.length === 0 || keys.length > bucketLimits.maxDeleteKeys) throw malformedXml();
-  const deleted: string[] = [];
-  const errors: { Key: string; Code: string; Message: string }[] = [];
-  for (const key of keys) {
+  if (objects.length === 0 || objects.length > bucketLimits.maxDeleteKeys) throw malformedXml();
+  const deleted: { Key: string; VersionId?: string }[] = [];
+  const errors: { Key: string; VersionId?: string; Code: string; Message: string }[] = [];
+  for (const { key, versionId } of objects) {
+    if (versionId !== undefined && versionId !== "null") {
+      errors.push({
+        Key: key,
+        VersionId: versionId,
+        Code: "NoSuchVersion",
+        Message: "The specified version does not exist.",
+      });
+      continue;
+    }
     try {
       bucket.store.delete([key]);
-      deleted.push(key);
+      deleted.push({ Key: key, VersionId: versionId });
     } catch (error) {
       errors.push({ Key: key, Code: "InvalidArgument", Message: (error as Error).message });
     }
@@ -257,7 +333,7 @@ export async function deleteObjects(bucket: BucketEntry, xml: string): Promise<S
   return {
     status: 200,
     body: xmlDocument("DeleteResult", {
-      Deleted: quiet ? undefined : deleted.map((key) => ({ Key: key })),
+      Deleted: quiet ? undefined : deleted,
       Error: errors,
     }),
   };

@@ -1,3 +1,4 @@
+import { bucketLimits } from "@nimbus/core";
 import type { BodySource } from "../body-writer.ts";
 import type { Conditions } from "../conditions.ts";
 import type { RequestChecksum } from "./checksums.ts";
@@ -87,16 +88,52 @@ function httpDate(value: string | null): number | undefined {
   return Number.isNaN(time) ? undefined : time;
 }
 
-/** `x-amz-meta-*` headers as user metadata. */
+/**
+ * `x-amz-meta-*` headers as user metadata. Header values arrive one character per byte;
+ * S3 takes them as UTF-8 (what SDKs that send non-ASCII metadata send), so a value that
+ * is valid UTF-8 is stored as the text it encodes. Any other byte is kept as the
+ * character it is in ISO-8859-1.
+ */
 export function metadataFrom(headers: Headers): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const [name, value] of headers) {
-    if (name.startsWith("x-amz-meta-")) metadata[name.slice("x-amz-meta-".length)] = value;
+    if (name.startsWith("x-amz-meta-")) metadata[name.slice("x-amz-meta-".length)] = headerText(value);
   }
   return metadata;
 }
 
-/** A key or prefix in a listing with `encoding-type=url`: encoded as S3 does (spaces as `+`, `/` kept). */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A header value's bytes as UTF-8 text, or the value as it came when they are not UTF-8. */
+export function headerText(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the printable ASCII range is what is tested
+  if (/^[\x00-\x7f]*$/.test(value)) return value;
+  try {
+    return utf8.decode(Buffer.from(value, "latin1"));
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * How a listing writes keys, from its `encoding-type`: as they are, or with `url` each
+ * encoded as S3 encodes them ({@link urlEncodeKey}). Any other value is S3's InvalidArgument.
+ */
+export function keyEncoding(query: URLSearchParams): { url: boolean; encode: (text: string) => string } {
+  const type = query.get("encoding-type");
+  if (type === null || type === "") return { url: false, encode: (text) => text };
+  if (type.toLowerCase() === "url") return { url: true, encode: urlEncodeKey };
+  throw new S3Error("InvalidArgument", 400, "Invalid Encoding Method specified in Request", {
+    ArgumentName: "encoding-type",
+    ArgumentValue: type,
+  });
+}
+
+/**
+ * A key or prefix in a listing with `encoding-type=url`, encoded as S3 encodes it: the
+ * UTF-8 bytes of everything but `A-Za-z0-9`, `-_.*` and `/` as `%XX` (upper-case), and a
+ * space as `+` (so `+` itself is `%2B`), as a form decoder such as botocore's reads it.
+ */
 export function urlEncodeKey(text: string): string {
   return encodeURIComponent(text)
     .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
@@ -116,4 +153,22 @@ export function intParam(query: URLSearchParams, name: string, fallback: number,
     });
   }
   return Math.min(value, max);
+}
+
+/** `partNumber` of an upload or a read: 1 to 10,000, or S3's InvalidArgument. */
+export function partNumber(request: S3Request): number {
+  const raw = request.query.get("partNumber") ?? "";
+  const number = Number(raw);
+  if (!/^\d+$/.test(raw) || number < 1 || number > bucketLimits.maxParts) {
+    throw new S3Error(
+      "InvalidArgument",
+      400,
+      `Part number must be an integer between 1 and ${bucketLimits.maxParts}, inclusive`,
+      {
+        ArgumentName: "partNumber",
+        ArgumentValue: raw,
+      },
+    );
+  }
+  return number;
 }

@@ -519,6 +519,25 @@ describe("sigv4", () => {
     }
   });
 
+  test("verifySigV4: a header value is checked as the bytes that came: UTF-8 for a UTF-8 signature verifies, one latin1 byte for it does not, as on S3", async () => {
+    /** The request as Node reads it when the value travelled as `bytes`: one character per byte. */
+    const arrived = async (value: string, bytes: Buffer) => {
+      const request = httpRequest({ method: "PUT", path: "/b/k", headers: { "x-amz-meta-title": value } });
+      (request.headers as Record<string, string>)["x-amz-content-sha256"] = await hashHex("");
+      const signed = await signer().sign(request, { signingDate: signedAt });
+      return received({ ...signed, headers: { ...signed.headers, "x-amz-meta-title": bytes.toString("latin1") } });
+    };
+    const verify = (request: SignedRequest) => verifySigV4(request, credentials, at);
+    const utf8 = "café ☕ 中文";
+    const asUtf8 = await arrived(utf8, Buffer.from(utf8, "utf8"));
+    expect(() => verify(asUtf8)).not.toThrow();
+    const latin1 = await arrived("café", Buffer.from("café", "latin1"));
+    const error = rejection(() => verify(latin1));
+    expect(error.code).toBe("SignatureDoesNotMatch");
+    // The canonical request S3 shows has the value as sent; its bytes are those that came.
+    expect(error.fields.CanonicalRequestBytes).toContain("63 61 66 e9");
+  });
+
   test("verifySigV4: query values with special characters, repeated names and names without values verify", async () => {
     const queries: Record<string, string | string[]>[] = [
       { prefix: "a b+c/=&?é", delimiter: "/", "list-type": "2", "encoding-type": "url" },

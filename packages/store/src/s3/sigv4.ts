@@ -28,6 +28,7 @@ import {
   splitTarget,
   stringToSign as toSign,
 } from "@nimbus/runtime/target";
+import { headerText } from "./request.ts";
 import { S3Error } from "./s3-error.ts";
 
 /** A key's secret by its id; undefined for a key the endpoint does not know. */
@@ -75,7 +76,19 @@ export interface SignedRequest {
   method: string;
   /** The request target as received, `/bucket/key?query` or an absolute URL; never a normalised one. */
   url: string;
+  /** As received: each value one character per byte (ISO-8859-1), as Node reads them. */
   headers: Headers;
+}
+
+/**
+ * Whether a request carries credentials of any kind (an `Authorization` header, or a
+ * presigned URL's signature), so that one without can be answered as S3 answers an
+ * anonymous caller.
+ */
+export function carriesCredentials(request: SignedRequest): boolean {
+  if (request.headers.has("authorization")) return true;
+  const params = parseQuery(splitTarget(request.url).query);
+  return params.some((p) => p.name === "X-Amz-Algorithm" || p.name === "AWSAccessKeyId" || p.name === "Signature");
 }
 
 export const emptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -149,7 +162,12 @@ export function verifySigV4(
     presigned: parts.presigned,
   });
   const scope = credentialScope(parts.date, parts.region);
-  const stringToSign = toSign(parts.amzDate, scope, sha256Hex(canonical));
+  // S3 hashes the request's bytes as they came. Header values hold one character per byte
+  // (Headers are byte strings), and the rest of the canonical request is ASCII, so its
+  // latin1 form is those bytes: a value a client sent as UTF-8 verifies against the UTF-8
+  // it signed, and one sent in another encoding than it signed fails, as on S3.
+  const canonicalBytes = Buffer.from(canonical, "latin1");
+  const stringToSign = toSign(parts.amzDate, scope, sha256Hex(canonicalBytes));
   const signingKey = signingKeyFor(secret, parts.date, parts.region);
   const expected = hmacHex(signingKey, stringToSign);
   if (!sameSignature(expected, parts.signature)) {
@@ -157,9 +175,9 @@ export function verifySigV4(
       AWSAccessKeyId: parts.accessKeyId,
       StringToSign: stringToSign,
       SignatureProvided: parts.signature,
-      StringToSignBytes: hexBytes(stringToSign),
-      CanonicalRequest: canonical,
-      CanonicalRequestBytes: hexBytes(canonical),
+      StringToSignBytes: hexBytes(Buffer.from(stringToSign, "utf8")),
+      CanonicalRequest: headerText(canonical),
+      CanonicalRequestBytes: hexBytes(canonicalBytes),
     });
   }
   return {
@@ -456,9 +474,9 @@ export function sameSignature(expected: string, provided: string): boolean {
   return timingSafeEqual(Buffer.from(expected, "latin1"), Buffer.from(provided, "latin1"));
 }
 
-/** S3's `…Bytes` error fields: each UTF-8 byte in hex, space-separated. */
-function hexBytes(text: string): string {
-  const hex = Buffer.from(text, "utf8").toString("hex");
+/** S3's `…Bytes` error fields: each byte in hex, space-separated. */
+function hexBytes(bytes: Buffer): string {
+  const hex = bytes.toString("hex");
   let out = "";
   for (let i = 0; i < hex.length; i += 2) out += (i === 0 ? "" : " ") + hex.slice(i, i + 2);
   return out;
