@@ -21,6 +21,7 @@ export class HostProcess {
   readonly port: number;
   readonly #process: ChildProcess;
   readonly #exited: Promise<void>;
+  #stopping = false;
   #output = "";
 
   private constructor(label: string, port: number, env: Record<string, string>) {
@@ -30,7 +31,10 @@ export class HostProcess {
     this.#process = spawn(
       process.execPath,
       ["--conditions=nimbus-source", "--disable-warning=ExperimentalWarning", "--enable-source-maps", hostMain],
-      { env: { ...inherited, ...env, NIMBUS_PORT: String(port), NIMBUS_HOSTNAME: "127.0.0.1" }, stdio: ["ignore", "pipe", "pipe"] },
+      {
+        env: { ...inherited, ...env, NIMBUS_PORT: String(port), NIMBUS_HOSTNAME: "127.0.0.1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
     );
     const keep = (chunk: Buffer) => {
       if (process.env.NIMBUS_CONFORMANCE_LOGS) process.stderr.write(`[${label}] ${chunk}`);
@@ -42,8 +46,8 @@ export class HostProcess {
   }
 
   /** Starts a host on a free port and resolves once its readiness endpoint answers 200. */
-  static async start(label: string, env: Record<string, string>): Promise<HostProcess> {
-    const host = new HostProcess(label, await freePort(), env);
+  static async start(label: string, env: Record<string, string>, port?: number): Promise<HostProcess> {
+    const host = new HostProcess(label, port ?? (await freePort()), env);
     try {
       await host.#ready();
     } catch (error) {
@@ -61,6 +65,13 @@ export class HostProcess {
     return this.#output;
   }
 
+  /** Calls `crashed` when the process ends without being asked to (a handler's `process.exit`, an OOM kill). */
+  onCrash(crashed: () => void): void {
+    void this.#exited.then(() => {
+      if (!this.#stopping) crashed();
+    });
+  }
+
   /** SIGTERM: the host finishes what runs and exits. */
   async stop(): Promise<void> {
     await this.#end("SIGTERM");
@@ -72,6 +83,7 @@ export class HostProcess {
   }
 
   async #end(signal: NodeJS.Signals): Promise<void> {
+    this.#stopping = true;
     if (this.#process.exitCode === null && this.#process.signalCode === null) this.#process.kill(signal);
     await this.#exited;
   }
@@ -108,7 +120,9 @@ export async function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }

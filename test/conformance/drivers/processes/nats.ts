@@ -15,7 +15,10 @@ import { freePort } from "./host-process.ts";
 export function natsBinary(): string | undefined {
   if (process.env.NATS_SERVER) return existsSync(process.env.NATS_SERVER) ? process.env.NATS_SERVER : undefined;
   const folders = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
-  return folders.filter((folder) => folder !== "").map((folder) => join(folder, "nats-server")).find(existsSync);
+  return folders
+    .filter((folder) => folder !== "")
+    .map((folder) => join(folder, "nats-server"))
+    .find(existsSync);
 }
 
 /** A user's connection settings, as the host's NIMBUS_NATS_* variables and the driver's own client take them. */
@@ -31,7 +34,7 @@ export interface Nats {
   readonly admin: NatsLogin;
   readonly control: NatsLogin;
   login(fn: string): NatsLogin;
-  /** Renders the configuration of `graph` again (a reload added a function or a queue) and restarts on it. */
+  /** Renders the configuration of `graph` again (a reload added a function or a queue) and reloads it. */
   reconfigure(graph: Graph): Promise<void>;
   /** SIGTERM, then a start on the same port and storage. */
   restart(): Promise<void>;
@@ -44,7 +47,8 @@ export interface Nats {
 /** Starts nats-server with JetStream on `dir/jetstream` (kept across restarts; the caller removes `dir`). */
 export async function startNats(graph: Graph, dir: string, prefix: string | undefined): Promise<Nats> {
   const binary = natsBinary();
-  if (!binary) throw new Error("nats-server is not installed (Debian: apt-get install nats-server; or set NATS_SERVER)");
+  if (!binary)
+    throw new Error("nats-server is not installed (Debian: apt-get install nats-server; or set NATS_SERVER)");
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const file = join(dir, "nats.conf");
@@ -52,20 +56,23 @@ export async function startNats(graph: Graph, dir: string, prefix: string | unde
   const passwords = new Map<string, string>();
   let users: NatsUsers;
 
-  const render = async (current: Graph) => {
+  let rendered = "";
+  /** Writes the configuration of `current`; false when it is what the server already runs. */
+  const render = async (current: Graph): Promise<boolean> => {
     users = natsPermissions(current, prefix ? { prefix } : {});
     for (const user of [...Object.values(users.functions), users.control, users.admin]) {
       if (!passwords.has(user.user)) passwords.set(user.user, randomBytes(18).toString("base64url"));
     }
-    await writeFile(
-      file,
-      renderNatsConfig(users, {
-        app: current.app,
-        passwords: Object.fromEntries(passwords),
-        storeDir,
-        listen: `127.0.0.1:${port}`,
-      }),
-    );
+    const text = renderNatsConfig(users, {
+      app: current.app,
+      passwords: Object.fromEntries(passwords),
+      storeDir,
+      listen: `127.0.0.1:${port}`,
+    });
+    if (text === rendered) return false;
+    rendered = text;
+    await writeFile(file, text);
+    return true;
   };
   const login = (user: { user: string; inboxPrefix: string }): NatsLogin => ({
     user: user.user,
@@ -74,28 +81,38 @@ export async function startNats(graph: Graph, dir: string, prefix: string | unde
   });
 
   let child: ChildProcess | undefined;
-  const start = async () => {
-    let output = "";
-    const proc = spawn(binary, ["-c", file], { stdio: ["ignore", "pipe", "pipe"] });
-    child = proc;
-    // The line comes once JetStream has recovered its streams, so a restarted server is usable.
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`nats-server was not ready within 20s:\n${output}`)), 20_000);
-      const read = (chunk: Buffer) => {
-        output = (output + chunk.toString()).slice(-16_384);
-        if (process.env.NIMBUS_CONFORMANCE_LOGS) process.stderr.write(`[nats] ${chunk}`);
-        if (output.includes("Server is ready")) {
-          clearTimeout(timer);
-          resolve();
-        }
+  let output = "";
+  /** Resolves once the server's output shows `line` (after `from`), or rejects when it exits first. */
+  const waitFor = (proc: ChildProcess, line: string, from: number, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`nats-server did not ${what} within 20s:\n${output}`)), 20_000);
+      const check = () => {
+        if (!output.slice(from).includes(line)) return;
+        clearTimeout(timer);
+        proc.stdout?.off("data", check);
+        proc.stderr?.off("data", check);
+        resolve();
       };
-      proc.stdout?.on("data", read);
-      proc.stderr?.on("data", read);
+      proc.stdout?.on("data", check);
+      proc.stderr?.on("data", check);
       proc.once("exit", (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`nats-server exited (${signal ?? `code ${code}`}) before it was ready:\n${output}`));
+        reject(new Error(`nats-server exited (${signal ?? `code ${code}`}) before it could ${what}:\n${output}`));
       });
+      check();
     });
+  const start = async () => {
+    output = "";
+    const proc = spawn(binary, ["-c", file], { stdio: ["ignore", "pipe", "pipe"] });
+    child = proc;
+    const read = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (process.env.NIMBUS_CONFORMANCE_LOGS) process.stderr.write(`[nats] ${chunk}`);
+    };
+    proc.stdout?.on("data", read);
+    proc.stderr?.on("data", read);
+    // The line comes once JetStream has recovered its streams, so a restarted server is usable.
+    await waitFor(proc, "Server is ready", 0, "get ready");
   };
   const end = async (signal: NodeJS.Signals) => {
     const proc = child;
@@ -122,9 +139,11 @@ export async function startNats(graph: Graph, dir: string, prefix: string | unde
       return login(user);
     },
     reconfigure: async (current) => {
-      await render(current);
-      await end("SIGTERM");
-      await start();
+      if (!(await render(current)) || !child) return;
+      // A reload keeps every connection: users and permissions change in place.
+      const from = output.length;
+      child.kill("SIGHUP");
+      await waitFor(child, "Reloaded server configuration", from, "reload its configuration");
     },
     restart: async () => {
       await end("SIGTERM");

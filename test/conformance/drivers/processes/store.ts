@@ -5,12 +5,7 @@
 // s3rver's differences from S3 that the hosts must live with are listed in
 // test/host-bucket.test.ts (it ignores conditional-write headers, checks no signatures).
 import { mkdir } from "node:fs/promises";
-import {
-  CreateBucketCommand,
-  DeleteObjectsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
 
 /** A running object store with an S3 endpoint on 127.0.0.1. */
