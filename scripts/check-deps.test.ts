@@ -1,7 +1,7 @@
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { checkImport, checkRepo, importsOf, type Workspace } from "./check-deps.ts";
+import { checkImport, checkRepo, importsOf, rules, type Workspace } from "./check-deps.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const workspace = (dir: string, name: string, mayImport: string[] = [], subpaths: string[] = []): Workspace => ({
@@ -68,6 +68,22 @@ import {
     const example = workspace("examples/shop", "@nimbus-examples/shop", ["@nimbus/core", "@nimbus/runtime"]);
     expect(checkImport(example, "examples/shop/a.ts", "@nimbus/runtime/target", root)).toMatch(
       /only @nimbus\/runtime may be imported/,
+    );
+  });
+
+  it("checkImport: an example's tests may start the emulator through its testing entry, not its main one", () => {
+    const example = workspace(
+      "examples/shop",
+      "@nimbus-examples/shop",
+      [...rules["examples/*"]!.mayImport],
+      [...rules["examples/*"]!.subpaths],
+    );
+    expect(checkImport(example, "examples/shop/shop.test.ts", "@nimbus/emulator/testing", root)).toBeUndefined();
+    expect(checkImport(example, "examples/shop/shop.test.ts", "@nimbus/emulator", root)).toMatch(
+      /@nimbus-examples\/shop may not import @nimbus\/emulator/,
+    );
+    expect(checkImport(example, "examples/shop/shop.test.ts", "@nimbus/emulator/src/emulator.ts", root)).toMatch(
+      /may not import @nimbus\/emulator/,
     );
   });
 

@@ -102,4 +102,19 @@ describe("hot reload", () => {
     expect(report.message).toMatch(/function "limited", timeout: expected a duration/);
     expect((await emu.fetch("/hello/still")).status).toBe(200);
   });
+
+  it("reload: an app file that throws is reported at nimbus.app.ts:line:column, and the last good version keeps serving", async () => {
+    await edit(
+      "nimbus.app.ts",
+      'const app = new App("emu");',
+      'const app = new App("emu");\nthrow new Error("half-typed edit");',
+    );
+    await eventually(logged(/the app file has problems/), "the report");
+    const report = emu.logs.find((e) => /the app file has problems/.test(e.message))!;
+    expect(report.message).toMatch(
+      /nimbus\.app\.ts threw while it ran: Error: half-typed edit\n {4}at nimbus\.app\.ts:5:7/,
+    );
+    expect(report.message).not.toMatch(/\.nimbus\/build/);
+    expect((await emu.fetch("/hello/still")).status).toBe(200);
+  });
 });

@@ -1,7 +1,10 @@
 import { spawn } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { type AddressInfo, connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { requireService } from "./support/services.ts";
+import { findService, requireService } from "./support/services.ts";
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -51,5 +54,44 @@ describe("services for the deployed-runtime and S3 suites", () => {
     });
     await new Promise((resolve) => child.on("close", resolve));
     expect(out).toMatch(/^aws-cli\/2\./);
+  });
+});
+
+describe("finding the aws CLI (test/support/services.ts)", () => {
+  /** A folder holding an `aws` that prints `version` as the real one does. */
+  async function fakeAws(root: string, folder: string, version: string): Promise<string> {
+    const dir = join(root, folder);
+    await mkdir(dir);
+    await writeFile(join(dir, "aws"), `#!/bin/sh\necho "${version} Python/3.9.2 Linux/6.1"\n`);
+    await chmod(join(dir, "aws"), 0o755);
+    return dir;
+  }
+
+  it("findService: passes over a v1 earlier on PATH for the v2 after it", async () => {
+    const root = await mkdtemp(join(tmpdir(), "nimbus-aws-find-"));
+    try {
+      const v1 = await fakeAws(root, "v1", "aws-cli/1.19.1");
+      const v2 = await fakeAws(root, "v2", "aws-cli/2.9.19");
+      const { found, passedOver } = findService("aws", undefined, { paths: [], PATH: [v1, v2].join(delimiter) });
+      expect(found).toEqual({ path: join(v2, "aws"), version: "aws-cli/2.9.19 Python/3.9.2 Linux/6.1" });
+      expect(passedOver.map((o) => o.path)).toEqual([join(v1, "aws")]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it("findService: with only a v1, finds nothing for a v2 suite and names the v1 it passed over", async () => {
+    const root = await mkdtemp(join(tmpdir(), "nimbus-aws-find-"));
+    try {
+      const v1 = await fakeAws(root, "v1", "aws-cli/1.19.1");
+      const places = { paths: [], PATH: v1 };
+      const v2Only = findService("aws", undefined, places);
+      expect(v2Only.found).toBeUndefined();
+      expect(v2Only.passedOver).toEqual([{ path: join(v1, "aws"), version: "aws-cli/1.19.1 Python/3.9.2 Linux/6.1" }]);
+      // A suite that accepts v1 as a fallback takes it.
+      expect(findService("aws", [/^aws-cli\/2\./, /^aws-cli\/1\./], places).found?.path).toBe(join(v1, "aws"));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -37,7 +37,9 @@ export function buildRouter(graph: Graph, hostOf: (fn: string) => FunctionHost |
 export async function serve(host: FunctionHost, request: Request, params: Record<string, string>): Promise<Response> {
   const limited = limitBody(request, host.spec.maxBodySize);
   if (limited instanceof Response) return limited;
-  const response = await host.fetch(limited.request, params);
+  const response = await host.fetch(limited.request, params, () =>
+    limited.exceeded() ? tooLarge(host.spec.maxBodySize) : undefined,
+  );
   if (limited.exceeded()) {
     await response.body?.cancel().catch(() => {});
     return tooLarge(host.spec.maxBodySize);

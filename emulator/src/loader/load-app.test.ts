@@ -88,4 +88,36 @@ export default app;`,
     expect(error.code).toBe("NIMBUS_APP_BUILD");
     expect(error.message).toMatch(/nimbus.app.ts:3:\d+: Expected "\)" but found end of file/);
   });
+
+  it("load: a throw in the app file points at nimbus.app.ts:line:column, not at the removed build", async () => {
+    const dir = await appFolder({
+      "nimbus.app.ts": `import { App } from "@nimbus/core";
+const app = new App("throws");
+if (!process.env.NO_SUCH_SETTING) throw new Error("NO_SUCH_SETTING is not set");
+export default app;`,
+    });
+    const error = await failure(loadApp(dir));
+    expect(error.code).toBe("NIMBUS_APP_THROW");
+    expect(error.message).toMatch(
+      /^nimbus\.app\.ts threw while it ran: Error: NO_SUCH_SETTING is not set\n {4}at nimbus\.app\.ts:3:41$/m,
+    );
+    expect(error.message).not.toMatch(/\.nimbus|node:internal|\.mjs/);
+  });
+
+  it("load: a throw in a file the app file imports points at that file's line", async () => {
+    const dir = await appFolder({
+      "nimbus.app.ts": `import { App } from "@nimbus/core";
+import { settings } from "./config/settings";
+const app = new App(settings.name);
+export default app;`,
+      "config/settings.ts": `function read(): { name: string } {
+  throw new TypeError("settings.json is missing");
+}
+export const settings = read();`,
+    });
+    const error = await failure(loadApp(dir));
+    expect(error.message).toMatch(/^nimbus\.app\.ts threw while it ran: TypeError: settings\.json is missing$/m);
+    expect(error.message).toMatch(/^ {4}at read \(config\/settings\.ts:2:9\)$/m);
+    expect(error.message).toMatch(/^ {4}at config\/settings\.ts:4:25$/m);
+  });
 });

@@ -1,11 +1,12 @@
 import { existsSync, statSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { App, type Graph, type GraphIssue, NimbusError, type Resource } from "@nimbus/core";
+import { App, type Graph, GraphError, type GraphIssue, NimbusError, type Resource } from "@nimbus/core";
 import { build } from "esbuild";
 import { buildErrorLines } from "../build/build-errors.ts";
 import { nodeModuleBuild } from "../build/node-module.ts";
+import { mapStack } from "../build/source-map.ts";
 
 let loads = 0;
 
@@ -70,6 +71,8 @@ export async function loadApp(dir: string): Promise<LoadedApp> {
   }
   try {
     module = (await import(pathToFileURL(outfile).href)) as { default?: unknown };
+  } catch (error) {
+    throw await appThrew(error, file, folder, outfile);
   } finally {
     await rm(outfile, { force: true });
   }
@@ -81,6 +84,19 @@ export async function loadApp(dir: string): Promise<LoadedApp> {
   }
   const graph = module.default.toGraph({ check: (resources) => missingHandlers(folder, resources) });
   return { dir: folder, file, graph, inputs };
+}
+
+/**
+ * A throw while the app file ran, pointing at the author's lines (the build it ran from
+ * is about to be removed): `nimbus.app.ts:3:7`, source-mapped. Our own errors (a
+ * construct's props, a graph problem) already say what to fix and pass through.
+ */
+async function appThrew(error: unknown, file: string, folder: string, outfile: string): Promise<unknown> {
+  if (NimbusError.is(error) || GraphError.isGraphError(error)) return error;
+  const stack = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `${String(error)}`;
+  const code = await readFile(outfile, "utf8").catch(() => "");
+  const mapped = mapStack(stack, { bundle: outfile, code, root: folder });
+  return new NimbusError("NIMBUS_APP_THROW", `${basename(file)} threw while it ran: ${mapped}`, { cause: error });
 }
 
 function missingHandlers(dir: string, resources: readonly Resource[]): GraphIssue[] {

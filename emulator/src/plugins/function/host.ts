@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { TransferListItem, Worker } from "node:worker_threads";
-import { type FunctionSpec, formatDuration, type LinkSpec, NimbusError } from "@nimbus/core";
+import { type Chain, type FunctionSpec, formatDuration, type LinkSpec, NimbusError } from "@nimbus/core";
 import type { Logger } from "../../logs/logger.ts";
 import { Limiter } from "./limiter.ts";
 import {
@@ -16,6 +16,7 @@ import {
   type WorkerData,
 } from "./protocol.ts";
 import type { SpareWorkers } from "./spare-workers.ts";
+import { userFrames } from "./user-frames.ts";
 
 const nullBodyStatuses = new Set([101, 204, 205, 304]);
 
@@ -175,8 +176,16 @@ export class FunctionHost {
     }
   }
 
-  /** Calls the function's `fetch`. Never rejects: failures become 500, 503 or 504 responses. */
-  async fetch(request: Request, params: Record<string, string> = {}): Promise<Response> {
+  /**
+   * Calls the function's `fetch`. Never rejects: failures become 500, 503 or 504 responses.
+   * `overLimit` answers instead of the function, and is what the log shows, once the
+   * request body turned out too large while it streamed (the handler then fails reading it).
+   */
+  async fetch(
+    request: Request,
+    params: Record<string, string> = {},
+    overLimit?: () => Response | undefined,
+  ): Promise<Response> {
     if (this.#stopped) return this.#problem(503, `function "${this.name}" is stopping`);
     const release = await this.#limiter.acquire();
     if (!release) {
@@ -192,15 +201,18 @@ export class FunctionHost {
       release();
       return this.#problem(500, handle);
     }
+    const { method, url, headers } = request;
+    const path = new URL(url).pathname;
     let body: Body;
     try {
       body = await packBody(request.body);
     } catch (error) {
       release();
-      return this.#problem(400, `could not read the request body: ${(error as Error).message}`);
+      const refused =
+        overLimit?.() ?? this.#problem(400, `could not read the request body: ${(error as Error).message}`);
+      this.#options.logger.log({ fn: this.name, level: "info", message: `${method} ${path} ${refused.status} 0ms` });
+      return refused;
     }
-    const { method, url, headers } = request;
-    const path = new URL(url).pathname;
     return this.#invoke<Response>(
       handle,
       release,
@@ -209,9 +221,13 @@ export class FunctionHost {
         transfer: transferables(body),
       }),
       {
-        response: (response) => response,
+        response: (response) => {
+          const refused = overLimit?.();
+          if (refused) void response.body?.cancel().catch(() => {});
+          return refused ?? response;
+        },
         result: () => this.#problem(500, `function "${this.name}" answered a request without a response`),
-        failure: ({ status, message }) => this.#problem(status, message),
+        failure: ({ status, message }) => overLimit?.() ?? this.#problem(status, message),
         log: (response, ms) => ({ level: "info", message: `${method} ${path} ${response.status} ${ms}ms` }),
       },
     );
@@ -222,7 +238,8 @@ export class FunctionHost {
    * payload the worker turns into its argument. Never rejects: a throw, a timeout or a
    * crash is `{ ok: false, error }`, with what the handler reported before it failed.
    */
-  async run(handler: RunHandler, payload: unknown, label: string): Promise<RunResult> {
+  /** Runs a handler with a payload; `chain`: the delivery's (docs/semantics.md, "Recursive loops"). */
+  async run(handler: RunHandler, payload: unknown, label: string, chain?: Chain): Promise<RunResult> {
     if (this.#stopped) return { ok: false, error: `function "${this.name}" is stopping` };
     const release = await this.#limiter.acquire();
     if (!release) return { ok: false, error: `function "${this.name}" is at its concurrency limit` };
@@ -234,7 +251,7 @@ export class FunctionHost {
     return this.#invoke<RunResult>(
       handle,
       release,
-      (id, invocationId) => ({ message: { type: "run", id, invocationId, handler, payload } }),
+      (id, invocationId) => ({ message: { type: "run", id, invocationId, handler, payload, chain } }),
       {
         response: () => ({ ok: false, error: `function "${this.name}" answered a ${handler} run with a response` }),
         result: (value) => ({ ok: true, value }),
@@ -376,7 +393,7 @@ export class FunctionHost {
         ready();
         return;
       case "load-error":
-        failed(new NimbusError("NIMBUS_FUNCTION_LOAD", message.error.stack ?? message.error.message));
+        failed(new NimbusError("NIMBUS_FUNCTION_LOAD", describeError(message.error)));
         this.#retire(handle);
         return;
       case "log":
@@ -399,7 +416,7 @@ export class FunctionHost {
           fn: this.name,
           invocationId: invocation?.invocationId,
           level: "error",
-          message: message.error.stack ?? `${message.error.name}: ${message.error.message}`,
+          message: describeError(message.error),
         });
         invocation?.fail({
           status: 500,
@@ -500,6 +517,7 @@ function toResponse(wire: WireResponse): Response {
   return new Response(body as RequestBody, { status: wire.status, statusText: wire.statusText, headers: wire.headers });
 }
 
+/** The error with the author's frames only (every frame with NIMBUS_DEBUG=1). */
 function describeError(error: WireError): string {
-  return error.stack ?? `${error.name}: ${error.message}`;
+  return error.stack ? userFrames(error.stack) : `${error.name}: ${error.message}`;
 }

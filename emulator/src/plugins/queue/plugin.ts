@@ -2,6 +2,7 @@ import { join } from "node:path";
 import {
   type Graph,
   NimbusError,
+  parseChain,
   type QueueConsumerSpec,
   type QueueSpec,
   type ResourceOf,
@@ -48,6 +49,8 @@ const wireMessagesSchema = z.object({
   messages: z.array(
     z.object({ format: z.enum(["json", "bytes"]), body: z.instanceof(Uint8Array), delay: z.number().optional() }),
   ),
+  /** The sending invocation's chain, as core's `formatChain` writes it. */
+  chain: z.string().optional(),
 });
 
 /**
@@ -73,7 +76,11 @@ export class QueuePlugin implements Plugin {
           `queue "${resource}": function "${from}" sent messages the emulator cannot read`,
         );
       }
-      return this.send(resource, parsed.data.messages);
+      const chain = parseChain(parsed.data.chain);
+      return this.send(
+        resource,
+        parsed.data.messages.map((message) => (chain ? { ...message, chain } : message)),
+      );
     },
   };
 
@@ -96,6 +103,7 @@ export class QueuePlugin implements Plugin {
 
   async start(graph: Graph): Promise<void> {
     this.applyQueues(resourcesOf(graph, "queue"));
+    for (const warning of unfedQueues(graph)) this.#ctx.logger.warn(warning);
   }
 
   async apply(graph: Graph): Promise<string[]> {
@@ -220,6 +228,14 @@ export class QueuePlugin implements Plugin {
     return counts;
   }
 
+  /** Deletes every message in queue `name` (a dead-letter queue's, say), those being delivered too; returns how many. */
+  purge(name: string): number {
+    this.#queues.require(name);
+    const purged = this.#store.purge(name);
+    this.#ctx.logger.info(`queue ${name}: purged ${purged} message${purged === 1 ? "" : "s"}`);
+    return purged;
+  }
+
   /** Empties every queue, forgetting partial-batch waits and wake-ups with it. */
   async reset(): Promise<void> {
     this.#store.clear();
@@ -235,4 +251,30 @@ export class QueuePlugin implements Plugin {
   assertQueue(name: string): void {
     this.#queues.require(name);
   }
+}
+
+/**
+ * A warning for each queue of the app that no function consumes and nothing routes to
+ * (no rule or schedule targets it, and it is no queue's or bus's dead-letter queue):
+ * whatever is sent to it waits until its retention drops it, usually a forgotten `subscribe()`.
+ */
+export function unfedQueues(graph: Graph): string[] {
+  const fed = new Set(
+    graph.edges
+      .filter((edge) => edge.kind === "rule-target" || edge.kind === "schedule-target" || edge.kind === "dead-letter")
+      .map((edge) => edge.to),
+  );
+  const senders = (queue: string) =>
+    resourcesOf(graph, "function")
+      .filter((fn) => fn.spec.links.some((link) => link.kind === "queue" && link.resource === queue))
+      .map((fn) => `"${fn.name}"`);
+  return resourcesOf(graph, "queue")
+    .filter(({ name, spec }) => !spec.consumer && !fed.has(`queue:${name}`))
+    .map(({ name }) => {
+      const from = senders(name);
+      const sent = from.length
+        ? ` (function${from.length === 1 ? "" : "s"} ${from.join(", ")} send${from.length === 1 ? "s" : ""} to it)`
+        : "";
+      return `queue "${name}" has no consumer and no rule feeds it: messages sent to it${sent} wait until its retention drops them. Subscribe a function to it (\`.subscribe(fn)\` on the queue) or remove it.`;
+    });
 }

@@ -2,7 +2,16 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { type DeliveryPolicy, type DeliveryRoute, decideDelivery, deliveryRoute, formatDuration } from "@nimbus/core";
+import {
+  type Chain,
+  type DeliveryPolicy,
+  type DeliveryRoute,
+  decideDelivery,
+  deliveryRoute,
+  formatChain,
+  formatDuration,
+  parseChain,
+} from "@nimbus/core";
 import { openDatabase, transactions } from "../../state/sqlite.ts";
 
 /** How a body's bytes are turned back into the value that was sent. */
@@ -19,6 +28,8 @@ export interface OutgoingMessage {
   format: BodyFormat;
   /** Ms before the message can be delivered. @default 0 */
   delay?: number;
+  /** The chain of the invocation that sent it (docs/semantics.md, "Recursive loops"); absent from outside one. */
+  chain?: Chain;
 }
 
 /** One message of an `enqueue`: for a queue, or straight into a dead-letter queue. */
@@ -46,6 +57,8 @@ export interface StoredMessage {
   deadFrom?: string;
   /** For a dead-lettered message: its deliveries in the queue it died in. */
   deadAttempts?: number;
+  /** The chain of the invocation that sent it; absent from outside one, and after a redrive. */
+  chain?: Chain;
 }
 
 export type Outcome =
@@ -104,7 +117,8 @@ CREATE TABLE IF NOT EXISTS messages (
   dead_from TEXT,
   dead_attempts INTEGER,
   format TEXT NOT NULL,
-  body BLOB NOT NULL
+  body BLOB NOT NULL,
+  chain TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (queue, state, visible_at);
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, seq) WHERE state = ${ready};
@@ -127,7 +141,8 @@ CREATE TABLE IF NOT EXISTS routes (
  */
 const layout = 2;
 
-const columns = "seq, id, queue, visible_at, attempts, first_seen, last_error, dead_from, dead_attempts, format, body";
+const columns =
+  "seq, id, queue, visible_at, attempts, first_seen, last_error, dead_from, dead_attempts, format, body, chain";
 
 interface MessageRow {
   seq: number;
@@ -141,6 +156,7 @@ interface MessageRow {
   dead_attempts: number | null;
   format: BodyFormat;
   body: Uint8Array;
+  chain: string | null;
 }
 
 interface HeldRow {
@@ -201,6 +217,7 @@ export class QueueStore {
     | "deadCounts"
     | "redrive"
     | "clear"
+    | "purge"
     | "clearTicks"
     | "body"
     | "readyQueues"
@@ -216,15 +233,16 @@ export class QueueStore {
     this.#db = openDatabase(options.file);
     this.#transaction = transactions(this.#db);
     this.#db.exec(schema);
+    addChainColumn(this.#db);
     const prepare = (sql: string) => this.#db.prepare(sql);
     this.#sql = {
       last: prepare("SELECT coalesce(max(seq), 0) AS seq FROM messages"),
       insert: prepare(
-        "INSERT INTO messages (seq, id, queue, state, visible_at, attempts, first_seen, format, body) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        "INSERT INTO messages (seq, id, queue, state, visible_at, attempts, first_seen, format, body, chain) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
       ),
       insertDead: prepare(
-        `INSERT INTO messages (seq, id, queue, state, visible_at, attempts, first_seen, format, body, last_error, dead_from, dead_attempts)
-         VALUES (?, ?, ?, ${ready}, ?, 0, ?, ?, ?, ?, ?, 1)`,
+        `INSERT INTO messages (seq, id, queue, state, visible_at, attempts, first_seen, format, body, last_error, dead_from, dead_attempts, chain)
+         VALUES (?, ?, ?, ${ready}, ?, 0, ?, ?, ?, ?, ?, 1, ?)`,
       ),
       tick: prepare(
         "INSERT INTO ticks (schedule, at) VALUES (?, ?) ON CONFLICT (schedule) DO UPDATE SET at = max(at, excluded.at)",
@@ -289,10 +307,11 @@ export class QueueStore {
       ),
       redrive: prepare(
         `UPDATE messages SET queue = dead_from, state = ${ready}, visible_at = ?, attempts = 0, lease = NULL,
-           dead_from = NULL, dead_attempts = NULL
+           dead_from = NULL, dead_attempts = NULL, chain = NULL
          WHERE queue = ? AND dead_from IS NOT NULL`,
       ),
       clear: prepare("DELETE FROM messages"),
+      purge: prepare("DELETE FROM messages WHERE queue = ?"),
       clearTicks: prepare("DELETE FROM ticks"),
       body: prepare("SELECT body FROM messages WHERE seq = ?"),
       nameRoute: prepare(
@@ -332,8 +351,20 @@ export class QueueStore {
       let seq = (this.#sql.last.get() as { seq: number }).seq;
       for (const { queue, message, dead } of items) {
         const id = messageId(++seq);
+        const chain = message.chain ? formatChain(message.chain) : null;
         if (dead) {
-          this.#sql.insertDead.run(seq, id, queue, now, now, message.format, message.body, dead.error, dead.from);
+          this.#sql.insertDead.run(
+            seq,
+            id,
+            queue,
+            now,
+            now,
+            message.format,
+            message.body,
+            dead.error,
+            dead.from,
+            chain,
+          );
         } else {
           const delay = Math.max(0, message.delay ?? 0);
           this.#sql.insert.run(
@@ -345,6 +376,7 @@ export class QueueStore {
             now,
             message.format,
             message.body,
+            chain,
           );
         }
         ids.push(id);
@@ -512,6 +544,11 @@ export class QueueStore {
     return (this.#sql.routeLabel.get(key) as { label: string } | undefined)?.label;
   }
 
+  /** Deletes every message in `queue`, those being delivered too (their settle then finds nothing); returns how many. */
+  purge(queue: string): number {
+    return Number(this.#sql.purge.run(queue).changes);
+  }
+
   /** Empties every queue, and forgets every schedule's last tick. */
   clear(): void {
     this.#transaction(() => {
@@ -634,5 +671,22 @@ function toMessage(row: MessageRow): StoredMessage {
   if (row.last_error !== null) message.lastError = row.last_error;
   if (row.dead_from !== null) message.deadFrom = row.dead_from;
   if (row.dead_attempts !== null) message.deadAttempts = row.dead_attempts;
+  const chain = parseChain(row.chain);
+  if (chain) message.chain = chain;
   return message;
+}
+
+/**
+ * Adds the `chain` column to a file written before chains were stored: its messages belong
+ * to no chain. Another thread may add it meanwhile.
+ */
+function addChainColumn(db: DatabaseSync): void {
+  const has = () =>
+    (db.prepare("PRAGMA table_info(messages)").all() as { name: string }[]).some((c) => c.name === "chain");
+  if (has()) return;
+  try {
+    db.exec("ALTER TABLE messages ADD COLUMN chain TEXT");
+  } catch (error) {
+    if (!has()) throw error;
+  }
 }

@@ -130,7 +130,7 @@ export class SchedulePlugin implements Plugin {
     }
     if (missed > 0) {
       this.#ctx.logger.warn(
-        `schedule ${running.name}: skipped ${missed === most ? `${most.toLocaleString("en")} or more` : missed} tick${missed === 1 ? "" : "s"} that fell due while the emulator was stopped (the last at ${new Date(latest!).toISOString()}); \`nimbus trigger ${running.name}\` fires one now`,
+        `schedule ${running.name}: skipped ${missed === most ? `${most.toLocaleString("en")} or more` : missed} tick${missed === 1 ? "" : "s"} that fell due while the emulator was stopped (the last at ${new Date(latest!).toISOString()}); \`nimbus trigger <dir> ${running.name}\` fires one now`,
       );
     }
     return now - 1;
