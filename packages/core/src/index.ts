@@ -17,6 +17,18 @@ export { type DetailCheck, detailCheck, readEntries } from "./bus/entries.ts";
 export { type BusSpec, busDefaults } from "./bus/spec.ts";
 export { backoffDelay } from "./delivery/backoff.ts";
 export {
+  type Chain,
+  deepestChain,
+  deliveredChain,
+  formatChain,
+  isLoop,
+  type LoopRoute,
+  loopError,
+  loopPath,
+  newChainId,
+  parseChain,
+} from "./delivery/chain.ts";
+export {
   type Decision,
   type DeliveryOutcome,
   type DeliveryPolicy,
@@ -103,6 +115,7 @@ export {
   busLimits,
   busSettings,
   functionSettings,
+  loopLimits,
   notificationLimits,
   queueLimits,
   queueSettings,

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
-import { busLimits, busSettings, queueLimits, queueSettings, scheduleLimits } from "./limits.ts";
+import { busLimits, busSettings, loopLimits, queueLimits, queueSettings, scheduleLimits } from "./limits.ts";
 import { parseDuration } from "./units/duration.ts";
 import { parseSize } from "./units/size.ts";
 
@@ -129,5 +129,10 @@ describe("docs/semantics.md defaults and limits", () => {
       value(scheduleLimits.backoffMax),
     ]);
     expect(value(/more than (\d+) s late/.exec(text)?.[1] ?? "") * 1_000).toBe(scheduleLimits.lateAfter);
+  });
+
+  test("loops: the statements name loopLimits' most invocations in one chain (§loops/2)", () => {
+    const text = section("Recursive loops");
+    expect(value(/A chain runs at most (\d+) invocations/.exec(text)?.[1] ?? "")).toBe(loopLimits.maxDepth);
   });
 });

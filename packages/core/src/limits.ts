@@ -127,6 +127,16 @@ export const bucketLimits = {
   minPresignExpiry: 1 * second,
 } as const;
 
+/** Fixed limits of chains of invocations (docs/semantics.md, "Recursive loops"). */
+export const loopLimits = {
+  /**
+   * Most invocations in one chain, each caused by the one before through a queue, a bus or
+   * a bucket notification, as Lambda's recursive loop detection: the delivery that would
+   * start the 17th is stopped.
+   */
+  maxDepth: 16,
+} as const;
+
 /** Fixed limits of bucket notifications. */
 export const notificationLimits = {
   /** Changes put on the bus in one `put`: the bus's limit. */

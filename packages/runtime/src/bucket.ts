@@ -1,4 +1,4 @@
-import { bucketLimits, type Duration } from "@nimbus/core";
+import { bucketLimits, type Chain, type Duration } from "@nimbus/core";
 import { bucketError } from "./bucket-error.ts";
 
 /** What a bucket knows about a stored object, without its body. */
@@ -117,15 +117,18 @@ export interface BucketTransport {
     key: string,
     options: { range?: BucketRange; onlyIf?: BucketConditions },
   ): Promise<{ record: BucketRecord; body: BucketBodySource; range: { offset: number; length: number } } | null>;
-  /** Stores the body; a failed condition rejects with `NIMBUS_BUCKET_PRECONDITION`. */
+  /**
+   * Stores the body; a failed condition rejects with `NIMBUS_BUCKET_PRECONDITION`.
+   * `chain`: that of the invocation writing, recorded with the change it notifies (absent outside one).
+   */
   put(
     key: string,
     body: BucketBodySource,
-    options: { contentType?: string; metadata?: Record<string, string>; onlyIf?: BucketConditions },
+    options: { contentType?: string; metadata?: Record<string, string>; onlyIf?: BucketConditions; chain?: Chain },
   ): Promise<BucketRecord>;
   head(key: string): Promise<BucketRecord | null>;
-  /** At most `maxDeleteKeys` keys; a key that does not exist is not an error. */
-  delete(keys: string[]): Promise<void>;
+  /** At most `maxDeleteKeys` keys; a key that does not exist is not an error. `chain` as for `put`. */
+  delete(keys: string[], chain?: Chain): Promise<void>;
   list(options: BucketListOptions): Promise<{
     objects: Pick<BucketRecord, "key" | "size" | "etag" | "uploaded">[];
     prefixes: string[];
@@ -142,7 +145,12 @@ export const maxDeleteKeys = bucketLimits.maxDeleteKeys;
 const wholeBlobLimit = 64 * 1024;
 
 /** The bucket binding over a target's transport: the checks of every argument and the object's read-once body. */
-export function bucketClient(bucket: string, transport: BucketTransport): BucketClient {
+export function bucketClient(
+  bucket: string,
+  transport: BucketTransport,
+  /** The chain of the running invocation (`ChainStorage.getStore`), recorded with the changes it makes. */
+  chain: () => Chain | undefined = () => undefined,
+): BucketClient {
   return {
     async get(key: string, options: BucketGetOptions = {}): Promise<BucketObject | null> {
       const result = await transport.get(key, { range: options.range, onlyIf: conditions(bucket, options.onlyIf) });
@@ -154,6 +162,7 @@ export function bucketClient(bucket: string, transport: BucketTransport): Bucket
         contentType: options.contentType,
         metadata: options.metadata,
         onlyIf: conditions(bucket, options.onlyIf),
+        chain: chain(),
       });
       return info(record);
     },
@@ -171,7 +180,7 @@ export function bucketClient(bucket: string, transport: BucketTransport): Bucket
           `delete takes at most ${maxDeleteKeys} keys at once (as S3's DeleteObjects); found ${all.length}. Delete in batches.`,
         );
       }
-      await transport.delete(all);
+      await transport.delete(all, chain());
     },
     async list(options: BucketListOptions = {}): Promise<BucketListResult> {
       const page = await transport.list(options);

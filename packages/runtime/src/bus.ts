@@ -1,4 +1,4 @@
-import type { EventMap, NimbusEvent } from "@nimbus/core";
+import type { Chain, EventMap, NimbusEvent } from "@nimbus/core";
 
 /** One entry of `put`, typed by the bus's event map: `detailType` picks the shape of `detail`. */
 export type BusEntry<Events extends EventMap = Record<string, unknown>> = {
@@ -24,8 +24,11 @@ export interface BusClient<Events extends EventMap = Record<string, unknown>> {
 
 /** How a target carries a bus client's entries: the emulator's bus service, or JetStream. */
 export interface BusTransport {
-  /** Checks and puts the entries, all or none; resolves with the events' ids, in order. */
-  put(entries: readonly BusEntry[]): Promise<string[]>;
+  /**
+   * Checks and puts the entries, all or none; resolves with the events' ids, in order.
+   * `chain`: that of the invocation putting them, stored with their deliveries (absent outside one).
+   */
+  put(entries: readonly BusEntry[], chain?: Chain): Promise<string[]>;
 }
 
 /**
@@ -33,10 +36,14 @@ export interface BusTransport {
  * rules and schemas are known, on the target's side, so the client passes them on as
  * they are: a wrong entry fails there, naming the bus, the entry and the field.
  */
-export function busClient(transport: BusTransport): BusClient {
+export function busClient(
+  transport: BusTransport,
+  /** The chain of the running invocation (`ChainStorage.getStore`), passed on with what is put. */
+  chain: () => Chain | undefined = () => undefined,
+): BusClient {
   return {
     async put(entries) {
-      return { ids: await transport.put(entries) };
+      return { ids: await transport.put(entries, chain()) };
     },
   };
 }

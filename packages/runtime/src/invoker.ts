@@ -1,3 +1,4 @@
+import { type Chain, deliveredChain } from "@nimbus/core";
 import type { FetchContext, InvocationContext } from "./handler.ts";
 import { messageBatch, type QueueRunPayload } from "./message-batch.ts";
 
@@ -12,6 +13,23 @@ export interface InvocationOptions {
    * @default the request's signal for `fetch`; for a run, a signal that never aborts
    */
   signal?: AbortSignal;
+  /**
+   * The chain the invocation runs in (docs/semantics.md, "Recursive loops"): for a
+   * delivery, one deeper than what sent it (core's `deliveredChain`).
+   * @default a new chain at depth 1: nothing of the app caused the invocation
+   */
+  chain?: Chain;
+}
+
+/**
+ * Where the chain of the running invocation is kept while its handler runs, so that the
+ * binding calls it makes (awaited or not) carry it: Node's `AsyncLocalStorage<Chain>`
+ * fits, which the runtime does not import itself (it avoids Node built-ins); the
+ * emulator's worker and the deployed host pass one in.
+ */
+export interface ChainStorage {
+  run<R>(chain: Chain, callback: () => R): R;
+  getStore(): Chain | undefined;
 }
 
 export interface FetchInvocationOptions extends InvocationOptions {
@@ -53,6 +71,8 @@ export function handlerInvoker(
   options: {
     /** The function's name, for messages. */
     name: string;
+    /** Keeps each invocation's chain for the bindings' clients; without it, binding calls carry no chain. */
+    chains?: ChainStorage;
   },
 ): HandlerInvoker {
   const handler = module.default;
@@ -68,12 +88,15 @@ export function handlerInvoker(
     }
     return (found as Method).bind(handler);
   };
+  const within = <R>(chain: Chain | undefined, callback: () => R): R =>
+    options.chains ? options.chains.run(chain ?? deliveredChain(undefined), callback) : callback();
 
   return {
-    async fetch(request, { invocationId, signal, params }) {
+    async fetch(request, { invocationId, signal, params, chain }) {
       const { ctx, lingering } = invocationContext(invocationId, signal ?? request.signal);
       try {
-        const response = await method("fetch")(request, env, { ...ctx, params } satisfies FetchContext);
+        const fetch = method("fetch");
+        const response = await within(chain, () => fetch(request, env, { ...ctx, params } satisfies FetchContext));
         if (!(response instanceof Response)) {
           throw new TypeError(
             `fetch must return a Response; function "${options.name}" returned ${describe(response)}`,
@@ -84,7 +107,7 @@ export function handlerInvoker(
         return { error, ...lingering() };
       }
     },
-    async run(name, payload, { invocationId, signal }) {
+    async run(name, payload, { invocationId, signal, chain }) {
       const { ctx, lingering } = invocationContext(invocationId, signal ?? new AbortController().signal);
       let report: () => unknown = () => undefined;
       try {
@@ -95,7 +118,7 @@ export function handlerInvoker(
           argument = batch;
           report = outcomes;
         }
-        await run(argument, env, ctx);
+        await within(chain, () => run(argument, env, ctx));
         return { value: report(), ...lingering() };
       } catch (error) {
         return { error, value: report(), ...lingering() };

@@ -1,4 +1,4 @@
-import { type Duration, NimbusError, parseDuration, queueLimits } from "@nimbus/core";
+import { type Chain, type Duration, NimbusError, parseDuration, queueLimits } from "@nimbus/core";
 
 /** A duration string, or seconds. */
 export type Delay = Duration | number;
@@ -46,8 +46,11 @@ export interface OutgoingMessage {
 
 /** How a target carries a queue client's messages: the emulator's queue service, or JetStream. */
 export interface QueueTransport {
-  /** Stores the messages, all or none; rejects with the target's error when it refuses one. */
-  send(messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * Stores the messages, all or none; rejects with the target's error when it refuses one.
+   * `chain`: that of the invocation sending them, stored with them (absent outside one).
+   */
+  send(messages: OutgoingMessage[], chain?: Chain): Promise<void>;
 }
 
 /**
@@ -55,16 +58,24 @@ export interface QueueTransport {
  * (JSON, or bytes as they are), so a body that cannot be sent fails in the sender's own
  * stack; the target checks sizes and schemas and stores them.
  */
-export function queueClient(queue: string, transport: QueueTransport): QueueClient {
+export function queueClient(
+  queue: string,
+  transport: QueueTransport,
+  /** The chain of the running invocation (`ChainStorage.getStore`), passed on with what is sent. */
+  chain: () => Chain | undefined = () => undefined,
+): QueueClient {
   const encode = (body: unknown, options: QueueSendOptions | undefined, index: number): OutgoingMessage => ({
     ...encodeBody(queue, body, index),
     delay: delayOf(queue, options?.delay, index),
   });
   // Async, so a body that cannot be sent rejects the promise rather than throwing.
   return {
-    send: async (body, options) => transport.send([encode(body, options, 0)]),
+    send: async (body, options) => transport.send([encode(body, options, 0)], chain()),
     sendBatch: async (messages) =>
-      transport.send(messages.map((message, index) => encode(message.body, message, index))),
+      transport.send(
+        messages.map((message, index) => encode(message.body, message, index)),
+        chain(),
+      ),
   };
 }
 

@@ -13,6 +13,7 @@ export {
 export { type BucketErrorCode, bucketError, showKey } from "./bucket-error.ts";
 export { type BusTransport, busClient } from "./bus.ts";
 export {
+  type ChainStorage,
   type FetchInvocationOptions,
   type FetchResult,
   type HandlerInvoker,

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import {
   type BucketEventDetail,
   type BucketNotificationSpec,
+  type Chain,
   NimbusError,
   type PutEntry,
   type ResourceOf,
@@ -47,6 +48,7 @@ function bucket(notifications: BucketNotificationSpec[], store = open()): Bucket
 interface Put {
   bus: string;
   entries: PutEntry<BucketEventDetail>[];
+  chain?: Chain;
 }
 
 /** A notifier whose buses collect what is put on them; `put` may be replaced to fail or wait. */
@@ -54,13 +56,13 @@ function harness() {
   const puts: Put[] = [];
   const logs: { level: string; message: string }[] = [];
   const state = {
-    put: async (bus: string, entries: PutEntry<BucketEventDetail>[]): Promise<unknown> => {
-      puts.push({ bus, entries });
+    put: async (bus: string, entries: PutEntry<BucketEventDetail>[], chain?: Chain): Promise<unknown> => {
+      puts.push({ bus, entries, ...(chain ? { chain } : {}) });
       return undefined;
     },
   };
   const notifier = new BucketNotifier({
-    put: (bus, entries) => state.put(bus, entries),
+    put: (bus, entries, chain) => state.put(bus, entries, chain),
     log: (level, message) => logs.push({ level, message }),
   });
   const keys = (bus?: string) =>
@@ -73,6 +75,22 @@ function harness() {
 }
 
 describe("drain", () => {
+  test("drain: each put carries the chain of the writes it notifies, in commit order (§loops/1)", async () => {
+    const entry = bucket([notification("orders")]);
+    const { notifier, puts } = harness();
+    const c1 = { id: "c1", depth: 2 };
+    await entry.store.put("a", Buffer.from("x"), { chain: c1 });
+    await entry.store.put("b", Buffer.from("x"), { chain: c1 });
+    await entry.store.put("c", Buffer.from("x"));
+    entry.store.delete(["a"], { chain: c1 });
+    await notifier.drain(entry);
+    expect(puts.map((put) => [put.entries.map((e) => e.detail.object.key), put.chain])).toEqual([
+      [["a", "b"], c1],
+      [["c"], undefined],
+      [["a"], c1],
+    ]);
+  });
+
   test("drain: puts an event per change, shaped as S3's, with the commit time, then empties the outbox", async () => {
     const clock = { time: start };
     const entry = bucket(

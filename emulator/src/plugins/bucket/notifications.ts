@@ -1,6 +1,8 @@
 import {
   type BucketEventDetail,
   type BucketNotificationSpec,
+  type Chain,
+  formatChain,
   NimbusError,
   notificationLimits,
   type PutEntry,
@@ -13,8 +15,11 @@ const maxEntriesPerPut = notificationLimits.maxEntriesPerPut;
 const pageSize = 100;
 
 export interface BucketNotifierOptions {
-  /** Puts entries (at most 10) on a bus; throws when the bus refuses them. */
-  put: (bus: string, entries: PutEntry<BucketEventDetail>[]) => Promise<unknown>;
+  /**
+   * Puts entries (at most 10) on a bus; throws when the bus refuses them. `chain`: that of
+   * the invocation whose writes made the changes, absent for writes from outside one.
+   */
+  put: (bus: string, entries: PutEntry<BucketEventDetail>[], chain: Chain | undefined) => Promise<unknown>;
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -86,12 +91,12 @@ export class BucketNotifier {
       }
     }
     for (const [bus, items] of byBus) {
-      for (let start = 0; start < items.length; start += maxEntriesPerPut) {
-        const batch = items.slice(start, start + maxEntriesPerPut);
+      for (const batch of puts(items)) {
         try {
           await this.#put(
             bus,
             batch.map((item) => item.entry),
+            batch[0]!.change.chain,
           );
         } catch (error) {
           if (!isRefusal(error)) throw error;
@@ -105,7 +110,7 @@ export class BucketNotifier {
   /** Puts one change's event; one the bus refuses would be refused on every try, so it is dropped. */
   async #putOrDrop(bucket: string, bus: string, item: { change: BucketChange; entry: PutEntry<BucketEventDetail> }) {
     try {
-      await this.#put(bus, [item.entry]);
+      await this.#put(bus, [item.entry], item.change.chain);
     } catch (error) {
       if (!isRefusal(error)) throw error;
       this.#log(
@@ -114,6 +119,23 @@ export class BucketNotifier {
       );
     }
   }
+}
+
+/**
+ * A bus's changes cut into puts, in commit order: at most the bus's limit each, and each of
+ * changes of one chain, since a put carries one.
+ */
+function puts<T extends { change: BucketChange }>(items: readonly T[]): T[][] {
+  const batches: T[][] = [];
+  let key: string | undefined;
+  for (const item of items) {
+    const chain = item.change.chain ? formatChain(item.change.chain) : "";
+    const last = batches.at(-1);
+    if (!last || last.length >= maxEntriesPerPut || chain !== key) batches.push([item]);
+    else last.push(item);
+    key = chain;
+  }
+  return batches;
 }
 
 /** The bus refused the entries themselves (its schema, their size), rather than failing to take them now. */

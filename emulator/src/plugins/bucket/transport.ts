@@ -40,10 +40,10 @@ export function storeTransport(
     async head(key) {
       return store().head(key) ?? null;
     },
-    async delete(keys) {
+    async delete(keys, chain) {
       const target = store();
       const before = target.changesRecorded;
-      target.delete(keys);
+      target.delete(keys, { chain });
       await notify(target, before);
     },
     async list(options) {

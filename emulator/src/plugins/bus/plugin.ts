@@ -1,5 +1,6 @@
 import {
   busLimits,
+  type Chain,
   type CompiledRules,
   compileRules,
   decideDelivery,
@@ -11,6 +12,7 @@ import {
   NimbusError,
   type NimbusEvent,
   type PutEntry,
+  parseChain,
   type ResourceRef,
   refusal,
   resourcesOf,
@@ -55,13 +57,15 @@ export class BusPlugin implements Plugin {
   readonly #buses = new Map<string, RunningBus>();
 
   readonly services: Readonly<Record<string, Service>> = {
-    put: async ({ resource, args }: { resource: string; args: unknown }) =>
-      this.put(resource, (args as { entries?: unknown } | null)?.entries),
+    put: async ({ resource, args }: { resource: string; args: unknown }) => {
+      const { entries, chain } = (args ?? {}) as { entries?: unknown; chain?: unknown };
+      return this.put(resource, entries, parseChain(typeof chain === "string" ? chain : undefined));
+    },
   };
 
   constructor(ctx: BusPluginContext) {
     this.#ctx = ctx;
-    this.#targets = { ...ctx, forward: (name, event, path) => this.#toBus(name, event, path) };
+    this.#targets = { ...ctx, forward: (name, event, path, chain) => this.#toBus(name, event, path, chain) };
   }
 
   async start(graph: Graph): Promise<void> {
@@ -120,11 +124,12 @@ export class BusPlugin implements Plugin {
 
   /**
    * Checks and puts entries on bus `name` (all or none) and returns the events' ids. Every
-   * delivery they cause is stored before this returns.
+   * delivery they cause is stored before this returns, carrying `chain`: that of the
+   * invocation that put them (docs/semantics.md, "Recursive loops").
    */
-  put(name: string, entries: unknown): string[] {
+  put(name: string, entries: unknown, chain?: Chain): string[] {
     const events = this.events(this.check(name, entries));
-    const items = events.flatMap((event) => this.route(name, event));
+    const items = events.flatMap((event) => this.route(name, event, [], chain));
     this.#ctx.queues.enqueue(items);
     return events.map((event) => event.id);
   }
@@ -143,9 +148,10 @@ export class BusPlugin implements Plugin {
 
   /**
    * What delivering `event` on bus `name` stores: a message per matching rule and target.
-   * `path` holds the buses the event came through, so a cycle of bus targets ends.
+   * `path` holds the buses the event came through, so a cycle of bus targets ends; `chain`
+   * is that of the invocation that put it.
    */
-  route(name: string, event: NimbusEvent, path: readonly string[] = []): Enqueued[] {
+  route(name: string, event: NimbusEvent, path: readonly string[] = [], chain?: Chain): Enqueued[] {
     const bus = this.#require(name);
     const matched = bus.rules.match(event);
     const via = path.length ? ` (forwarded from ${path.join(" → ")})` : "";
@@ -153,7 +159,11 @@ export class BusPlugin implements Plugin {
       `bus ${name}: event ${event.id} (${event["detail-type"]} from ${event.source})${via} matched ${matched.length ? matched.join(", ") : "no rule"}`,
     );
     if (matched.length === 0) return [];
-    const message: OutgoingMessage = { format: "json", body: Buffer.from(JSON.stringify(event)) };
+    const message: OutgoingMessage = {
+      format: "json",
+      body: Buffer.from(JSON.stringify(event)),
+      ...(chain ? { chain } : {}),
+    };
     const items: Enqueued[] = [];
     for (const rule of matched) {
       for (const target of bus.targets.get(rule) ?? []) {
@@ -180,7 +190,7 @@ export class BusPlugin implements Plugin {
     return items;
   }
 
-  #toBus(name: string, event: NimbusEvent, path: readonly string[]): Enqueued[] {
+  #toBus(name: string, event: NimbusEvent, path: readonly string[], chain: Chain | undefined): Enqueued[] {
     if (path.includes(name)) {
       this.#ctx.logger.warn(
         `bus ${name}: event ${event.id} came back through ${path.join(" → ")} → ${name}; an event visits a bus once, so it stops here`,
@@ -195,7 +205,7 @@ export class BusPlugin implements Plugin {
     }
     const target = this.#require(name);
     target.check({ source: event.source, detailType: event["detail-type"], detail: event.detail }, 0);
-    return this.route(name, event, path);
+    return this.route(name, event, path, chain);
   }
 
   /** The delivery queue of one rule and target, with the bus's retry policy. */

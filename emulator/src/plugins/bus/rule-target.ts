@@ -1,5 +1,6 @@
-import { deliveryRoute, type NimbusEvent, type ResourceRef, refusal } from "@nimbus/core";
+import { type Chain, deliveryRoute, type NimbusEvent, type ResourceRef, refusal } from "@nimbus/core";
 import type { FunctionHost } from "../function/host.ts";
+import type { LoopGuard } from "../loop-guard.ts";
 import type { QueuePlugin } from "../queue/plugin.ts";
 import type { Enqueued, OutgoingMessage } from "../queue/store.ts";
 
@@ -7,8 +8,10 @@ export interface RuleTargetContext {
   queues: QueuePlugin;
   /** The running host of a function, to deliver events to its `event` handler. */
   host: (fn: string) => FunctionHost | undefined;
-  /** What putting `event` on bus `name` stores, having come through the buses in `path`. */
-  forward: (name: string, event: NimbusEvent, path: readonly string[]) => Enqueued[];
+  /** What putting `event` on bus `name` stores, having come through the buses in `path`, carrying `chain`. */
+  forward: (name: string, event: NimbusEvent, path: readonly string[], chain: Chain | undefined) => Enqueued[];
+  /** Gives a function delivery its chain, and stops a recursive loop. */
+  loops: LoopGuard;
 }
 
 /**
@@ -27,7 +30,7 @@ export function routeToTarget(
 ): Enqueued[] {
   if (target.kind === "function") return [{ queue: deliveryRoute(rule, target).key, message }];
   if (target.kind === "queue") return [toQueue(ctx, target.name, message)];
-  return ctx.forward(target.name, event, path);
+  return ctx.forward(target.name, event, path, message.chain);
 }
 
 /**
@@ -40,13 +43,15 @@ export function deliverToTarget(
   bus: string,
   rule: string,
   target: ResourceRef,
-): (body: Uint8Array) => Promise<void> {
-  return async (body) => {
+): (body: Uint8Array, sent: Chain | undefined) => Promise<void> {
+  return async (body, sent) => {
     const event = JSON.parse(Buffer.from(body).toString("utf8")) as NimbusEvent;
     if (target.kind === "function") {
+      const what = `event ${event.id} (${event["detail-type"]})`;
+      const chain = ctx.loops.enter(sent, { via: { kind: "rule", name: rule }, function: target.name }, what);
       const host = ctx.host(target.name);
       if (!host) throw new Error(`function "${target.name}" is not running`);
-      const result = await host.run("event", event, `event ${event.id} (${event["detail-type"]}) by ${rule}`);
+      const result = await host.run("event", event, `${what} by ${rule}`, chain);
       if (!result.ok) throw new Error(result.error);
       return;
     }
@@ -54,8 +59,8 @@ export function deliverToTarget(
     try {
       items =
         target.kind === "queue"
-          ? [toQueue(ctx, target.name, { format: "json", body })]
-          : ctx.forward(target.name, event, [bus]);
+          ? [toQueue(ctx, target.name, { format: "json", body, ...(sent ? { chain: sent } : {}) })]
+          : ctx.forward(target.name, event, [bus], sent);
     } catch (error) {
       throw refusal(error);
     }

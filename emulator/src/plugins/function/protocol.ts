@@ -1,6 +1,6 @@
 import type { ReadableStreamReadResult } from "node:stream/web";
 import type { TransferListItem } from "node:worker_threads";
-import type { LinkSpec } from "@nimbus/core";
+import type { Chain, LinkSpec } from "@nimbus/core";
 
 /**
  * Messages between the emulator and a function's worker thread. Bodies travel as
@@ -41,8 +41,15 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 export type ToWorker =
   | { type: "fetch"; id: number; invocationId: string; request: WireRequest; params: Record<string, string> }
   | { type: "abort"; id: number }
-  /** Runs the handler's `queue`, `event` or `scheduled` with an argument built from `payload`. */
-  | { type: "run"; id: number; invocationId: string; handler: "queue" | "event" | "scheduled"; payload: unknown }
+  /** Runs the handler's `queue`, `event` or `scheduled` with an argument built from `payload`, in `chain`. */
+  | {
+      type: "run";
+      id: number;
+      invocationId: string;
+      handler: "queue" | "event" | "scheduled";
+      payload: unknown;
+      chain?: Chain;
+    }
   /** `response` answers a `request` call, `value` an `args` call. */
   | { type: "reply"; id: number; response?: WireResponse; value?: unknown; error?: WireError };
 

@@ -7,7 +7,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
 import { parentPort, type TransferListItem, workerData } from "node:worker_threads";
-import { type ErrorCode, type LinkSpec, NimbusError } from "@nimbus/core";
+import { type Chain, type ErrorCode, formatChain, type LinkSpec, NimbusError } from "@nimbus/core";
 import { bucketClient, busClient, type HandlerInvoker, handlerInvoker, queueClient } from "@nimbus/runtime/target";
 import { BucketStore, bucketDir } from "@nimbus/store";
 import { sharedNow } from "../../clock/clock.ts";
@@ -31,6 +31,11 @@ import {
 const data = (globalThis as { __nimbusWorkerData?: WorkerData }).__nimbusWorkerData ?? (workerData as WorkerData);
 const port = parentPort!;
 const invocation = new AsyncLocalStorage<string>();
+/** The chain of the running invocation, which binding calls carry (docs/semantics.md, "Recursive loops"). */
+const chains = new AsyncLocalStorage<Chain>();
+const chain = () => chains.getStore();
+/** A chain as it crosses to the emulator, which reads it with core's `parseChain`. */
+const wireChain = (sent: Chain | undefined) => (sent ? formatChain(sent) : undefined);
 
 const post = (message: FromWorker, transfer: TransferListItem[] = []) => port.postMessage(message, transfer);
 
@@ -92,14 +97,26 @@ const bindings = {
           await callService(link.name, "changed", {});
         },
       ),
+      chain,
     ),
   queue: (link) =>
-    queueClient(link.resource, {
-      send: async (messages) => {
-        await callService(link.name, "send", { messages });
+    queueClient(
+      link.resource,
+      {
+        send: async (messages, sent) => {
+          await callService(link.name, "send", { messages, chain: wireChain(sent) });
+        },
       },
-    }),
-  bus: (link) => busClient({ put: async (entries) => (await callService(link.name, "put", { entries })) as string[] }),
+      chain,
+    ),
+  bus: (link) =>
+    busClient(
+      {
+        put: async (entries, sent) =>
+          (await callService(link.name, "put", { entries, chain: wireChain(sent) })) as string[],
+      },
+      chain,
+    ),
   function: (link) => ({
     fetch: (input: Request | string | URL, init?: RequestInit) =>
       callBinding(
@@ -187,6 +204,7 @@ async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<vo
     const result = await invoker!.run(message.handler, message.payload, {
       invocationId: message.invocationId,
       signal: controller.signal,
+      chain: message.chain,
     });
     if ("error" in result) {
       post({ type: "error", id: message.id, error: toWireError(result.error), value: result.value });
@@ -223,7 +241,7 @@ port.on("message", (message: ToWorker) => {
 /** Called by the bundle's entry with the author's handler module, once it has loaded. */
 export function serve(module: { default?: unknown }): void {
   try {
-    invoker = handlerInvoker(module, env, { name: data.fn });
+    invoker = handlerInvoker(module, env, { name: data.fn, chains });
   } catch (error) {
     post({ type: "load-error", error: toWireError(error) });
     return;

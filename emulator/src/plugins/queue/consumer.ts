@@ -1,3 +1,4 @@
+import type { Chain } from "@nimbus/core";
 import type { Outcome, QueuePolicy } from "./store.ts";
 
 /** A message as a consumer gets it, leased. */
@@ -7,6 +8,8 @@ export interface LeasedMessage {
   format: "json" | "bytes";
   attempts: number;
   firstSeen: number;
+  /** The chain of the invocation that sent it; absent from outside one (docs/semantics.md, "Recursive loops"). */
+  chain?: Chain;
 }
 
 /**

@@ -141,7 +141,14 @@ export class DeliveryLoop {
     messages: readonly LeasedMessage[],
   ): Promise<void> {
     const outcomes = await consumer.deliver(
-      messages.map(({ id, body, format, attempts, firstSeen }) => ({ id, body, format, attempts, firstSeen })),
+      messages.map(({ id, body, format, attempts, firstSeen, chain }) => ({
+        id,
+        body,
+        format,
+        attempts,
+        firstSeen,
+        ...(chain ? { chain } : {}),
+      })),
     );
     this.#logDeadEnds(queue, this.#ctx.store.settle(lease, outcomes, this.#ctx.clock.now(), queue.policy));
   }

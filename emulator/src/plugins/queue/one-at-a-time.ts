@@ -1,4 +1,4 @@
-import { failedDelivery } from "@nimbus/core";
+import { type Chain, failedDelivery } from "@nimbus/core";
 import type { Consumer } from "./consumer.ts";
 
 /**
@@ -8,7 +8,8 @@ import type { Consumer } from "./consumer.ts";
  */
 export function oneAtATime(
   concurrency: number,
-  deliver: (body: Uint8Array) => Promise<void>,
+  /** `chain`: that of the invocation that sent the message, absent from outside one. */
+  deliver: (body: Uint8Array, chain: Chain | undefined) => Promise<void>,
   ready: () => boolean,
 ): Consumer {
   return {
@@ -18,9 +19,9 @@ export function oneAtATime(
     ready,
     deliver: async (messages) =>
       Promise.all(
-        messages.map(async ({ id, body }) => {
+        messages.map(async ({ id, body, chain }) => {
           try {
-            await deliver(body);
+            await deliver(body, chain);
             return { id, ack: true as const };
           } catch (error) {
             const { error: reason, final } = failedDelivery(error);
