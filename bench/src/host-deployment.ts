@@ -21,7 +21,6 @@ import { benchDir, copyApp } from "./support.ts";
 
 /** Linux's limit on one environment variable (MAX_ARG_STRLEN, 32 pages), with its name and `=`. */
 const maxVariable = 128 * 1024 - "NIMBUS_GRAPH=".length - 1;
-const graphFileLauncher = join(dirname(fileURLToPath(import.meta.url)), "host-graph-file.ts");
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -70,8 +69,7 @@ export interface HostProcess {
 
 /** Starts `node <entry>` with the host's environment and resolves once it answers ready (polled every 5 ms). */
 export function startHost(entry: string, env: Record<string, string>): Promise<HostProcess> {
-  const args = env.NIMBUS_BENCH_GRAPH_FILE ? [graphFileLauncher, entry] : [entry];
-  return startServer(() => args, env, "/_nimbus/health/ready");
+  return startServer(() => [entry], env, "/_nimbus/health/ready");
 }
 
 /** Starts `node <args(port)>` and resolves once `readyPath` answers 200. */
@@ -139,7 +137,7 @@ export interface HostDeployment {
   /** The admin's connection (stats, purges). */
   readonly nc: NatsConnection;
   readonly admin: QueueAdmin;
-  /** Whether the graph is too large for NIMBUS_GRAPH and goes through a file (see host-graph-file.ts). */
+  /** Whether the graph is too large for NIMBUS_GRAPH and goes through NIMBUS_GRAPH_FILE. */
   readonly graphViaFile: boolean;
   /** The host environment of function `name` (its NATS user), or of the control role. */
   env(role: { function: string } | "control"): Record<string, string>;
@@ -185,7 +183,7 @@ export async function deployApp(name: string, buildEnv: Record<string, string> =
     await provisionNats(nc, graph, { prefix });
     const admin = await QueueAdmin.open({ nc, graph, prefix });
     // The graph is passed whole, as the Docker target passes it to the control role;
-    // one too large for an environment variable goes through a file (host-graph-file.ts).
+    // one too large for an environment variable goes through a file (NIMBUS_GRAPH_FILE).
     const graphJson = JSON.stringify(graph);
     const graphFile = join(app.dir, "graph.json");
     const viaFile = Buffer.byteLength(graphJson) >= maxVariable;
@@ -198,7 +196,7 @@ export async function deployApp(name: string, buildEnv: Record<string, string> =
       env(role) {
         const user = role === "control" ? users.control : users.functions[role.function]!;
         const common = {
-          ...(viaFile ? { NIMBUS_BENCH_GRAPH_FILE: graphFile } : { NIMBUS_GRAPH: graphJson }),
+          ...(viaFile ? { NIMBUS_GRAPH_FILE: graphFile } : { NIMBUS_GRAPH: graphJson }),
           NIMBUS_NATS_URL: nats.url,
           NIMBUS_NATS_USER: user.user,
           NIMBUS_NATS_PASSWORD: passwords[user.user]!,

@@ -272,7 +272,7 @@ async function benchBusOnHosts(entry: string, settings: Settings, smokePass: boo
   );
   if (viaFile) {
     console.log(
-      `   the graph is ${(graphBytes / 1024).toFixed(0)} KiB, over the 128 KiB one environment variable may hold (spawn fails with E2BIG): NIMBUS_GRAPH was set from a file (host-graph-file.ts)`,
+      `   the graph is ${(graphBytes / 1024).toFixed(0)} KiB, over the 128 KiB one environment variable may hold (spawn fails with E2BIG): the host read it from NIMBUS_GRAPH_FILE`,
     );
   }
 }
@@ -284,12 +284,16 @@ export async function benchHost(options: { smoke: boolean }): Promise<void> {
     return;
   }
   const settings = options.smoke ? smoke : full;
-  const bundle = await bundleHost();
+  // For a before/after comparison run back to back: a host bundled earlier, and a subset of the parts.
+  const given = process.env.NIMBUS_BENCH_HOST_ENTRY;
+  const bundle = given ? { file: given, remove: async () => {} } : await bundleHost();
+  const parts = new Set((process.env.NIMBUS_BENCH_HOST_PARTS ?? "queues,http,start,bus").split(","));
+  if (given) console.log(`\n(host: ${given})`);
   try {
-    await benchQueuesOnHosts(bundle.file, options.smoke);
-    await benchHttp(bundle.file, settings);
-    await benchStart(bundle.file, settings);
-    await benchBusOnHosts(bundle.file, settings, options.smoke);
+    if (parts.has("queues")) await benchQueuesOnHosts(bundle.file, options.smoke);
+    if (parts.has("http")) await benchHttp(bundle.file, settings);
+    if (parts.has("start")) await benchStart(bundle.file, settings);
+    if (parts.has("bus")) await benchBusOnHosts(bundle.file, settings, options.smoke);
   } finally {
     await bundle.remove();
   }

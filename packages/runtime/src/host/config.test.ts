@@ -37,6 +37,20 @@ const env = (extra: Record<string, string> = {}) => ({
 });
 
 describe("readConfig", () => {
+  test("readConfig: NIMBUS_GRAPH_FILE holds the graph in a file, for one larger than a variable may be", async () => {
+    const file = join(dir, "graph.json");
+    await writeFile(file, graph());
+    const { NIMBUS_GRAPH: _, ...rest } = env();
+    const config = readConfig({ ...rest, NIMBUS_GRAPH_FILE: file });
+    expect(config).toMatchObject({ role: "function", name: "api", graph: { app: "shop" } });
+  });
+
+  test("readConfig: NIMBUS_GRAPH and NIMBUS_GRAPH_FILE both set is refused, naming both", () => {
+    expect(() => readConfig(env({ NIMBUS_GRAPH_FILE: join(dir, "graph.json") }))).toThrow(
+      /NIMBUS_GRAPH_FILE is set as well as NIMBUS_GRAPH/,
+    );
+  });
+
   test("readConfig: a complete environment gives the function's spec, its secrets and the defaults", () => {
     const config = readConfig(env({ STRIPE_KEY: "sk_1" }));
     expect(config).toMatchObject({

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { type FunctionSpec, type Graph, graphSchema, NimbusError, type ResourceOf, resourcesOf } from "@nimbus/core";
 import { z } from "zod";
@@ -54,12 +54,23 @@ export interface ControlRoleConfig extends CommonConfig {
   hostname: string;
 }
 
-export type HostConfig = FunctionRoleConfig | ControlRoleConfig;
+/**
+ * A one-shot run that creates or updates every stream, consumer and KV bucket of the
+ * graph (provision.ts) as the admin user, then exits: the function and control users may
+ * create nothing, so a deployment runs it before their hosts start.
+ */
+export interface ProvisionRoleConfig extends CommonConfig {
+  role: "provision";
+}
+
+export type HostConfig = FunctionRoleConfig | ControlRoleConfig | ProvisionRoleConfig;
 
 /** The variables the host reads, each with what it holds, for messages. */
 export const hostVariables = {
-  NIMBUS_ROLE: '"function" or "control"',
+  NIMBUS_ROLE: '"function", "control" or "provision"',
   NIMBUS_GRAPH: "the app's graph as JSON (nimbus synth's output), or the slice of it this host needs",
+  NIMBUS_GRAPH_FILE:
+    "the path of a file holding NIMBUS_GRAPH's JSON (instead of it: a big app's graph exceeds what one variable may hold)",
   NIMBUS_FUNCTION: "the name of the function this host serves (role function)",
   NIMBUS_HANDLER: "the path of the function's bundled ESM handler module (role function)",
   NIMBUS_PORT: "the HTTP port, 0 to 65535 (default 8080)",
@@ -99,9 +110,11 @@ export function readConfig(env: Env = process.env, cwd = process.cwd()): HostCon
   };
 
   const role = required("NIMBUS_ROLE");
-  if (role !== undefined && role !== "function" && role !== "control") problem("NIMBUS_ROLE", `is "${role}"`);
+  if (role !== undefined && role !== "function" && role !== "control" && role !== "provision") {
+    problem("NIMBUS_ROLE", `is "${role}"`);
+  }
 
-  const graph = readGraph(required("NIMBUS_GRAPH"), problems);
+  const graph = readGraph(graphText(text("NIMBUS_GRAPH"), text("NIMBUS_GRAPH_FILE"), problem), problems);
   const nats = readNats(
     required("NIMBUS_NATS_URL"),
     text("NIMBUS_NATS_USER"),
@@ -115,6 +128,9 @@ export function readConfig(env: Env = process.env, cwd = process.cwd()): HostCon
 
   if (role === "control") {
     return finish(problems, () => ({ role, graph: graph!, nats: nats!, prefix, port, hostname }));
+  }
+  if (role === "provision") {
+    return finish(problems, () => ({ role, graph: graph!, nats: nats!, prefix }));
   }
   if (role !== "function") return finish(problems, () => undefined as never);
 
@@ -230,6 +246,24 @@ function readGraph(text: string | undefined, problems: string[]): Graph | undefi
     `NIMBUS_GRAPH is not a graph of this version of Nimbus (${issues.join("; ")}); expected ${hostVariables.NIMBUS_GRAPH}. Synth the app again with the same Nimbus version as the host.`,
   );
   return undefined;
+}
+
+/** NIMBUS_GRAPH's text, or the contents of the file NIMBUS_GRAPH_FILE names; exactly one of them. */
+function graphText(inline: string | undefined, file: string | undefined, problem: Problem): string | undefined {
+  if (inline !== undefined && file !== undefined) {
+    problem("NIMBUS_GRAPH_FILE", "is set as well as NIMBUS_GRAPH", "Set one of them.");
+    return undefined;
+  }
+  if (file === undefined) {
+    if (inline === undefined) problem("NIMBUS_GRAPH", "is not set", "Set NIMBUS_GRAPH or NIMBUS_GRAPH_FILE.");
+    return inline;
+  }
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    problem("NIMBUS_GRAPH_FILE", `is "${file}", which cannot be read (${(error as Error).message})`);
+    return undefined;
+  }
 }
 
 function findFunction(graph: Graph, name: string, problem: Problem): ResourceOf<"function"> | undefined {

@@ -4,7 +4,6 @@ import { bucketClient } from "../bucket.ts";
 import { busClient } from "../bus.ts";
 import type { FunctionClient } from "../function.ts";
 import { queueClient } from "../queue.ts";
-import { s3Transport } from "./bucket.ts";
 import { jetStreamBusTransport } from "./bus.ts";
 import type { FunctionRoleConfig } from "./config.ts";
 import type { JetStreamQueues } from "./queue.ts";
@@ -22,7 +21,11 @@ export interface HostEnv {
  * (`queues`), a bus over a publish to its stream, a bucket over S3, a linked function
  * over HTTP to its host.
  */
-export function hostEnv(config: FunctionRoleConfig, nc: NatsConnection, queues: JetStreamQueues): HostEnv {
+export async function hostEnv(
+  config: FunctionRoleConfig,
+  nc: NatsConnection,
+  queues: JetStreamQueues,
+): Promise<HostEnv> {
   const env: Record<string, unknown> = { ...config.spec.config, ...config.secrets };
   const closers: (() => void)[] = [];
   const buses = new Map(resourcesOf(config.graph, "bus").map((bus) => [bus.name, bus.spec]));
@@ -35,6 +38,8 @@ export function hostEnv(config: FunctionRoleConfig, nc: NatsConnection, queues: 
       env[link.name] = busClient(jetStreamBusTransport(nc, link.resource, spec, config.prefix));
     } else if (link.kind === "bucket") {
       const s3 = config.s3!;
+      // Loaded only for a function that links a bucket: otherwise the AWS SDK would be much of the host's memory.
+      const { s3Transport } = await import("./bucket.ts");
       const transport = s3Transport({
         endpoint: s3.endpoint,
         region: s3.region,

@@ -94,7 +94,7 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
       : undefined;
   let env: HostEnv;
   try {
-    env = hostEnv(config, nc, queues);
+    env = await hostEnv(config, nc, queues);
     invoker = handlerInvoker(await loading, env.env, { name });
   } catch (error) {
     await listening.close();
@@ -182,6 +182,8 @@ function connectNats(nats: NatsConfig, fn: string): Promise<NatsConnection> {
     inboxPrefix: nats.user ? natsInboxPrefix(nats.user) : undefined,
     waitOnFirstConnect: true,
     maxReconnectAttempts: -1,
+    // No stack captured for every request and publish ack: a tenth of a busy host's CPU.
+    noAsyncTraces: true,
   });
 }
 
@@ -233,7 +235,7 @@ class Invocations {
     }
     const invocationId = randomUUID().slice(0, 8);
     const started = performance.now();
-    const path = new URL(request.url).pathname;
+    const path = pathOf(request.url);
     const { signal, timedOut, clear } = this.#deadline(request.signal);
     const running = this.#logger.invocation(invocationId, () =>
       invoker.fetch(request, { invocationId, params, signal }),
@@ -382,4 +384,12 @@ function describeError(error: unknown): string {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** The path of an absolute URL (`http://host:8080/a/b?c` → `/a/b`), without parsing all of it. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  const end = url.search(/[?#]/);
+  return url.slice(start, end === -1 || end < start ? undefined : end);
 }

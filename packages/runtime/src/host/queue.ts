@@ -34,7 +34,8 @@
  * without max-deliveries advisories (`max_deliver` is unlimited).
  *
  * Settling. Every outcome goes through core's `decideDelivery`. An ack is an ack
- * confirmed by the server (`+ACK` as a request). A retry publishes the message again
+ * confirmed by the server (`+ACK` as a request; a batch's acks go out together and are
+ * awaited under one timer). A retry publishes the message again
  * (to `delayed.*` with a not-before time when the decision waits, else `ready.*`) with
  * its new attempts and last error, then acks the old copy; a dead letter publishes to
  * the dead-letter queue's `ready.dead.<source>`, then acks. A crash between the publish
@@ -42,8 +43,9 @@
  * comes at or after `visibilityTimeout` from the delivery is ignored (JetStream delivers
  * the message again).
  *
- * Batches. One puller per consumer, and at most `concurrency` batches in flight: it
- * pulls only while a slot is free, so waiting messages stay in the stream. A batch is
+ * Batches. One puller per consumer, and at most `concurrency` batches in the handler: it
+ * pulls only while a slot is free, so waiting messages stay in the stream (a slot frees
+ * when the handler returns, while the batch's acks are still being confirmed). A batch is
  * what is deliverable at once (`no_wait` pull), or, when nothing is, the first message
  * of a long poll; with `maxBatchWait` above 0 it then waits for the rest with pulls
  * that expire when the oldest message (its stream time on `ready.*`, i.e. since it
@@ -86,7 +88,7 @@ import {
   jetstreamManager,
   type PubAck,
 } from "@nats-io/jetstream";
-import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import {
   type DeliveryPolicy,
   decideDelivery,
@@ -212,6 +214,8 @@ const pullGrace = 2_000;
 /** Before trying again after a failed pull (the server restarting). */
 const pauseAfterError = 250;
 const ns = 1_000_000;
+/** How long the acks of a batch wait for the server's confirmation. */
+const ackTimeout = 5_000;
 
 /** One pulled message with what its ack subject says. */
 interface Pulled {
@@ -244,6 +248,8 @@ export class JetStreamQueues {
   readonly #running = new Set<Running>();
   /** Each queue's schema check, compiled on its first send; undefined for a queue without a schema. */
   readonly #checks = new Map<string, ReturnType<typeof bodyCheck>>();
+  /** Where pulled messages and ack confirmations come back; opened on the first pull. */
+  #replies: Replies | undefined;
 
   private constructor(options: JetStreamQueuesOptions, jsm: JetStreamManager) {
     this.#nc = options.nc;
@@ -417,6 +423,13 @@ export class JetStreamQueues {
   /** Stops every loop this driver started; the connection stays open. */
   async close(): Promise<void> {
     await Promise.all([...this.#running].map((running) => running.stop()));
+    this.#replies?.close();
+    this.#replies = undefined;
+  }
+
+  get #inbox(): Replies {
+    this.#replies ??= new Replies(this.#nc, this.#inboxPrefix);
+    return this.#replies;
   }
 
   #track(running: Running): Running {
@@ -454,17 +467,21 @@ export class JetStreamQueues {
   #consumeLoop(queue: string, spec: QueueSpec, deliver: Deliver): Running {
     const consumer = spec.consumer!;
     const { stream, consumer: durable } = this.names(queue);
+    const inbox = new PullInbox(this.#nc, this.#inboxPrefix);
+    /** Handlers running: at most `concurrency`. */
     const inFlight = new Set<Promise<void>>();
+    /** Batches not yet settled, handlers running or not: what `stop()` waits for. */
+    const settling = new Set<Promise<void>>();
     let stopping = false;
     let freed: (() => void) | undefined;
 
     const collect = async (): Promise<Pulled[]> => {
-      let batch = await this.#pull(stream, durable, { batch: consumer.batchSize, noWait: true });
+      let batch = await this.#pull(inbox, stream, durable, { batch: consumer.batchSize, noWait: true });
       while (batch.length === 0 && !stopping) {
-        batch = await this.#pull(stream, durable, { batch: 1, expires: longPoll });
+        batch = await this.#pull(inbox, stream, durable, { batch: 1, expires: longPoll });
         if (batch.length > 0 && batch.length < consumer.batchSize) {
           // What arrived with the first one, at once.
-          batch.push(...(await this.#pull(stream, durable, { batch: consumer.batchSize - 1, noWait: true })));
+          batch.push(...(await this.#pull(inbox, stream, durable, { batch: consumer.batchSize - 1, noWait: true })));
         }
       }
       if (batch.length === 0 || consumer.maxBatchWait === 0) return batch;
@@ -477,7 +494,9 @@ export class JetStreamQueues {
         // batch wait longer than the visibility timeout does not deliver them twice.
         if (waited) await Promise.all(batch.map((pulled) => this.#progress(pulled)));
         const step = Math.min(wait, spec.visibilityTimeout / 2);
-        batch.push(...(await this.#pull(stream, durable, { batch: consumer.batchSize - batch.length, expires: step })));
+        batch.push(
+          ...(await this.#pull(inbox, stream, durable, { batch: consumer.batchSize - batch.length, expires: step })),
+        );
         waited = true;
       }
       if (waited) {
@@ -512,12 +531,21 @@ export class JetStreamQueues {
           break;
         }
         if (batch.length === 0) continue;
-        const run = this.#deliverBatch(queue, spec, batch, deliver).catch((error: unknown) => {
-          this.#log(`queue "${queue}": settling a batch failed; its messages come again: ${(error as Error).message}`);
-        });
-        inFlight.add(run);
-        void run.finally(() => {
-          inFlight.delete(run);
+        // The slot is the handler's: it is free once the handler is done, while the batch's
+        // outcomes are still being confirmed, so the next pull overlaps with that round trip.
+        const slot = Promise.withResolvers<void>();
+        const run = this.#deliverBatch(queue, spec, batch, deliver, slot.resolve)
+          .catch((error: unknown) => {
+            this.#log(
+              `queue "${queue}": settling a batch failed; its messages come again: ${(error as Error).message}`,
+            );
+          })
+          .finally(slot.resolve);
+        settling.add(run);
+        void run.finally(() => settling.delete(run));
+        inFlight.add(slot.promise);
+        void slot.promise.then(() => {
+          inFlight.delete(slot.promise);
           freed?.();
           freed = undefined;
         });
@@ -529,13 +557,23 @@ export class JetStreamQueues {
         stopping = true;
         freed?.();
         await loop;
-        await Promise.all(inFlight);
+        inbox.close();
+        await Promise.all(settling);
       },
     };
   }
 
-  /** One batch: decide crash redeliveries and expired ones, deliver the rest, settle each. */
-  async #deliverBatch(queue: string, spec: QueueSpec, pulled: Pulled[], deliver: Deliver): Promise<void> {
+  /**
+   * One batch: decide crash redeliveries and expired ones, deliver the rest, settle each.
+   * `delivered` is called once the handler is done, before the outcomes are settled.
+   */
+  async #deliverBatch(
+    queue: string,
+    spec: QueueSpec,
+    pulled: Pulled[],
+    deliver: Deliver,
+    delivered: () => void,
+  ): Promise<void> {
     const policy = this.#policy(spec);
     const now = Date.now();
     const deliverable: { pulled: Pulled; carried: Carried; attempts: number }[] = [];
@@ -576,25 +614,29 @@ export class JetStreamQueues {
     } catch (error) {
       result = { outcomes: [], error: (error as Error)?.message ?? String(error) };
     }
+    delivered();
     const outcomes = new Map(result.outcomes.map((outcome) => [outcome.id, outcome]));
     const settledAt = Date.now();
-    await Promise.all(
-      deliverable.map(async ({ pulled: item, carried, attempts }) => {
-        if (settledAt >= item.receivedAt + spec.visibilityTimeout) {
-          this.#log(
-            `queue "${queue}": message ${carried.id} was not settled within its visibility timeout (${formatDuration(spec.visibilityTimeout)}); it will be delivered again`,
-          );
-          return;
-        }
-        const outcome = outcomes.get(carried.id);
-        if (outcome && "ack" in outcome) return this.#ack(item);
-        if (!outcome && result.error === undefined) return this.#ack(item);
-        const error = outcome ? "retried by the consumer" : result.error!;
-        const delay = outcome && "retry" in outcome ? outcome.retry.delay : undefined;
-        const decision = decideDelivery(policy, attempts, { type: "retry", delay, error }, this.#random);
-        await this.#settleFailed(queue, item, { ...carried, attempts }, decision, settledAt);
-      }),
-    );
+    const acked: Pulled[] = [];
+    // Each callback decides before its first await, so `acked` is complete once they are issued.
+    const failures = deliverable.map(async ({ pulled: item, carried, attempts }) => {
+      if (settledAt >= item.receivedAt + spec.visibilityTimeout) {
+        this.#log(
+          `queue "${queue}": message ${carried.id} was not settled within its visibility timeout (${formatDuration(spec.visibilityTimeout)}); it will be delivered again`,
+        );
+        return;
+      }
+      const outcome = outcomes.get(carried.id);
+      if ((outcome && "ack" in outcome) || (!outcome && result.error === undefined)) {
+        acked.push(item);
+        return;
+      }
+      const error = outcome ? "retried by the consumer" : result.error!;
+      const delay = outcome && "retry" in outcome ? outcome.retry.delay : undefined;
+      const decision = decideDelivery(policy, attempts, { type: "retry", delay, error }, this.#random);
+      await this.#settleFailed(queue, item, { ...carried, attempts }, decision, settledAt);
+    });
+    await Promise.all([...failures, this.#ack(...acked)]);
   }
 
   /** A failed delivery, decided: publish the next copy (or the dead letter), then ack this one. */
@@ -657,6 +699,7 @@ export class JetStreamQueues {
     const spec = this.#spec(queue);
     const names = this.names(queue);
     const moves = new Set<Promise<void>>();
+    const inbox = new PullInbox(this.#nc, this.#inboxPrefix);
     let stopping = false;
     const move = async (item: Pulled) => {
       const carried = fromHeaders(item.msg.headers);
@@ -677,7 +720,7 @@ export class JetStreamQueues {
     const loop = (async () => {
       while (!stopping && !this.#nc.isClosed()) {
         try {
-          await this.#pull(names.stream, names.delays, { batch: 256, expires: longPoll }, (item) => {
+          await this.#pull(inbox, names.stream, names.delays, { batch: 256, expires: longPoll }, (item) => {
             const moving = move(item).catch((error: unknown) => {
               this.#log(
                 `queue "${queue}": moving a delayed message failed; it comes again: ${(error as Error).message}`,
@@ -697,6 +740,7 @@ export class JetStreamQueues {
       stop: async () => {
         stopping = true;
         await loop;
+        inbox.close();
         await Promise.all(moves);
       },
     };
@@ -719,9 +763,31 @@ export class JetStreamQueues {
     await this.#nc.request(item.msg.reply!, "+WPI", { timeout: 5_000 });
   }
 
-  /** An ack the server confirmed, so an acked message never comes back (success/2). */
-  async #ack(item: Pulled): Promise<void> {
-    await this.#nc.request(item.msg.reply!, "+ACK", { timeout: 5_000 });
+  /**
+   * Acks the server confirmed (`+ACK` with a reply: it answers once the consumer applied
+   * it, where a plain ack is only queued), so an acked message never comes back
+   * (success/2), also not after a clean restart of nats-server. The acks of a batch go
+   * out together and wait for their confirmations under one timer.
+   */
+  async #ack(...items: Pulled[]): Promise<void> {
+    if (items.length === 0) return;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    let waiting = items.length;
+    const subject = this.#inbox.open(() => {
+      if (--waiting === 0) done();
+    });
+    const timer = setTimeout(
+      () => done(new Error(`${waiting} of ${items.length} ack(s) were not confirmed within ${ackTimeout / 1000}s`)),
+      ackTimeout,
+    );
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      this.#inbox.release(subject);
+      if (error) reject(error);
+      else resolve();
+    };
+    for (const item of items) this.#nc.publish(item.msg.reply!, "+ACK", { reply: subject });
+    await promise;
   }
 
   /**
@@ -730,37 +796,105 @@ export class JetStreamQueues {
    * the messages once `batch` came or the server ended the request (404, 408, 409).
    */
   async #pull(
+    inbox: PullInbox,
     stream: string,
     consumer: string,
     request: { batch: number; expires?: number; noWait?: boolean },
     each?: (item: Pulled) => void,
   ): Promise<Pulled[]> {
-    const inbox = createInbox(this.#inboxPrefix);
-    const sub = this.#nc.subscribe(inbox);
+    const { promise, resolve, reject } = Promise.withResolvers<Pulled[]>();
     const got: Pulled[] = [];
-    const guard = setTimeout(() => sub.unsubscribe(), (request.expires ?? 0) + pullGrace);
+    let count = 0;
+    inbox.receive((msg) => {
+      const status = msg.headers?.code ?? 0;
+      if (status > 0) {
+        if (status === 100) return; // a heartbeat
+        if (status === 404 || status === 408 || status === 409) return end();
+        return end(new Error(`JetStream answered the pull with ${status} ${msg.headers?.description ?? ""}`));
+      }
+      const item = pulledOf(msg);
+      if (each) each(item);
+      else got.push(item);
+      if (++count >= request.batch) end();
+    });
+    const guard = setTimeout(() => end(), (request.expires ?? 0) + pullGrace);
+    const end = (error?: Error) => {
+      clearTimeout(guard);
+      inbox.receive(undefined);
+      if (error) reject(error);
+      else resolve(got);
+    };
     const body: Record<string, unknown> = { batch: request.batch };
     if (request.expires !== undefined) body.expires = Math.max(1, Math.round(request.expires)) * ns;
     if (request.noWait) body.no_wait = true;
-    try {
-      this.#nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify(body), { reply: inbox });
-      for await (const msg of sub) {
-        const status = msg.headers?.code ?? 0;
-        if (status > 0) {
-          if (status === 100) continue; // a heartbeat
-          if (status === 404 || status === 408 || status === 409) break;
-          throw new Error(`JetStream answered the pull with ${status} ${msg.headers?.description ?? ""}`);
-        }
-        const item = pulledOf(msg);
-        if (each) each(item);
-        else got.push(item);
-        if (got.length >= request.batch) break;
-      }
-    } finally {
-      clearTimeout(guard);
-      sub.unsubscribe();
-    }
-    return got;
+    this.#nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify(body), { reply: inbox.subject });
+    return promise;
+  }
+}
+
+/**
+ * The reply subject of one loop's pulls, subscribed once: a subscription per pull cost a
+ * subscribe and an unsubscribe for every batch. A loop's pulls run one after the other;
+ * a late message of a pull given up on is taken by the next one (it is a delivery like
+ * any), or, when none waits, not taken and delivered again after its ack wait.
+ */
+class PullInbox {
+  readonly subject: string;
+  readonly #sub: Subscription;
+  #receiver: ((msg: Msg) => void) | undefined;
+
+  constructor(nc: NatsConnection, inboxPrefix: string | undefined) {
+    this.subject = createInbox(inboxPrefix);
+    // Pulled messages carry their stream subject, not the inbox: they are told apart by subscription only.
+    this.#sub = nc.subscribe(this.subject, {
+      callback: (error, msg) => {
+        if (!error) this.#receiver?.(msg);
+      },
+    });
+  }
+
+  /** Hands what arrives to `receiver` from now on; undefined ignores it. */
+  receive(receiver: ((msg: Msg) => void) | undefined): void {
+    this.#receiver = receiver;
+  }
+
+  close(): void {
+    this.#sub.unsubscribe();
+  }
+}
+
+/**
+ * One subscription for the confirmations of the driver's acks, each batch's under a
+ * subject of its own (`<inbox>.<n>`).
+ */
+class Replies {
+  readonly #base: string;
+  readonly #sub: Subscription;
+  readonly #waits = new Map<string, (msg: Msg) => void>();
+  #next = 0;
+
+  constructor(nc: NatsConnection, inboxPrefix: string | undefined) {
+    this.#base = createInbox(inboxPrefix);
+    this.#sub = nc.subscribe(`${this.#base}.*`, {
+      callback: (error, msg) => {
+        if (!error) this.#waits.get(msg.subject)?.(msg);
+      },
+    });
+  }
+
+  /** A new reply subject; its messages go to `receive` until it is released. */
+  open(receive: (msg: Msg) => void): string {
+    const subject = `${this.#base}.${(this.#next++).toString(36)}`;
+    this.#waits.set(subject, receive);
+    return subject;
+  }
+
+  release(subject: string): void {
+    this.#waits.delete(subject);
+  }
+
+  close(): void {
+    this.#sub.unsubscribe();
   }
 }
 

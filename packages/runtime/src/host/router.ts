@@ -62,8 +62,13 @@ import { header } from "./queue-headers.ts";
 
 /** Ms before an event whose stores failed is routed again. */
 const retryAfter = 1_000;
-/** Events a router holds unacked at once, per bus; routed one after the other. */
-const prefetch = 16;
+/**
+ * Events a router holds unacked at once, per bus, all of them being routed together: each
+ * event's stores are published in order as it comes (so events are stored in put order),
+ * and their store acknowledgements and the bus acks are awaited side by side, not one
+ * event's round trips after the other's.
+ */
+const prefetch = 32;
 
 interface RoutedBus {
   name: string;
@@ -96,7 +101,7 @@ export interface BusRouterOptions {
   beforeAck?: (event: NimbusEvent) => Promise<void>;
 }
 
-/** Routes the events of every bus of the graph; `stop()` ends it once the event in hand is done. */
+/** Routes the events of every bus of the graph; `stop()` ends it once the events in hand are done. */
 export class BusRouter {
   readonly #options: BusRouterOptions;
   readonly #js: JetStreamClient;
@@ -157,7 +162,18 @@ export class BusRouter {
     const consumer = await this.#js.consumers.get(names.stream, names.router);
     const messages = await consumer.consume({ max_messages: prefetch });
     const loop = (async () => {
-      for await (const msg of messages) await this.#handle(bus, msg);
+      const routing = new Set<Promise<void>>();
+      try {
+        for await (const msg of messages) {
+          // #handle publishes the event's stores before its first await: they leave in put order.
+          const handled = this.#handle(bus, msg);
+          routing.add(handled);
+          void handled.finally(() => routing.delete(handled));
+          if (routing.size >= prefetch) await Promise.race(routing);
+        }
+      } finally {
+        await Promise.all(routing);
+      }
       if (!this.#stopping) throw new Error(`its consumer ${names.router} on stream ${names.stream} went away`);
     })().catch((error: unknown) => {
       this.#ended.add(bus.name);

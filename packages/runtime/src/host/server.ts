@@ -58,9 +58,14 @@ async function limited(
   maxBytes: number,
   invoke: (request: Request) => Promise<Response>,
 ): Promise<Response> {
-  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
-  if (declared > maxBytes) return tooLarge(maxBytes);
-  if (!request.body) return invoke(request);
+  const length = request.headers.get("content-length");
+  if (length !== null && Number(length) > maxBytes) return tooLarge(maxBytes);
+  // Node's parser holds a body to its declared length, and a GET or HEAD has none; so
+  // only a body of unknown length is counted. Not reading `request.body` for the others
+  // spares @hono/node-server building a full Request for each one.
+  if (length !== null || request.method === "GET" || request.method === "HEAD" || !request.body) {
+    return invoke(request);
+  }
   let seen = 0;
   let exceeded = false;
   // Counted as it flows, not buffered: a streamed body is cut off once it passes the limit.
