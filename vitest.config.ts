@@ -49,9 +49,16 @@ export default defineConfig({
       // The same statements on every target (test/conformance/targets.ts).
       {
         extends: true,
-        test: { name: "conformance", include: ["test/conformance/**/*.test.ts"], testTimeout: 60_000 },
+        // hookTimeout: a section deploys its app in beforeAll, on the docker target several containers.
+        test: {
+          name: "conformance",
+          include: ["test/conformance/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+        },
       },
       { extends: true, test: { name: "scripts", include: ["scripts/**/*.test.ts"] } },
+      { extends: true, test: { name: "examples", include: ["examples/**/*.test.ts"], testTimeout: 60_000 } },
     ],
   },
 });

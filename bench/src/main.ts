@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { benchBuckets } from "./buckets.ts";
 import { benchBus } from "./bus.ts";
 import { benchDeployDocker } from "./deploy-docker.ts";
+import { benchDocker } from "./docker.ts";
 import { benchEmulator } from "./emulator.ts";
 import { benchGraph } from "./graph.ts";
 import { benchHost } from "./host.ts";
@@ -30,6 +31,7 @@ const benches: Record<string, (options: { smoke: boolean }) => Promise<void>> = 
   bus: benchBus,
   schedules: benchSchedules,
   "deploy-docker": benchDeployDocker,
+  docker: benchDocker,
   host: benchHost,
 };
 

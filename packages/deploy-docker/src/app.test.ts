@@ -51,6 +51,7 @@ describe("DockerApp under plain mocks", () => {
           "docker:index/network:Network dev-shop-net",
           "docker:index/remoteImage:RemoteImage dev-shop-host-node",
           "docker:index/image:Image dev-shop-host",
+          "docker:index/image:Image dev-shop-graph",
           "nimbus:docker:Nats dev-shop-nats",
           "docker:index/remoteImage:RemoteImage dev-shop-nats-image",
           "docker:index/volume:Volume dev-shop-nats-data",
@@ -76,6 +77,8 @@ describe("DockerApp under plain mocks", () => {
           "nimbus:docker:Function dev-shop-report",
           "docker:index/image:Image dev-shop-fn-report",
           "docker:index/container:Container dev-shop-report-1",
+          "nimbus:docker:Provision dev-shop-provision",
+          "docker:index/container:Container dev-shop-provision",
           "nimbus:docker:Control dev-shop-control",
           "docker:index/container:Container dev-shop-control",
           "nimbus:docker:Gateway dev-shop-gateway",
@@ -117,7 +120,7 @@ describe("DockerApp under plain mocks", () => {
     "synth: gives the gateway URL, the S3 endpoint and the bucket names",
     async () => {
       const { outputs } = await synth(shop);
-      expect(outputs.gatewayUrl).toBe("http://localhost:8080");
+      expect(outputs.gatewayUrl).toBe("http://127.0.0.1:8080");
       expect(outputs.s3Endpoint).toBe("http://127.0.0.1:9000");
       expect(outputs.bucketNames).toEqual({ receipts: "dev-shop-receipts" });
     },
@@ -235,7 +238,7 @@ describe("checkSupported", () => {
     const fn = graph.resources.find((r) => r.kind === "function")!;
     fn.name = "nats";
     expect(() => checkSupported(graph)).toThrow(
-      'The docker target cannot deploy function "nats": its containers would take the network name of the app\'s nats service. Rename the function; "nats", "store", "control", "gateway", "host" are taken.',
+      'The docker target cannot deploy function "nats": its containers would take the network name of the app\'s nats service. Rename the function; "nats", "store", "control", "gateway", "host", "provision" are taken.',
     );
   });
 

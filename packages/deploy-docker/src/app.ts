@@ -1,20 +1,21 @@
 import { join } from "node:path";
-import { type Graph, NimbusError, natsPermissions, resourcesOf } from "@nimbus/core";
+import { type Graph, NimbusError, natsPermissions, resourcesOf, serializeGraph } from "@nimbus/core";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DockerBucket } from "./bucket.ts";
 import { DockerBus } from "./bus.ts";
-import { type DockerStackConfig, readStackConfig } from "./config.ts";
+import { type DockerStackConfig, defaultGatewayAddress, defaultStorePort, readStackConfig } from "./config.ts";
 import { DockerControl } from "./control.ts";
 import { deriveAccessKey } from "./credentials.ts";
 import { DockerFunction, type FunctionContext, hostPort } from "./function.ts";
 import { DockerGateway } from "./gateway.ts";
-import { hostImageContext, localImage, readTree } from "./images.ts";
+import { graphImageContext, hostImageContext, imageTag, localImage, readTree } from "./images.ts";
 import { type DockerNames, dockerNames, reservedNames, unsupported } from "./naming.ts";
 import { DockerNats, natsPassword } from "./nats.ts";
+import { DockerProvision } from "./provision.ts";
 import { DockerQueue } from "./queue.ts";
 import { DockerSchedule } from "./schedule.ts";
-import { DockerStore, storePort } from "./store.ts";
+import { DockerStore } from "./store.ts";
 
 /** The resource kinds this target deploys; a graph holding another fails at synth time. */
 export const supportedKinds = ["bucket", "bus", "function", "queue", "rule", "schedule"] as const;
@@ -74,7 +75,7 @@ export class DockerApp extends pulumi.ComponentResource {
   readonly names: DockerNames;
   /** The gateway's URL on the Docker host. */
   readonly gatewayUrl: string;
-  /** The S3 endpoint of the buckets as seen from the Docker host. */
+  /** The S3 endpoint of the buckets as seen from the Docker host; empty when the app has no bucket. */
   readonly s3Endpoint: string;
   /** Each bucket's physical name, by the app's name for it. */
   readonly bucketNames: Record<string, string>;
@@ -112,6 +113,12 @@ export class DockerApp extends pulumi.ComponentResource {
       dependsOn: [node],
     });
     const baseTag = `${names.hostImage}:${hostContext.hash.slice(0, 16)}`;
+    const graphContext = graphImageContext(baseTag, serializeGraph(graph));
+    const graphImage = localImage(names.graphImage, names.graphImage, join(args.buildDir, "graph"), graphContext, {
+      parent: this,
+      dependsOn: [base],
+    });
+    const graphTag = imageTag(names.graphImage, graphContext);
 
     const nats = new DockerNats(
       names.nats,
@@ -119,29 +126,57 @@ export class DockerApp extends pulumi.ComponentResource {
       parent,
     );
 
-    let s3: { endpoint: string; region: string };
+    const natsLogin = (user: string) =>
+      pulumi.secret(seed.apply((value) => `NIMBUS_NATS_PASSWORD=${natsPassword(value, user)}`));
+    const users = natsPermissions(graph, { prefix: names.prefix });
+
+    // The streams exist before any host starts: every container below depends on this run.
+    const provision = new DockerProvision(
+      names.provision,
+      {
+        graph,
+        names,
+        image: graphTag,
+        graphImage,
+        natsUrl: nats.url,
+        adminPassword: natsLogin(users.admin.user),
+        network,
+        nats: nats.container,
+      },
+      parent,
+    );
+    const ready = [nats.container, provision.container];
+
+    let s3: { endpoint: string; region: string } | undefined;
     let store: DockerStore | undefined;
+    const storePublished = config.storePort ?? defaultStorePort;
     if (config.s3) {
       s3 = { endpoint: config.s3.endpoint, region: config.s3.region };
       this.s3Endpoint = config.s3.endpoint;
-    } else {
-      const publishPort = storePort;
+    } else if (resourcesOf(graph, "bucket").length > 0) {
       store = new DockerStore(
         names.store,
         {
           graph,
           names,
-          image: baseTag,
-          baseImage: base,
+          image: graphTag,
+          graphImage,
           credentialSeed: config.credentialSeed,
           network,
-          publishPort,
+          natsUrl: nats.url,
+          ...(users.store ? { natsPassword: natsLogin(users.store.user) } : {}),
+          publishPort: storePublished,
+          dependsOn: ready,
         },
         parent,
       );
       s3 = { endpoint: store.endpoint, region: "us-east-1" };
-      this.s3Endpoint = `http://127.0.0.1:${publishPort}`;
+      this.s3Endpoint = `http://127.0.0.1:${storePublished}`;
+    } else {
+      // No bucket, no store: nothing would use it.
+      this.s3Endpoint = "";
     }
+    const running = [...ready, ...(store ? [store.container] : [])];
     // An external endpoint has one key for everyone; the store has one per principal.
     const s3Key = (principal: string): pulumi.Input<string>[] =>
       config.s3
@@ -157,9 +192,6 @@ export class DockerApp extends pulumi.ComponentResource {
               seed.apply((value) => `NIMBUS_S3_SECRET_ACCESS_KEY=${deriveAccessKey(value, principal).secretAccessKey}`),
             ),
           ];
-    const natsLogin = (user: string) =>
-      pulumi.secret(seed.apply((value) => `NIMBUS_NATS_PASSWORD=${natsPassword(value, user)}`));
-
     this.bucketNames = {};
     for (const resource of graph.resources) {
       const child = names.functionAlias(resource.name);
@@ -175,8 +207,7 @@ export class DockerApp extends pulumi.ComponentResource {
       }
     }
 
-    const users = natsPermissions(graph, { prefix: names.prefix });
-    const ctx: FunctionContext = { graph, names, natsUrl: nats.url, s3 };
+    const ctx: FunctionContext = { graph, names, natsUrl: nats.url, ...(s3 ? { s3 } : {}) };
     this.functions = {};
     const upstreams: Record<string, string[]> = {};
     for (const fn of functions) {
@@ -197,7 +228,7 @@ export class DockerApp extends pulumi.ComponentResource {
           secretEnvs,
           network,
         },
-        { parent: this, dependsOn: [nats.container, ...(store ? [store.container] : [])] },
+        { parent: this, dependsOn: running },
       );
       upstreams[fn.name] = this.functions[fn.name]!.containerNames.map((container) => `${container}:${hostPort}`);
     }
@@ -207,13 +238,13 @@ export class DockerApp extends pulumi.ComponentResource {
       {
         graph,
         names,
-        image: baseTag,
-        baseImage: base,
+        image: graphTag,
+        graphImage,
         natsUrl: nats.url,
-        s3,
-        secretEnvs: [natsLogin(users.control.user), ...s3Key("control")],
+        ...(s3 ? { s3 } : {}),
+        secretEnvs: [natsLogin(users.control.user), ...(s3 ? s3Key("control") : [])],
         network,
-        dependsOn: [nats.container, ...(store ? [store.container] : [])],
+        dependsOn: running,
       },
       parent,
     );
@@ -226,6 +257,7 @@ export class DockerApp extends pulumi.ComponentResource {
         image: config.images.gateway,
         upstreams,
         port: config.gatewayPort,
+        address: config.gatewayAddress ?? defaultGatewayAddress,
         network,
         dependsOn: Object.values(this.functions),
       },

@@ -36,6 +36,19 @@ export interface DockerStackConfig {
    */
   gatewayPort: number;
   /**
+   * The host address the gateway's port is bound to (`nimbus:gatewayAddress`): only this
+   * machine by default; `0.0.0.0` opens it to every network the Docker host is on (put
+   * TLS in front).
+   * @default "127.0.0.1"
+   */
+  gatewayAddress?: string;
+  /**
+   * The host port the store's S3 endpoint is published on, always on 127.0.0.1 only
+   * (`nimbus:storePort`): for backups and tools on the Docker host.
+   * @default 9000
+   */
+  storePort?: number;
+  /**
    * Use this S3 endpoint instead of running the Nimbus store (`nimbus:s3Endpoint`,
    * `nimbus:s3Region`, `nimbus:s3AccessKeyId`, secret `nimbus:s3SecretAccessKey`).
    * @default undefined (the Nimbus store runs on a volume)
@@ -57,6 +70,8 @@ export const defaultImages: DockerStackConfig["images"] = {
 };
 
 export const defaultGatewayPort = 8080;
+export const defaultGatewayAddress = "127.0.0.1";
+export const defaultStorePort = 9000;
 
 /** What `readStackConfig` reads: Pulumi's `Config` or a stand-in with the same methods. */
 export interface ConfigSource {
@@ -69,12 +84,24 @@ export interface ConfigSource {
  * missing or wrong value fails with the key and the command that sets it.
  */
 export function readStackConfig(config: ConfigSource = new pulumi.Config("nimbus")): DockerStackConfig {
-  const portText = config.get("gatewayPort");
-  const gatewayPort = portText === undefined ? defaultGatewayPort : Number(portText);
-  if (!Number.isInteger(gatewayPort) || gatewayPort < 1 || gatewayPort > 65_535) {
+  const port = (key: "gatewayPort" | "storePort", fallback: number): number => {
+    const text = config.get(key);
+    const value = text === undefined ? fallback : Number(text);
+    if (!Number.isInteger(value) || value < 1 || value > 65_535) {
+      throw new NimbusError(
+        "NIMBUS_DOCKER_CONFIG",
+        `Stack config nimbus:${key} is "${text}"; expected a port from 1 to 65535. Set it with: pulumi config set nimbus:${key} ${fallback}`,
+      );
+    }
+    return value;
+  };
+  const gatewayPort = port("gatewayPort", defaultGatewayPort);
+  const storePort = port("storePort", defaultStorePort);
+  const gatewayAddress = config.get("gatewayAddress") ?? defaultGatewayAddress;
+  if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(gatewayAddress) || gatewayAddress.split(".").some((part) => Number(part) > 255)) {
     throw new NimbusError(
       "NIMBUS_DOCKER_CONFIG",
-      `Stack config nimbus:gatewayPort is "${portText}"; expected a port from 1 to 65535. Set it with: pulumi config set nimbus:gatewayPort 8080`,
+      `Stack config nimbus:gatewayAddress is "${gatewayAddress}"; expected an IPv4 address of the Docker host, e.g. 127.0.0.1 (the default) or 0.0.0.0 to open the gateway to every network. Set it with: pulumi config set nimbus:gatewayAddress 0.0.0.0`,
     );
   }
   const credentialSeed = config.getSecret("credentialSeed");
@@ -110,6 +137,8 @@ export function readStackConfig(config: ConfigSource = new pulumi.Config("nimbus
       gateway: config.get("gatewayImage") ?? defaultImages.gateway,
     },
     gatewayPort,
+    gatewayAddress,
+    storePort,
     ...(s3 ? { s3 } : {}),
     credentialSeed,
   };

@@ -2,7 +2,7 @@ import { type Graph, natsPermissions } from "@nimbus/core";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { healthcheck, healthPaths, hostPort } from "./function.ts";
-import { hostEntry } from "./images.ts";
+import { graphPath, hostEntry } from "./images.ts";
 import type { DockerNames } from "./naming.ts";
 
 /** The control role's variables that hold no secret. */
@@ -14,7 +14,8 @@ export function controlEnvs(
 ) {
   const envs = [
     "NIMBUS_ROLE=control",
-    `NIMBUS_GRAPH=${JSON.stringify(graph)}`,
+    // A file of the graph image, not a variable: one variable holds at most 128 KiB on Linux.
+    `NIMBUS_GRAPH_FILE=${graphPath}`,
     `NIMBUS_PORT=${hostPort}`,
     `NIMBUS_PREFIX=${names.prefix}`,
     `NIMBUS_NATS_URL=${natsUrl}`,
@@ -27,8 +28,9 @@ export function controlEnvs(
 export interface DockerControlArgs {
   graph: Graph;
   names: DockerNames;
+  /** The graph image's tag. */
   image: string;
-  baseImage: pulumi.Resource;
+  graphImage: pulumi.Resource;
   natsUrl: string;
   s3?: { endpoint: string; region: string };
   secretEnvs: pulumi.Input<string>[];
@@ -38,8 +40,8 @@ export interface DockerControlArgs {
 
 /**
  * The control role: routes bus events, fires schedules (one tick once), relays bucket
- * notifications and moves dead letters. One container; it provisions the streams the
- * queues, buses and schedules need at start.
+ * notifications and moves dead letters. One container, started after the provision run
+ * (provision.ts) created the streams it reads.
  */
 export class DockerControl extends pulumi.ComponentResource {
   readonly container: docker.Container;
@@ -66,7 +68,7 @@ export class DockerControl extends pulumi.ComponentResource {
           { label: "nimbus.role", value: "control" },
         ],
       },
-      { parent: this, dependsOn: [args.baseImage, ...args.dependsOn] },
+      { parent: this, dependsOn: [args.graphImage, ...args.dependsOn] },
     );
     this.registerOutputs({ container: this.container.name });
   }

@@ -35,7 +35,7 @@ describe("caddyfile", () => {
 			lb_policy round_robin
 			lb_try_duration 5s
 			health_uri /_nimbus/health/ready
-			health_interval 5s
+			health_interval 2s
 			health_timeout 2s
 		}
 
@@ -48,7 +48,7 @@ describe("caddyfile", () => {
 			lb_policy round_robin
 			lb_try_duration 5s
 			health_uri /_nimbus/health/ready
-			health_interval 5s
+			health_interval 2s
 			health_timeout 2s
 		}
 
@@ -61,7 +61,7 @@ describe("caddyfile", () => {
 			lb_policy round_robin
 			lb_try_duration 5s
 			health_uri /_nimbus/health/ready
-			health_interval 5s
+			health_interval 2s
 			health_timeout 2s
 		}
 

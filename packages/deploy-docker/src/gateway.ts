@@ -73,7 +73,9 @@ export function caddyfile(graph: Graph, upstreams: Readonly<Record<string, reado
         "\t\t\tlb_policy round_robin",
         "\t\t\tlb_try_duration 5s",
         `\t\t\thealth_uri ${healthPaths.ready}`,
-        "\t\t\thealth_interval 5s",
+        // Often enough that a replica started after the gateway is taken within a couple of seconds;
+        // a check is one small request to the host, not a process as Docker's health checks are.
+        "\t\t\thealth_interval 2s",
         "\t\t\thealth_timeout 2s",
         "\t\t}",
       );
@@ -91,6 +93,11 @@ export interface DockerGatewayArgs {
   upstreams: Record<string, string[]>;
   /** The host port the gateway is published on. */
   port: number;
+  /**
+   * The host address the port is bound to.
+   * @default "127.0.0.1"
+   */
+  address?: string;
   network: docker.Network;
   dependsOn: pulumi.Resource[];
 }
@@ -103,7 +110,9 @@ export class DockerGateway extends pulumi.ComponentResource {
   constructor(name: string, args: DockerGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("nimbus:docker:Gateway", name, {}, opts);
     const { names } = args;
-    this.url = `http://localhost:${args.port}`;
+    const address = args.address ?? "127.0.0.1";
+    // Not `localhost`: it may resolve to ::1 first, where nothing is bound.
+    this.url = `http://${address === "0.0.0.0" ? "127.0.0.1" : address}:${args.port}`;
     const image = new docker.RemoteImage(
       `${names.gateway}-image`,
       { name: args.image, keepLocally: true },
@@ -116,7 +125,7 @@ export class DockerGateway extends pulumi.ComponentResource {
         image: image.imageId,
         command: ["caddy", "run", "--config", caddyfilePath, "--adapter", "caddyfile"],
         uploads: [{ file: caddyfilePath, content: caddyfile(args.graph, args.upstreams) }],
-        ports: [{ internal: 80, external: args.port }],
+        ports: [{ internal: 80, external: args.port, ip: address }],
         networksAdvanced: [{ name: args.network.name }],
         restart: "unless-stopped",
         healthcheck: {

@@ -61,6 +61,23 @@ export function functionImageContext(fn: string, baseRef: string, bundle: Uint8A
   return { files, hash: hashFiles(files) };
 }
 
+/** Where the app's graph is in the graph image. */
+export const graphPath = "/nimbus/app/graph.json";
+
+/**
+ * The graph image: the base image and the app's whole graph, for the containers that
+ * read all of it (the control role, the provision run, the store). A file in the image
+ * rather than a variable (one variable holds at most 128 KiB on Linux) or an upload (a
+ * read-only root file system takes none); it changes only when the graph does.
+ */
+export function graphImageContext(baseRef: string, graphJson: string): ContextFiles {
+  const files = new Map<string, Uint8Array>([
+    ["graph.json", text(graphJson)],
+    ["Dockerfile", text(`FROM ${baseRef}\nCOPY graph.json ${graphPath}\n`)],
+  ]);
+  return { files, hash: hashFiles(files) };
+}
+
 /** `repo:<first 16 hex digits of the hash>`. */
 export const imageTag = (repository: string, context: ContextFiles): string =>
   `${repository}:${context.hash.slice(0, 16)}`;

@@ -4,12 +4,15 @@ export { DockerBus } from "./bus.ts";
 export {
   type ConfigSource,
   type DockerStackConfig,
+  defaultGatewayAddress,
   defaultGatewayPort,
   defaultImages,
+  defaultStorePort,
   type ExternalS3,
   readStackConfig,
 } from "./config.ts";
 export { controlEnvs, DockerControl } from "./control.ts";
+export { deriveAccessKey, deriveSecret } from "./credentials.ts";
 export {
   type ContainerPlan,
   DockerFunction,
@@ -22,7 +25,7 @@ export {
 export { caddyfile, DockerGateway, pathPattern } from "./gateway.ts";
 export { bundlePath, functionImageContext, hostEntry, hostImageContext, imageTag } from "./images.ts";
 export { type DockerNames, dockerNames, reservedNames } from "./naming.ts";
-export { DockerNats, natsServerConfig } from "./nats.ts";
+export { DockerNats, natsPassword, natsServerConfig } from "./nats.ts";
 export {
   type EmitProjectOptions,
   type EmitProjectResult,
@@ -32,6 +35,7 @@ export {
   readProject,
   stackOutputs,
 } from "./project.ts";
+export { DockerProvision, provisionEnvs } from "./provision.ts";
 export { DockerQueue } from "./queue.ts";
 export { DockerSchedule } from "./schedule.ts";
-export { DockerStore, storeConfig, storePrincipals } from "./store.ts";
+export { DockerStore, storeEnvs, storeKeys, storePrincipals } from "./store.ts";

@@ -4,7 +4,7 @@ import { NimbusError, physicalName } from "@nimbus/core";
  * The names the system containers take, after the stack's prefix. A function may not
  * take one of them: its replicas' network alias would answer for the service.
  */
-export const reservedNames = ["nats", "store", "control", "gateway", "host"] as const;
+export const reservedNames = ["nats", "store", "control", "gateway", "host", "provision"] as const;
 
 /** Every physical name of one app on one stack, from core's `physicalName` with `<stack>-<app>` before it. */
 export interface DockerNames {
@@ -16,9 +16,13 @@ export interface DockerNames {
   store: string;
   storeVolume: string;
   control: string;
+  /** The one-shot container that creates the app's streams. */
+  provision: string;
   gateway: string;
   /** The repository of the shared base image (Node and the host). */
   hostImage: string;
+  /** The repository of the graph image (the base and the app's graph). */
+  graphImage: string;
   /** The network alias of all of a function's replicas: the host name other functions call it by. */
   functionAlias(fn: string): string;
   /** The container of replica `replica` (from 1) of function `fn`. */
@@ -44,8 +48,10 @@ export function dockerNames(app: string, stack: string): DockerNames {
     store: docker("store"),
     storeVolume: docker("store-data"),
     control: docker("control"),
+    provision: docker("provision"),
     gateway: docker("gateway"),
     hostImage: docker("host"),
+    graphImage: docker("graph"),
     functionAlias: (fn) => docker(fn),
     functionContainer: (fn, replica) => docker(`${fn}-${replica}`),
     functionImage: (fn) => docker(`fn-${fn}`),

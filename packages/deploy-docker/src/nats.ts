@@ -10,7 +10,7 @@ export const natsMonitorPort = 8222;
 /** Every NATS user of the app, flat: one per function, the control role and the admin (core's `natsPermissions`). */
 export function natsUserList(graph: Graph, names: DockerNames): NatsUser[] {
   const users = natsPermissions(graph, { prefix: names.prefix });
-  return [...Object.values(users.functions), users.control, users.admin];
+  return [...Object.values(users.functions), users.control, users.admin, ...(users.store ? [users.store] : [])];
 }
 
 /**

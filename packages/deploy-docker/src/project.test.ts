@@ -146,7 +146,7 @@ describe("emitProject", () => {
         pulumi.Output<unknown> | string | Record<string, string>
       >;
       expect(Object.keys(entry).sort()).toEqual([...stackOutputs].sort());
-      expect(entry.gatewayUrl).toBe("http://localhost:8080");
+      expect(entry.gatewayUrl).toBe("http://127.0.0.1:8080");
       expect(entry.s3Endpoint).toBe("http://127.0.0.1:9000");
       expect(entry.bucketNames).toEqual({ receipts: "dev-shop-receipts" });
       await settled();
@@ -161,7 +161,7 @@ describe("emitProject", () => {
       const pairs = (registered: typeof loaded) => registered.map((r) => `${r.type} ${r.name}`).sort();
       expect(pairs(loaded)).toEqual(pairs(direct));
       expect(pairs(loaded)).toContain("nimbus:docker:App shop");
-      expect(pairs(loaded).filter((pair) => pair.startsWith("docker:index/container:Container"))).toHaveLength(8);
+      expect(pairs(loaded).filter((pair) => pair.startsWith("docker:index/container:Container"))).toHaveLength(9);
       // The build contexts are relative to where Pulumi runs, not where the project was checked out.
       const image = loaded.find((r) => r.name === "dev-shop-fn-api")!;
       const context = (image.inputs.build as { context: string }).context;

@@ -5,7 +5,7 @@ import { functionImageContext, hostImageContext, imageTag } from "./images.ts";
 import { dockerNames } from "./naming.ts";
 import { natsServerConfig, natsUserList } from "./nats.ts";
 import { shopGraph } from "./shop.test-helper.ts";
-import { storeConfig, storePrincipals } from "./store.ts";
+import { storeEnvs, storeKeys, storePrincipals } from "./store.ts";
 
 let shop: Graph;
 beforeAll(async () => {
@@ -24,6 +24,7 @@ describe("NATS", () => {
         "function-report",
         "nimbus-admin",
         "nimbus-control",
+        "nimbus-store",
       ].sort(),
     );
     const passwords = Object.fromEntries(users.map((user) => [user.user, `pw-${user.user}`]));
@@ -39,7 +40,7 @@ describe("NATS", () => {
 });
 
 describe("store", () => {
-  test("storeConfig: the buckets by physical name, and a key per function that links one, opening only its buckets", () => {
+  test("storeKeys: a key per function that links a bucket, opening only its buckets, and the control role's", () => {
     expect(storePrincipals(shop, names)).toEqual([
       { principal: "function:api", buckets: ["dev-shop-receipts"] },
       { principal: "function:fulfil", buckets: ["dev-shop-receipts"] },
@@ -47,14 +48,24 @@ describe("store", () => {
       { principal: "function:report", buckets: ["dev-shop-receipts"] },
       { principal: "control", buckets: ["dev-shop-receipts"] },
     ]);
-    const config = JSON.parse(storeConfig(shop, names, "seed")) as {
-      buckets: unknown[];
-      keys: { principal: string; accessKeyId: string; secretAccessKey: string }[];
-    };
-    expect(config.buckets).toEqual([{ name: "receipts", physical: "dev-shop-receipts" }]);
-    const api = config.keys.find((key) => key.principal === "function:api")!;
-    expect(api).toMatchObject(deriveAccessKey("seed", "function:api"));
-    expect(new Set(config.keys.map((key) => key.secretAccessKey)).size).toBe(config.keys.length);
+    const keys = JSON.parse(storeKeys(shop, names, "seed")) as {
+      accessKeyId: string;
+      secretAccessKey: string;
+      buckets: string[];
+    }[];
+    expect(keys).toHaveLength(5);
+    expect(keys[0]).toEqual({ ...deriveAccessKey("seed", "function:api"), buckets: ["dev-shop-receipts"] });
+    expect(new Set(keys.map((key) => key.secretAccessKey)).size).toBe(keys.length);
+  });
+
+  test("storeEnvs: the store service serves on every address of its container, reads the graph from its image, and publishes notifications as the store's NATS user", () => {
+    const envs = storeEnvs(shop, names, "nats://dev-shop-nats:4222");
+    expect(envs).toContain("NIMBUS_STORE_LISTEN=0.0.0.0:9000");
+    expect(envs).toContain("NIMBUS_GRAPH_FILE=/nimbus/app/graph.json");
+    expect(envs).toContain("NIMBUS_PREFIX=dev-shop");
+    expect(envs).toContain("NIMBUS_NATS_USER=nimbus-store");
+    // No secret in the plain variables: the keys and the NATS password come as secrets.
+    expect(envs.some((env) => /KEYS|SECRET|PASSWORD/.test(env))).toBe(false);
   });
 
   test("deriveAccessKey: the same seed gives the same key on every deploy, another seed another", () => {

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type Graph, physicalName, resourcesOf } from "@nimbus/core";
+import { type Graph, NimbusError, physicalName, resourcesOf, scheduleTriggerSubject } from "@nimbus/core";
 import type { BucketClient, BusClient } from "@nimbus/runtime";
 import { JetStreamQueues, jetStreamBusTransport, provisionNats, QueueAdmin, s3Transport } from "@nimbus/runtime/host";
 import { bucketClient, busClient } from "@nimbus/runtime/target";
@@ -19,7 +19,7 @@ import { copyApp } from "../../support/app-copy.ts";
 import type { Deployment, DeployOptions, QueueHandle, S3Access, ScheduleHandle, TargetDriver } from "../driver.ts";
 import { jetStreamIdle, purgeStreams, queueHandle } from "./deployed/jetstream.ts";
 import { freePort, HostProcess } from "./processes/host-process.ts";
-import { type Nats, type NatsLogin, natsBinary, startNats } from "./processes/nats.ts";
+import { type Nats, type NatsLogin, natsUnavailable, startNats } from "./processes/nats.ts";
 import { routeTable } from "./processes/routes.ts";
 import { type Store, startStore } from "./processes/store.ts";
 
@@ -31,7 +31,7 @@ class ProcessesDeployment implements Deployment {
   readonly #state: string;
   readonly #removeCopy: () => Promise<void>;
   readonly #nats: Nats;
-  readonly #store: Store;
+  #store!: Store;
   #graph: Graph;
   #nc!: NatsConnection;
   #queues!: JetStreamQueues;
@@ -42,20 +42,12 @@ class ProcessesDeployment implements Deployment {
   readonly #restarting = new Set<Promise<void>>();
   #closed = false;
 
-  private constructor(
-    root: string,
-    state: string,
-    removeCopy: () => Promise<void>,
-    graph: Graph,
-    nats: Nats,
-    store: Store,
-  ) {
+  private constructor(root: string, state: string, removeCopy: () => Promise<void>, graph: Graph, nats: Nats) {
     this.root = root;
     this.#state = state;
     this.#removeCopy = removeCopy;
     this.#graph = graph;
     this.#nats = nats;
-    this.#store = store;
     this.#route = routeTable(graph);
   }
 
@@ -67,12 +59,18 @@ class ProcessesDeployment implements Deployment {
       const { graph } = await build({ dir: copy.dir, out: join(copy.dir, ".nimbus", "dist") });
       const nats = await startNats(graph, join(state, "nats"), prefixOf(graph));
       cleanups.unshift(() => nats.stop());
-      const store = await startStore(join(state, "store"));
-      cleanups.unshift(() => store.stop());
-      const deployment = new ProcessesDeployment(copy.dir, state, copy.remove, graph, nats, store);
+      const deployment = new ProcessesDeployment(copy.dir, state, copy.remove, graph, nats);
       await deployment.#connect();
       cleanups.unshift(() => deployment.#nc.close());
       await deployment.#provision();
+      // After the streams: the store publishes notifications onto the buses' streams.
+      deployment.#store = await startStore(join(state, "store"), {
+        graph,
+        prefix: prefixOf(graph),
+        natsUrl: nats.url,
+        nats: nats.store,
+      });
+      cleanups.unshift(() => deployment.#store.stop());
       await deployment.#startHosts();
       return deployment;
     } catch (error) {
@@ -108,11 +106,6 @@ class ProcessesDeployment implements Deployment {
       inboxPrefix: this.#nats.admin.inboxPrefix,
     });
     this.#admin = await QueueAdmin.open({ nc: this.#nc, graph: this.#graph, prefix: this.#prefix });
-    await this.#store.ensureBuckets(this.#bucketNames());
-  }
-
-  #bucketNames(): string[] {
-    return resourcesOf(this.#graph, "bucket").map((bucket) => this.#bucketName(bucket.name));
   }
 
   #bucketName(bucket: string): string {
@@ -130,6 +123,18 @@ class ProcessesDeployment implements Deployment {
     };
   }
 
+  /** The S3 variables of function `fn`'s host: its own store key, when it links a bucket. */
+  #s3Env(fn: string): Record<string, string> {
+    const key = this.#store.keyOf(fn);
+    if (!key) return {};
+    return {
+      NIMBUS_S3_ENDPOINT: this.#store.endpoint,
+      NIMBUS_S3_REGION: this.#store.region,
+      NIMBUS_S3_ACCESS_KEY_ID: key.accessKeyId,
+      NIMBUS_S3_SECRET_ACCESS_KEY: key.secretAccessKey,
+    };
+  }
+
   /** One host per function and the control role, started together; resolves once every one is ready. */
   async #startHosts(): Promise<void> {
     const functions = resourcesOf(this.#graph, "function");
@@ -143,11 +148,7 @@ class ProcessesDeployment implements Deployment {
         NIMBUS_ROLE: "function",
         NIMBUS_FUNCTION: fn.name,
         NIMBUS_HANDLER: join(this.root, ".nimbus", "dist", "functions", `${fn.name}.mjs`),
-        NIMBUS_S3_ENDPOINT: this.#store.endpoint,
-        NIMBUS_S3_REGION: this.#store.region,
-        NIMBUS_S3_ACCESS_KEY_ID: this.#store.credentials.accessKeyId,
-        NIMBUS_S3_SECRET_ACCESS_KEY: this.#store.credentials.secretAccessKey,
-        NIMBUS_S3_CONDITIONAL_WRITES: this.#store.conditionalWrites,
+        ...this.#s3Env(fn.name),
         NIMBUS_FUNCTION_URLS: JSON.stringify(urls),
       }).then((host) => {
         this.#hosts.set(fn.name, host);
@@ -158,10 +159,6 @@ class ProcessesDeployment implements Deployment {
         this.#control = await this.#supervise("control", await freePort(), {
           ...this.#commonEnv(this.#nats.control),
           NIMBUS_ROLE: "control",
-          NIMBUS_S3_ENDPOINT: this.#store.endpoint,
-          NIMBUS_S3_REGION: this.#store.region,
-          NIMBUS_S3_ACCESS_KEY_ID: this.#store.credentials.accessKeyId,
-          NIMBUS_S3_SECRET_ACCESS_KEY: this.#store.credentials.secretAccessKey,
         });
       })(),
     );
@@ -235,11 +232,14 @@ class ProcessesDeployment implements Deployment {
   }
 
   schedule(name: string): ScheduleHandle {
+    // As `nimbus trigger` does: a request the control role answers (runtime's scheduler).
     return {
       trigger: async () => {
-        throw new Error(
-          `schedule("${name}").trigger(): the host's control role exposes no way to fire a schedule now; the processes target cannot trigger one yet`,
-        );
+        const subject = scheduleTriggerSubject({ prefix: this.#prefix });
+        const reply = await this.#nc.request(subject, JSON.stringify({ schedule: name }), { timeout: 20_000 });
+        const answer = reply.json() as { scheduledTime: number } | { error: { code: string; message: string } };
+        if ("error" in answer) throw new NimbusError(answer.error.code as never, answer.error.message);
+        return { scheduledTime: answer.scheduledTime };
       },
     };
   }
@@ -274,6 +274,7 @@ class ProcessesDeployment implements Deployment {
     this.#route = routeTable(graph);
     await this.#nats.reconfigure(graph);
     await this.#provision();
+    await this.#store.reconfigure(graph, this.#nats.store);
     await this.#startHosts();
   }
 
@@ -285,18 +286,21 @@ class ProcessesDeployment implements Deployment {
   }
 
   async kill(): Promise<void> {
-    await this.#stopHosts("SIGKILL");
-    await this.#nats.kill();
-    // The interim store runs in the test process, so it cannot be SIGKILLed; it is closed and reopened.
-    await this.#store.restart();
+    await Promise.all([this.#stopHosts("SIGKILL"), this.#nats.kill(), this.#store.kill()]);
+    // NATS first: the store is ready only once it reaches NATS (to publish notifications).
     await this.#nats.start();
+    await this.#store.start();
     await this.#startHosts();
   }
 
-  /** Purges every stream (queues, deliveries, buses, schedule ticks) and empties every bucket. */
+  /**
+   * Empties every bucket (the store's data removed, so no deletion notifies a bus and no
+   * change waits in its outbox), then purges every stream (queues, deliveries, buses,
+   * schedule ticks).
+   */
   async reset(): Promise<void> {
+    await this.#store.empty();
     await purgeStreams(this.#nc);
-    await this.#store.empty(this.#bucketNames());
   }
 
   async close(): Promise<void> {
@@ -320,9 +324,7 @@ export const processesDriver: TargetDriver = {
   canMoveTime: false,
   async unavailable() {
     // Under CI=true the runner turns this reason into a failing test.
-    return natsBinary()
-      ? undefined
-      : "nats-server is not installed (Debian: apt-get install nats-server; or set NATS_SERVER to its path)";
+    return natsUnavailable();
   },
   async deploy(appDir: string, _options?: DeployOptions) {
     return ProcessesDeployment.deploy(appDir);

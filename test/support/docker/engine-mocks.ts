@@ -10,9 +10,14 @@
  * input the mocks do not apply throws, naming it, rather than being dropped.
  *
  * Where this differs from the real provider:
- * - Create only. The mocks see no diff, update, refresh or delete: each program run
- *   creates everything anew, a replacement is a delete (`cleanup`) and a create, and
- *   `cleanup(runId)` is the teardown (the provider's destroy).
+ * - Create, or keep. The mocks see no update, refresh or delete. A program run again under
+ *   the same run id (a redeploy) keeps what it finds unchanged, as Pulumi's diff would: a
+ *   network or volume of the run by the same name, an image whose tag the run already
+ *   built (tags are content hashes in the Docker target), and a container of the same
+ *   name whose inputs hash the same (the `nimbus.test.inputs` label); a container whose
+ *   inputs changed is removed and created anew (the provider's replace). Nothing left
+ *   out of the new program is deleted; `cleanup(runId)` is the teardown (the
+ *   provider's destroy).
  * - Nothing is pulled, ever. A RemoteImage must already be on the engine (else an error
  *   naming the image); an Image's `FROM` images too. `keepLocally` and `forceRemove` do
  *   not matter: the mocks never remove an image they did not build.
@@ -35,7 +40,7 @@
  * - Upload `owner`/`group` must be numeric ids (the provider resolves names on the
  *   Pulumi host).
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -44,12 +49,17 @@ import { directoryEntries, type TarEntry, tarArchive } from "./tar.ts";
 
 type Inputs = Record<string, any>;
 
-/** What the mocks created, in order, for a test to inspect. */
+/** What the mocks created (or kept, on a redeploy), in order, for a test to inspect. */
 export interface Applied {
   type: string;
   name: string;
   id: string;
+  /** True when a redeploy found it unchanged and kept it. */
+  kept?: boolean;
 }
+
+/** The label holding a hash of a container's inputs, so a redeploy can tell it unchanged. */
+export const inputsLabel = "nimbus.test.inputs";
 
 const secretKey = "4dabf18193072939515e22adb298388d";
 const secretSig = "1b47061264138c4ac30d75fd1eb44270";
@@ -132,14 +142,23 @@ export class EngineMocks implements pulumi.runtime.Mocks {
     this.engine = opts.engine ?? new DockerEngine();
   }
 
-  newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
+  newResource(
+    args: pulumi.runtime.MockResourceArgs,
+  ): Promise<{ id: string | undefined; state: Record<string, any>; kept?: boolean }> {
     const work = this.create(args);
     this.pending.add(work);
     const done = () => this.pending.delete(work);
     return work.then(
       (result) => {
         done();
-        if (result.id) this.applied.push({ type: args.type, name: args.name, id: result.id });
+        if (result.id) {
+          this.applied.push({
+            type: args.type,
+            name: args.name,
+            id: result.id,
+            ...(result.kept ? { kept: true } : {}),
+          });
+        }
         return result;
       },
       (error: Error) => {
@@ -174,11 +193,13 @@ export class EngineMocks implements pulumi.runtime.Mocks {
     if (this.errors.length > 0) throw this.errors[0];
   }
 
-  private async create(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Inputs }> {
+  private async create(
+    args: pulumi.runtime.MockResourceArgs,
+  ): Promise<{ id: string | undefined; state: Inputs; kept?: boolean }> {
     // Components (and the stack) hold no engine object: their state is their inputs.
     if (!args.custom) return { id: undefined, state: args.inputs };
     const inputs: Inputs = reveal(args.inputs);
-    let result: { id: string; outputs: Inputs };
+    let result: { id: string; outputs: Inputs; kept?: boolean };
     switch (args.type) {
       case "docker:index/network:Network":
         result = await this.network(args.name, inputs);
@@ -201,7 +222,11 @@ export class EngineMocks implements pulumi.runtime.Mocks {
         );
     }
     // The raw inputs keep their secrets secret in the state the program reads back.
-    return { id: result.id, state: { ...args.inputs, ...result.outputs } };
+    return {
+      id: result.id,
+      state: { ...args.inputs, ...result.outputs },
+      ...(result.kept ? { kept: true } : {}),
+    };
   }
 
   private defaultName(name: string): string {
@@ -221,6 +246,16 @@ export class EngineMocks implements pulumi.runtime.Mocks {
       "checkDuplicate",
     ]);
     const networkName: string = inputs.name ?? this.defaultName(name);
+    const existing = await this.ownNetwork(networkName);
+    if (existing) {
+      this.networks.set(networkName, existing.Id);
+      this.networks.set(existing.Id, existing.Id);
+      return {
+        id: existing.Id,
+        outputs: { name: networkName, driver: existing.Driver, scope: existing.Scope, options: existing.Options },
+        kept: true,
+      };
+    }
     const created = await this.engine.call<{ Id: string }>("POST", "/networks/create", {
       json: {
         Name: networkName,
@@ -276,6 +311,15 @@ export class EngineMocks implements pulumi.runtime.Mocks {
     }
     if (inputs.registry !== undefined && Object.keys(inputs.registry).length > 0) {
       throw new Error(`engine mocks: ${type} "${name}" names a registry; tests have no registry.`);
+    }
+    const built = await this.engine.image(imageName);
+    if (built?.Config.Labels?.[runLabel] === this.runId) {
+      // A redeploy: the tag is the content's hash, so the same tag is the same image.
+      return {
+        id: imageName,
+        outputs: { imageName, baseImageName: imageName, repoDigest: built.Id, registryServer: "" },
+        kept: true,
+      };
     }
     const build: Inputs = inputs.build ?? {};
     refuseUnknown(`${type} build`, name, build, [
@@ -407,6 +451,25 @@ export class EngineMocks implements pulumi.runtime.Mocks {
       "containerReadRefreshTimeoutMilliseconds",
     ]);
     const containerName: string = inputs.name ?? this.defaultName(name);
+    const inputsHash = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 32);
+    const previous = await this.engine
+      .call<ContainerInfo & { Id: string; Config: { Labels: Record<string, string> | null } }>(
+        "GET",
+        `/containers/${encodeURIComponent(containerName)}/json`,
+      )
+      .catch(() => undefined);
+    if (previous && previous.Config.Labels?.[runLabel] === this.runId) {
+      if (previous.Config.Labels?.[inputsLabel] === inputsHash) {
+        const outputs: Inputs = { name: containerName };
+        if (inputs.attach === true) {
+          outputs.exitCode = previous.State.ExitCode;
+          if (inputs.logs === true) outputs.containerLogs = await this.logs(previous.Id);
+        }
+        return { ...(await this.containerOutputs(previous.Id, inputs, outputs)), kept: true };
+      }
+      // Changed inputs: the provider replaces the container.
+      await this.engine.call("DELETE", `/containers/${previous.Id}`, { query: { force: true, v: true } });
+    }
     const networks: { name: string; aliases?: string[]; ipv4Address?: string; ipv6Address?: string }[] =
       inputs.networksAdvanced ?? [];
     const networkId = async (network: string): Promise<string> => {
@@ -498,7 +561,7 @@ export class EngineMocks implements pulumi.runtime.Mocks {
         User: inputs.user ?? "",
         WorkingDir: inputs.workingDir ?? "",
         Hostname: inputs.hostname ?? "",
-        Labels: labelsOf(inputs.labels, this.runId),
+        Labels: { ...labelsOf(inputs.labels, this.runId), [inputsLabel]: inputsHash },
         ExposedPorts: exposed,
         StopSignal: inputs.stopSignal,
         StopTimeout: inputs.stopTimeout,
@@ -602,6 +665,15 @@ export class EngineMocks implements pulumi.runtime.Mocks {
         if (inputs.wait === true) await this.waitHealthy(id, containerName, (inputs.waitTimeout ?? 60) * 1000);
       }
     }
+    return this.containerOutputs(id, inputs, outputs);
+  }
+
+  /** The outputs the provider reads back from the engine after a create. */
+  private async containerOutputs(
+    id: string,
+    inputs: Inputs,
+    outputs: Inputs,
+  ): Promise<{ id: string; outputs: Inputs }> {
     const info = await this.engine.call<ContainerInfo>("GET", `/containers/${id}/json`);
     outputs.hostname = info.Config.Hostname;
     outputs.networkDatas = Object.entries(info.NetworkSettings.Networks ?? {}).map(([networkName, data]) => ({
@@ -627,6 +699,30 @@ export class EngineMocks implements pulumi.runtime.Mocks {
       );
     }
     return { id, outputs };
+  }
+
+  /** The network of this run by that name, made by an earlier program of the run (a redeploy). */
+  private async ownNetwork(name: string): Promise<
+    | {
+        Id: string;
+        Driver: string;
+        Scope: string;
+        Options: Record<string, string>;
+        Labels: Record<string, string> | null;
+      }
+    | undefined
+  > {
+    const found = await this.engine
+      .call<{
+        Id: string;
+        Name: string;
+        Driver: string;
+        Scope: string;
+        Options: Record<string, string>;
+        Labels: Record<string, string> | null;
+      }>("GET", `/networks/${encodeURIComponent(name)}`)
+      .catch(() => undefined);
+    return found?.Name === name && found.Labels?.[runLabel] === this.runId ? found : undefined;
   }
 
   private async state(id: string): Promise<ContainerInfo["State"]> {
