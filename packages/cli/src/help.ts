@@ -3,6 +3,7 @@
 export const usage = `nimbus <command> [options]
 
 Commands:
+  init [dir]                    write a new app from a template (blank, shop or telemetry)
   dev [dir]                     run the app in the emulator on 127.0.0.1:8787
   invoke [dir] <fn>             call a function's fetch on the running emulator
   send [dir] <queue> <json>     send a message to a queue of the running emulator
@@ -22,6 +23,18 @@ Commands:
   schedule next [dir] <name>    print a schedule's next firings
 
 Run \`nimbus <command> --help\` for a command's options.`;
+
+export const initHelp = `nimbus init [dir] [--template blank|shop|telemetry] [--force]
+
+Writes a new app into dir: nimbus.app.ts, its handlers and a test, package.json with the
+Nimbus packages at this CLI's version, tsconfig.json and a .gitignore for the state
+folder and .env. Then \`npm install\`, \`npm test\` and \`npm run dev\` in it.
+
+  dir          the folder to write the app into, created when missing (default: the
+               current folder); it must be empty
+  --template   blank (default: one route and its test), shop (orders through a bus, a
+               queue, a bucket and a schedule) or telemetry
+  --force      write into a folder that has files, replacing those the template has`;
 
 export const graphHelp = `nimbus graph [dir]
 

@@ -8,6 +8,7 @@ import {
   emitHelp,
   explainHelp,
   graphHelp,
+  initHelp,
   invokeHelp,
   queuesHelp,
   redriveHelp,
@@ -41,6 +42,20 @@ function operands(positionals: string[], count: number, usage: string, help: str
 }
 
 const commands: Record<string, Command> = {
+  init: {
+    help: initHelp,
+    options: { template: { type: "string" }, force: { type: "boolean" } },
+    run: async (positionals, values, output) => {
+      if (positionals.length > 1) {
+        throw new NimbusError("NIMBUS_CLI_ARGS", `Expected \`nimbus init [dir]\`.\n\n${initHelp}`);
+      }
+      const { initCommand } = await import("./commands/init.ts");
+      await initCommand(
+        { dir: positionals[0] ?? ".", template: values.template as string | undefined, force: values.force === true },
+        output,
+      );
+    },
+  },
   dev: {
     help: devHelp,
     options: {

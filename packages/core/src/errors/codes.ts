@@ -293,6 +293,8 @@ export const cliCodes = {
     status: 400,
     summary: "Pulumi reported a failed preview, update, destroy or output read",
   },
+  NIMBUS_CLI_INIT_NOT_EMPTY: { kind: user, status: 409, summary: "nimbus init was pointed at a folder that has files" },
+  NIMBUS_CLI_TEMPLATE: { kind: user, status: 404, summary: "nimbus init was given a template this CLI does not have" },
 } as const satisfies Area;
 
 /** Deploying: the targets and the deployed host. */
