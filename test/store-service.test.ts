@@ -11,6 +11,7 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   ListBucketsCommand,
   PutObjectCommand,
@@ -21,8 +22,10 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { App, busNames, storeBucketName, storeKeys } from "@nimbus/core";
+import { s3Transport } from "@nimbus/runtime/host";
 import { type NatsServer, startNatsServer } from "@nimbus/runtime/host/testing";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { z } from "zod";
 
 const serviceMain = fileURLToPath(new URL("../packages/store/src/service/main.ts", import.meta.url));
 
@@ -76,6 +79,36 @@ async function startService(env: Record<string, string>): Promise<Running> {
     );
   });
   return { url, child, output: () => output };
+}
+
+interface LogLine {
+  level: string;
+  message: string;
+}
+
+/** The first of the service's log lines (JSON, on stdout) that `match` accepts: written already, or awaited. */
+function logged(running: Running, match: (line: LogLine) => boolean): Promise<LogLine> {
+  const find = () =>
+    running
+      .output()
+      .split("\n")
+      // The last piece is a line still being written.
+      .slice(0, -1)
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as LogLine & { time: string; service: string })
+      .map(({ level, message }) => ({ level, message }))
+      .find(match);
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const line = find();
+      if (!line) return;
+      running.child.stdout?.off("data", check);
+      resolve(line);
+    };
+    running.child.stdout?.on("data", check);
+    running.child.once("exit", () => reject(new Error(`the store exited without logging it:\n${running.output()}`)));
+    check();
+  });
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -254,22 +287,31 @@ describe.skipIf(!binary)("store service: notifications", () => {
   let data: string;
   let service: Running;
   const bus = busNames("orders");
+  const strictBus = busNames("strict");
   const receipts = storeBucketName("receipts");
+  const guarded = storeBucketName("guarded");
 
   beforeAll(async () => {
     nats = await startNatsServer();
     nc = await connect({ servers: nats.url });
-    await (await jetstreamManager(nc)).streams.add({ name: bus.stream, subjects: [bus.subject] });
+    const streams = (await jetstreamManager(nc)).streams;
+    await streams.add({ name: bus.stream, subjects: [bus.subject] });
+    await streams.add({ name: strictBus.stream, subjects: [strictBus.subject] });
     const app = new App("shop");
     const orders = app.bus("orders");
     app.bucket("receipts").notify(orders, { events: ["created"], prefix: "r/" });
+    // Its schema names only "Object Deleted": it refuses the bucket's creations.
+    const strict = app.bus("strict", {
+      schema: { "Object Deleted": z.looseObject({ object: z.looseObject({ key: z.string() }) }) },
+    });
+    app.bucket("guarded").notify(strict);
     data = await mkdtemp(join(tmpdir(), "nimbus-store-notify-"));
     const graphFile = join(data, "graph.json");
     await writeFile(graphFile, JSON.stringify(app.toGraph()));
     service = await startService({
       NIMBUS_STORE_DATA: join(data, "store"),
       NIMBUS_GRAPH_FILE: graphFile,
-      NIMBUS_STORE_KEYS: JSON.stringify([{ ...limited, buckets: [receipts] }]),
+      NIMBUS_STORE_KEYS: JSON.stringify([{ ...limited, buckets: [receipts, guarded] }]),
       NIMBUS_NATS_URL: nats.url,
     });
   });
@@ -302,6 +344,64 @@ describe.skipIf(!binary)("store service: notifications", () => {
     });
     // Only the matching key was notified.
     const info = await (await jetstreamManager(nc)).streams.info(bus.stream);
+    expect(info.state.messages).toBe(1);
+    s3.destroy();
+  });
+
+  test("§loops/7 PutObject: a write's signed x-nimbus-chain travels as the event's Nimbus-Chain header; an unsigned one is ignored", async () => {
+    // The deployed host's transport, as a function's bucket binding writes.
+    const transport = s3Transport({
+      endpoint: service.url,
+      region: "us-east-1",
+      credentials: limited,
+      bucket: receipts,
+    });
+    await transport.put("r/chained.txt", new TextEncoder().encode("x"), { chain: { id: "c9", depth: 5 } });
+    transport.destroy();
+    // The same header added after the request was signed.
+    const s3 = client(service.url, limited);
+    const afterSigning = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      (args as { request: { headers: Record<string, string> } }).request.headers["x-nimbus-chain"] = "forged;15";
+      return next(args);
+    };
+    type Middleware = Parameters<typeof s3.middlewareStack.addRelativeTo>[0];
+    s3.middlewareStack.addRelativeTo(afterSigning as unknown as Middleware, {
+      relation: "after",
+      toMiddleware: "httpSigningMiddleware",
+      name: "unsignedChain",
+    });
+    await s3.send(new PutObjectCommand({ Bucket: receipts, Key: "r/unsigned.txt", Body: "y" }));
+    s3.destroy();
+    const chains = new Map<string, string | undefined>();
+    const consumer = await jetstream(nc).consumers.get(bus.stream);
+    while (chains.size < 2) {
+      const message = await consumer.next({ expires: 20_000 });
+      expect(message).not.toBeNull();
+      const key = message!.json<{ detail: { object: { key: string } } }>().detail.object.key;
+      if (key === "r/chained.txt" || key === "r/unsigned.txt") chains.set(key, message!.headers?.get("Nimbus-Chain"));
+    }
+    expect(chains.get("r/chained.txt")).toBe("c9;5");
+    expect(chains.get("r/unsigned.txt") || undefined).toBeUndefined();
+  });
+
+  test("§notifications/7 PutObject: a change the bus refuses is logged naming bucket, key and bus, and dropped; the changes after it are published", async () => {
+    const s3 = client(service.url, limited);
+    await s3.send(new PutObjectCommand({ Bucket: guarded, Key: "refused.txt", Body: "no" }));
+    await s3.send(new DeleteObjectCommand({ Bucket: guarded, Key: "refused.txt" }));
+    const consumer = await jetstream(nc).consumers.get(strictBus.stream);
+    const message = await consumer.next({ expires: 20_000 });
+    // The deletion, published after the refused creation: the creation is not first, nor retried.
+    expect(message?.json()).toMatchObject({
+      "detail-type": "Object Deleted",
+      detail: { bucket: { name: "guarded" }, object: { key: "refused.txt" }, reason: "DeleteObject" },
+    });
+    expect(await logged(service, (line) => line.message.includes('"refused.txt"'))).toEqual({
+      level: "error",
+      message: expect.stringMatching(
+        /^bucket guarded: the event for "refused\.txt" could not be put on bus strict, so it was dropped: bus "strict": entry 1 has detailType "Object Created", which the bus's schema does not name/,
+      ),
+    });
+    const info = await (await jetstreamManager(nc)).streams.info(strictBus.stream);
     expect(info.state.messages).toBe(1);
     s3.destroy();
   });

@@ -777,7 +777,8 @@ export class BucketStore {
   completeUpload(
     uploadId: string,
     wanted: readonly { number: number; etag: string }[],
-    options: { onlyIf?: Conditions } = {},
+    /** `chain` as {@link PutOptions.chain}. */
+    options: { onlyIf?: Conditions; chain?: Chain } = {},
   ): ObjectRecord {
     const upload = this.#requireUpload(uploadId);
     const fail = (message: string, code: BucketErrorCode = "NIMBUS_BUCKET_PART") =>
@@ -826,6 +827,7 @@ export class BucketStore {
       blobs: chosen.map((p) => ({ id: p.blob, size: p.size })),
       onlyIf: options.onlyIf,
       reason: "CompleteMultipartUpload",
+      chain: options.chain,
       alsoInTransaction: () => {
         // Another thread may have completed, aborted or changed the upload since its parts
         // were read above; committing then would point the object at files already unlinked.

@@ -42,6 +42,7 @@ describe.skipIf(missing !== undefined)("host bus transport", () => {
       const message = await jsm.streams.getMessage(stream, { seq });
       events.push({
         msgId: message?.header.get("Nats-Msg-Id"),
+        chain: message?.header.get("Nimbus-Chain") || undefined,
         event: message?.json<{ id: string; detail: unknown }>(),
       });
     }
@@ -61,6 +62,15 @@ describe.skipIf(missing !== undefined)("host bus transport", () => {
       [ids[0], ids[0], { n: 1 }],
       [ids[1], ids[1], { n: 2 }],
     ]);
+  });
+
+  test("put: the putting invocation's chain goes with every event as its Nimbus-Chain header; a put outside one has none (§loops/7)", async () => {
+    await addStream("chained");
+    const transport = jetStreamBusTransport(nc, "chained", { schema: null });
+    const entry = { source: "shop", detailType: "OrderPaid", detail: {} };
+    await transport.put([entry, entry], { id: "c7", depth: 3 });
+    await transport.put([entry]);
+    expect((await stored("chained")).map(({ chain }) => chain)).toEqual(["c7;3", "c7;3", undefined]);
   });
 
   test("put: a bad entry refuses the whole put before anything is stored (semantics buses/putting/3, /4)", async () => {

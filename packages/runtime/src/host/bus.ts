@@ -11,12 +11,17 @@
  * duplicate window. Not all or none on this target: a put whose publish fails after
  * some events were stored leaves those stored (documented deviation; the entries'
  * checks, which refuse a put as a whole, all run before the first publish).
+ *
+ * A put made inside an invocation carries its chain as the `Nimbus-Chain` header of each
+ * event's message (docs/semantics.md "Recursive loops"), which the router copies onto
+ * every delivery it stores.
  */
 
 import { jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { type BusSpec, busNames, detailCheck, NimbusError, readEntries, toEvent } from "@nimbus/core";
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { type BusSpec, busNames, detailCheck, formatChain, NimbusError, readEntries, toEvent } from "@nimbus/core";
 import type { BusTransport } from "../bus.ts";
+import { header } from "./queue-headers.ts";
 
 /** Publishes of one event before the put gives up. */
 const publishAttempts = 3;
@@ -32,13 +37,17 @@ export function jetStreamBusTransport(
   const { subject } = busNames(bus, prefix ? { prefix } : {});
   const check = detailCheck(bus, spec.schema);
   return {
-    async put(entries) {
+    async put(entries, chain) {
       const events = readEntries(bus, entries, check).map((entry) => toEvent(entry));
+      const carried = chain ? formatChain(chain) : undefined;
       for (const [index, event] of events.entries()) {
         const data = JSON.stringify(event);
         for (let attempt = 1; ; attempt++) {
           try {
-            await js.publish(subject, data, { msgID: event.id });
+            // Headers of its own per publish: the client adds `Nats-Msg-Id` to them.
+            const headers = carried === undefined ? undefined : natsHeaders();
+            headers?.set(header.chain, carried!);
+            await js.publish(subject, data, { msgID: event.id, headers });
             break;
           } catch (error) {
             if (attempt < publishAttempts) continue;

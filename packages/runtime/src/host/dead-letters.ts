@@ -17,6 +17,7 @@
  * queue would have (`deliveryNames(route.key).stream`: a route to a queue or bus has no
  * stream of its own): `QueueAdmin` reads the slot to count, list and redrive it.
  */
+import type { Chain } from "@nimbus/core";
 import type { Carried } from "./queue-headers.ts";
 
 /** The message a dead letter is made of. */
@@ -26,6 +27,8 @@ export interface DeadMessage {
   firstSeen: number;
   /** How many times it was published before: the dead letter is the next copy. */
   copy: number;
+  /** Its chain: a dead letter keeps it, one deeper only when delivered (docs/semantics.md, "Recursive loops" 5). */
+  chain?: Chain;
 }
 
 /** How it died. */
@@ -50,5 +53,6 @@ export function deadLetterOf(message: DeadMessage, death: Death): Carried {
     lastError: death.error,
     deadFrom: death.from,
     deadAttempts: death.attempts,
+    ...(message.chain ? { chain: message.chain } : {}),
   };
 }

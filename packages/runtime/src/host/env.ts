@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { physicalName, resourcesOf } from "@nimbus/core";
+import { type Chain, physicalName, resourcesOf } from "@nimbus/core";
 import { bucketClient } from "../bucket.ts";
 import { busClient } from "../bus.ts";
 import type { FunctionClient } from "../function.ts";
@@ -19,36 +19,40 @@ export interface HostEnv {
  * The handler's `env`: the function's config values and secrets, and one binding per
  * link, each the runtime's client over this target's transport: a queue over JetStream
  * (`queues`), a bus over a publish to its stream, a bucket over S3, a linked function
- * over HTTP to its host.
+ * over HTTP to its host. The queue, bus and bucket clients pass `chain()`, the running
+ * invocation's chain, with what they send, put and write (docs/semantics.md "Recursive
+ * loops"); a linked function's `fetch` is a request, which starts a chain of its own.
  */
 export async function hostEnv(
   config: FunctionRoleConfig,
   nc: NatsConnection,
   queues: JetStreamQueues,
+  chain: () => Chain | undefined = () => undefined,
 ): Promise<HostEnv> {
   const env: Record<string, unknown> = { ...config.spec.config, ...config.secrets };
   const closers: (() => void)[] = [];
   const buses = new Map(resourcesOf(config.graph, "bus").map((bus) => [bus.name, bus.spec]));
   for (const link of config.spec.links) {
     if (link.kind === "queue") {
-      env[link.name] = queueClient(link.resource, queues.transport(link.resource));
+      env[link.name] = queueClient(link.resource, queues.transport(link.resource), chain);
     } else if (link.kind === "bus") {
       // Present: readConfig checked every link against the graph.
       const spec = buses.get(link.resource)!;
-      env[link.name] = busClient(jetStreamBusTransport(nc, link.resource, spec, config.prefix));
+      env[link.name] = busClient(jetStreamBusTransport(nc, link.resource, spec, config.prefix), chain);
     } else if (link.kind === "bucket") {
       const s3 = config.s3!;
       // Loaded only for a function that links a bucket: otherwise the AWS SDK would be much of the host's memory.
       const { s3Transport } = await import("./bucket.ts");
       const transport = s3Transport({
         endpoint: s3.endpoint,
+        presignEndpoint: s3.presignEndpoint,
         region: s3.region,
         credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
         bucket: physicalName(link.resource, "s3", config.prefix ? { prefix: config.prefix } : {}),
         name: link.resource,
       });
       closers.push(() => transport.destroy());
-      env[link.name] = bucketClient(link.resource, transport);
+      env[link.name] = bucketClient(link.resource, transport, chain);
     } else {
       env[link.name] = functionClient(config.functionUrls[link.resource]!);
     }

@@ -1,13 +1,16 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { formatDuration, natsInboxPrefix, type QueueSpec, resourcesOf } from "@nimbus/core";
+import { type Chain, formatDuration, natsInboxPrefix, type QueueSpec, resourcesOf } from "@nimbus/core";
 import { type HandlerInvoker, handlerInvoker, type RunHandlerName } from "../invoker.ts";
 import type { MessageOutcome, QueueRunPayload } from "../message-batch.ts";
 import type { FunctionRoleConfig, NatsConfig } from "./config.ts";
 import { deliveryQueuePlans, openDeliveries } from "./deliveries.ts";
 import { type HostEnv, hostEnv } from "./env.ts";
+import { handlerExit } from "./exit-guard.ts";
 import type { HostLogger } from "./log.ts";
+import { admitBatch } from "./loop-guard.ts";
 import { JetStreamQueues, type Running } from "./queue.ts";
 import { hostApp, type Listening, listen } from "./server.ts";
 
@@ -26,7 +29,10 @@ export interface FunctionRole {
  * Serves one function: its routes over HTTP from the start (not ready until the handler
  * has loaded and NATS is connected), and its queue's batches from JetStream. A handler
  * that throws is a 500 or a failed delivery; nothing it does, short of `process.exit`,
- * ends the host.
+ * ends the host. Every invocation runs in a chain (docs/semantics.md "Recursive loops"):
+ * a request's and a tick's a new one, a delivery's one deeper than the chain its message
+ * carries, a batch's that of its deepest message; a delivery past the chain limit is
+ * refused (loop-guard.ts). The binding calls of an invocation carry its chain.
  */
 export async function startFunctionRole(config: FunctionRoleConfig, logger: HostLogger): Promise<FunctionRole> {
   const { name, spec } = config;
@@ -38,6 +44,8 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
     );
   }
   const invocations = new Invocations(name, spec.timeout, spec.concurrency, logger);
+  // The running invocation's chain, for the clients of its bindings (awaited or not).
+  const chains = new AsyncLocalStorage<Chain>();
   let invoker: HandlerInvoker | undefined;
   let nc: NatsConnection | undefined;
   let connected = false;
@@ -94,8 +102,8 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
       : undefined;
   let env: HostEnv;
   try {
-    env = await hostEnv(config, nc, queues);
-    invoker = handlerInvoker(await loading, env.env, { name });
+    env = await hostEnv(config, nc, queues, () => chains.getStore());
+    invoker = handlerInvoker(await loading, env.env, { name, chains });
   } catch (error) {
     await listening.close();
     await nc.close();
@@ -106,15 +114,27 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
   const consumers: Running[] = [];
   for (const queue of consumedQueues(config)) {
     consumers.push(
-      queues.consume(queue.name, async (payload) => {
+      queues.consume(queue.name, async (all, sent) => {
+        const { payload, chain, refused } = admitBatch(
+          config.graph,
+          { via: { kind: "queue", name: queue.name }, function: name },
+          all,
+          sent,
+          (index) => `message ${all.messages[index]!.id}`,
+          (message) => say("error", message),
+        );
+        if (payload.messages.length === 0) return { outcomes: [], refused };
         const result = await invocations.run(
           invoker!,
           "queue",
           payload,
           `queue ${queue.name}: ${payload.messages.length} message(s)`,
+          chain,
         );
         const outcomes = (result.value as MessageOutcome[] | undefined) ?? [];
-        return result.ok ? { outcomes } : { outcomes: result.timedOut ? [] : outcomes, error: result.error };
+        return result.ok
+          ? { outcomes, refused }
+          : { outcomes: result.timedOut ? [] : outcomes, error: result.error, refused };
       }),
     );
   }
@@ -123,15 +143,27 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
     const { route, from } = plan.delivery;
     const handler = from.kind === "rule" ? "event" : "scheduled";
     consumers.push(
-      deliveries!.consume(route.label, async (payload) => {
+      deliveries!.consume(route.label, async (payload, sent) => {
         // One message per delivery (batch size 1): an event, or a schedule's `{ schedule, scheduledTime }`.
         const message = payload.messages[0]!;
         const value = JSON.parse(new TextDecoder().decode(message.body)) as Record<string, unknown>;
-        const label =
-          handler === "event"
-            ? `event ${String(value.id)} (${String(value["detail-type"])}) by ${from.name}`
-            : `schedule ${from.name}: tick due at ${new Date(Number(value.scheduledTime)).toISOString()}`;
-        const result = await invocations.run(invoker!, handler, value, label);
+        if (handler === "scheduled") {
+          // A tick is caused by nothing of the app: its run starts a new chain.
+          const label = `schedule ${from.name}: tick due at ${new Date(Number(value.scheduledTime)).toISOString()}`;
+          const result = await invocations.run(invoker!, handler, value, label);
+          return result.ok ? { outcomes: [] } : { outcomes: [], error: result.error };
+        }
+        const what = `event ${String(value.id)} (${String(value["detail-type"])})`;
+        const { chain, refused } = admitBatch(
+          config.graph,
+          { via: { kind: "rule", name: from.name }, function: name },
+          payload,
+          sent,
+          () => what,
+          (line) => say("error", line),
+        );
+        if (refused.length > 0) return { outcomes: [], refused };
+        const result = await invocations.run(invoker!, handler, value, `${what} by ${from.name}`, chain);
         return result.ok ? { outcomes: [] } : { outcomes: [], error: result.error };
       }),
     );
@@ -276,13 +308,15 @@ class Invocations {
     handler: RunHandlerName,
     payload: QueueRunPayload | unknown,
     label: string,
+    /** The chain the invocation runs in. @default a new chain (a tick's) */
+    chain?: Chain,
   ): Promise<RunOutcome> {
     const release = await this.#acquire(true);
     const invocationId = randomUUID().slice(0, 8);
     const started = performance.now();
     const { signal, timedOut, clear } = this.#deadline();
     const running = this.#logger.invocation(invocationId, () =>
-      invoker.run(handler, payload, { invocationId, signal }),
+      invoker.run(handler, payload, { invocationId, signal, ...(chain ? { chain } : {}) }),
     );
     this.#track(
       (async () => {
@@ -293,7 +327,7 @@ class Invocations {
         release?.();
       }),
     );
-    const result = await Promise.race([running, timedOut]);
+    const result = await Promise.race([running, timedOut, handlerExit(this.#fn, running)]);
     const ms = Math.round(performance.now() - started);
     if (result === "timeout") {
       const error = `timed out after ${formatDuration(this.#timeout)}`;

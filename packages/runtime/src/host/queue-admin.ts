@@ -199,6 +199,8 @@ export class QueueAdmin {
     const counts: Record<string, number> = {};
     const { stream } = queueNames(deadLetter, this.#options);
     await this.#eachDead(deadLetter, async (msg, carried, seq) => {
+      // Without its chain (and so are the stores below): a redriven message or event
+      // starts a new one once delivered (docs/semantics.md "Recursive loops" 6).
       const back: Carried = {
         id: carried.id,
         format: carried.format,

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
+import { type Chain, formatChain, parseChain } from "@nimbus/core";
 
 export const header = {
   id: "Nimbus-Id",
@@ -22,6 +23,12 @@ export const header = {
    * that rule's target, counting the buses afresh from the rule's bus (semantics buses/retries/5).
    */
   redrivenBy: "Nimbus-Redriven-By",
+  /**
+   * `<id>;<depth>`: the chain of the invocation that sent the message, put the event or
+   * wrote the object (docs/semantics.md, "Recursive loops"); absent for what came from
+   * outside one. Kept by retries and dead letters, dropped by a redrive.
+   */
+  chain: "Nimbus-Chain",
 } as const;
 
 /** A message read from its headers. */
@@ -35,6 +42,8 @@ export interface Carried {
   lastError?: string;
   deadFrom?: string;
   deadAttempts?: number;
+  /** The chain of the invocation that sent it; absent from outside one, and after a redrive. */
+  chain?: Chain;
 }
 
 export function toHeaders(carried: Carried): MsgHdrs {
@@ -49,6 +58,7 @@ export function toHeaders(carried: Carried): MsgHdrs {
   if (carried.lastError !== undefined) h.set(header.lastError, encodeURIComponent(carried.lastError));
   if (carried.deadFrom !== undefined) h.set(header.deadFrom, carried.deadFrom);
   if (carried.deadAttempts !== undefined) h.set(header.deadAttempts, String(carried.deadAttempts));
+  if (carried.chain !== undefined) h.set(header.chain, formatChain(carried.chain));
   return h;
 }
 
@@ -68,6 +78,8 @@ export function fromHeaders(h: MsgHdrs | undefined): Carried {
   if (deadFrom !== undefined) carried.deadFrom = deadFrom;
   const deadAttempts = get(header.deadAttempts);
   if (deadAttempts !== undefined) carried.deadAttempts = Number(deadAttempts);
+  const chain = parseChain(get(header.chain));
+  if (chain !== undefined) carried.chain = chain;
   return carried;
 }
 

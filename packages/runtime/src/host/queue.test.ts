@@ -1,6 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type Graph, graphVersion, type QueueSpec } from "@nimbus/core";
+import { type Chain, type Graph, graphVersion, type QueueSpec } from "@nimbus/core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { messageBatch } from "../message-batch.ts";
 import { type MessageBatch, queueClient } from "../queue.ts";
@@ -508,6 +508,68 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     expect(seen2.messages()[1]).toEqual({ ...seen2.messages()[0], attempts: 1 });
     expect(await driver.admin.stats(dlq)).toMatchObject({ depth: 1 });
     expect(await driver.admin.stats(q1)).toMatchObject({ deadLettered: 0 });
+  });
+
+  test("chains: a message carries its sender's chain through a retry and into its dead-letter queue, unchanged (§loops/5, /7)", async () => {
+    const q = name("chained");
+    const dlq = name("chained-dlq");
+    const driver = await open({
+      [q]: queueSpec({ deadLetter: dlq, delivery: { maxAttempts: 2, backoff: { initial: 0, max: 0 } } }),
+      [dlq]: queueSpec(),
+    });
+    const seen: { queue: string; chain: Chain | undefined }[] = [];
+    const deliver =
+      (queue: string, error?: string): Deliver =>
+      async (_payload, chains) => {
+        seen.push(...chains.map((chain) => ({ queue, chain })));
+        return error ? { outcomes: [], error } : { outcomes: [] };
+      };
+    await queueClient(q, driver.transport(q), () => ({ id: "c1", depth: 4 })).send("x");
+    await queueClient(q, driver.transport(q)).send("from outside");
+    driver.consume(q, deliver(q, "down"));
+    driver.consume(dlq, deliver(dlq));
+    await until(async () => seen.filter((s) => s.queue === dlq).length === 2);
+    const chained = { id: "c1", depth: 4 };
+    expect(seen.filter((s) => s.queue === q).map((s) => s.chain)).toEqual([chained, undefined, chained, undefined]);
+    expect(seen.filter((s) => s.queue === dlq).map((s) => s.chain)).toEqual([chained, undefined]);
+  });
+
+  test("chains: a redriven message carries no chain (§loops/6)", async () => {
+    const q = name("chained-redrive");
+    const dlq = name("chained-redrive-dlq");
+    const driver = await open({
+      [q]: queueSpec({ deadLetter: dlq, delivery: { maxAttempts: 1, backoff: { initial: 0, max: 0 } } }),
+      [dlq]: queueSpec({}, null),
+    });
+    const chains: (Chain | undefined)[] = [];
+    driver.consume(q, async (_payload, sent) => {
+      chains.push(...sent);
+      return chains.length === 1 ? { outcomes: [], error: "down" } : { outcomes: [] };
+    });
+    await queueClient(q, driver.transport(q), () => ({ id: "c2", depth: 16 })).send("x");
+    await until(async () => (await driver.admin.stats(q)).deadLettered === 1);
+    expect(await driver.admin.redrive(dlq)).toEqual({ [q]: 1 });
+    await until(async () => chains.length === 2);
+    expect(chains).toEqual([{ id: "c2", depth: 16 }, undefined]);
+  });
+
+  test("refused: a message the host refuses ends at once in the dead-letter queue with 1 attempt and the refusal as its last error; the rest of the batch is delivered (§loops/3, /4)", async () => {
+    const q = name("refusing");
+    const dlq = name("refusing-dlq");
+    const driver = await open({ [q]: queueSpec({ deadLetter: dlq }), [dlq]: queueSpec({}, null) });
+    await queueClient(q, driver.transport(q)).sendBatch([{ body: "stop me" }, { body: "deliver me" }]);
+    const delivered: unknown[] = [];
+    driver.consume(q, async (payload) => {
+      const { batch } = messageBatch(payload);
+      const stop = batch.messages.find((m) => m.body === "stop me");
+      delivered.push(...batch.messages.filter((m) => m !== stop).map((m) => m.body));
+      return { outcomes: [], refused: stop ? [{ id: stop.id, error: "recursive loop stopped" }] : [] };
+    });
+    await until(async () => (await driver.admin.stats(q)).deadLettered === 1);
+    await until(async () => (await streamMessages(driver, q)) === 0);
+    const [dead] = await driver.admin.deadLettered(dlq);
+    expect(dead).toMatchObject({ body: "stop me", queue: q, attempts: 1, lastError: "recursive loop stopped" });
+    expect(delivered).toEqual(["deliver me"]);
   });
 
   test("retention: a message is dropped once retention has passed since it was first sent (§queues/retention/1)", async () => {

@@ -22,7 +22,9 @@
  * it was published; `Nats-Msg-Id` is `<id>` on the send and `<id>.<copy>` after, so the
  * stream's duplicate window drops a publish repeated after a lost reply),
  * `Nimbus-Format`, `Nimbus-Not-Before`, `Nimbus-Last-Error` (URI-encoded: a header is
- * one line), and for dead letters `Nimbus-Dead-From` and `Nimbus-Dead-Attempts`.
+ * one line), for dead letters `Nimbus-Dead-From` and `Nimbus-Dead-Attempts`, and
+ * `Nimbus-Chain`, the chain of the invocation that sent it (docs/semantics.md "Recursive
+ * loops"): retries and dead letters keep it; a redrive drops it.
  *
  * Attempts. `attempts` = `Nimbus-Attempts` + JetStream's delivery count of this copy, so
  * a delivery whose host died (ack wait expired) counts, as semantics require. We never
@@ -90,6 +92,7 @@ import {
 } from "@nats-io/jetstream";
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import {
+  type Chain,
   type DeliveryPolicy,
   decideDelivery,
   formatDuration,
@@ -114,10 +117,19 @@ export interface DeliveryResult {
    * crash. Unsettled messages are retried with it; a crash or timeout passes no outcomes.
    */
   error?: string;
+  /**
+   * Messages taken out of the batch before the handler ran and refused for good, with
+   * why: a recursive loop's (docs/semantics.md "Recursive loops" 4). Each ends at once
+   * in the dead-letter queue, or is dropped without one, whatever its attempts left.
+   */
+  refused?: { id: string; error: string }[];
 }
 
-/** Runs one batch through the consumer's `queue` handler. */
-export type Deliver = (payload: QueueRunPayload) => Promise<DeliveryResult>;
+/**
+ * Runs one batch through the consumer's `queue` handler. `chains[i]` is the chain
+ * `payload.messages[i]` carries: that of the invocation that sent it, or undefined.
+ */
+export type Deliver = (payload: QueueRunPayload, chains: readonly (Chain | undefined)[]) => Promise<DeliveryResult>;
 
 export interface JetStreamQueuesOptions {
   /** An open connection; the driver does not close it. */
@@ -176,6 +188,11 @@ export interface IdentifiedMessage extends OutgoingMessage {
    * @default now
    */
   firstSeen?: number;
+  /**
+   * The chain it carries (a rule's delivery keeps that of the invocation that put the event).
+   * @default none: it belongs to no chain
+   */
+  chain?: Chain;
 }
 
 /** A dead letter stored at once, without a delivery: an event its rule's target refused. */
@@ -200,6 +217,11 @@ export interface RefusedMessage {
   source: string;
   /** Why it was refused: its last error. */
   error: string;
+  /**
+   * The chain of the event's put, which a dead letter keeps.
+   * @default none
+   */
+  chain?: Chain;
 }
 
 /** A running loop, stopped by `stop()` (which resolves once its running deliveries ended). */
@@ -278,20 +300,21 @@ export class JetStreamQueues {
 
   /** The transport a `queueClient` of `queue` sends through. */
   transport(queue: string): QueueTransport {
-    return { send: (messages) => this.send(queue, messages) };
+    return { send: (messages, chain) => this.send(queue, messages, chain) };
   }
 
   /**
    * Stores `messages` in `queue`, in order; resolves once the server has stored every one
    * (file storage, acknowledged publishes). Nothing is stored when one message is too
    * large, its JSON body does not match the queue's schema, or its delay is out of range.
+   * `chain`: that of the sending invocation, carried by every message (absent outside one).
    */
-  async send(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
+  async send(queue: string, messages: readonly OutgoingMessage[], chain?: Chain): Promise<void> {
     this.check(queue, messages);
     if (messages.length === 0) return;
     const names = this.names(queue);
     // The message id is the message's own, so the `<id>.<copy>` of its retries never meets another's.
-    const published = await Promise.allSettled(this.#publish(names, messages, (_, id) => id));
+    const published = await Promise.allSettled(this.#publish(names, messages, (_, id) => id, chain));
     const failed = published.find((result) => result.status === "rejected");
     if (!failed) return;
     // No atomic batch before JetStream 2.11: take back what was stored.
@@ -361,7 +384,13 @@ export class JetStreamQueues {
     await Promise.all(
       letters.map((letter) => {
         const carried = deadLetterOf(
-          { id: letter.id ?? randomUUID(), format: "json", firstSeen: letter.firstSeen, copy: (letter.copy ?? 0) - 1 },
+          {
+            id: letter.id ?? randomUUID(),
+            format: "json",
+            firstSeen: letter.firstSeen,
+            copy: (letter.copy ?? 0) - 1,
+            ...(letter.chain ? { chain: letter.chain } : {}),
+          },
           { from: letter.from, attempts: 1, error: letter.error },
         );
         return this.#js.publish(names.deadLetter(letter.source), letter.body, {
@@ -372,11 +401,15 @@ export class JetStreamQueues {
     );
   }
 
-  /** Publishes checked messages in order, deliverable now or delayed: the one path of `send` and `sendWithIds`. */
-  #publish<M extends OutgoingMessage & { firstSeen?: number }>(
+  /**
+   * Publishes checked messages in order, deliverable now or delayed: the one path of
+   * `send` and `sendWithIds`. Each carries its own chain, else `chain`.
+   */
+  #publish<M extends OutgoingMessage & { firstSeen?: number; chain?: Chain }>(
     names: QueueStreamNames,
     messages: readonly M[],
     msgID: (message: M, id: string) => string,
+    chain?: Chain,
   ): Promise<PubAck>[] {
     const now = Date.now();
     // Published together: one connection keeps their order, and the acks come back in one round trip.
@@ -391,6 +424,8 @@ export class JetStreamQueues {
         copy: 0,
         notBefore: now + delay,
       };
+      const carries = message.chain ?? chain;
+      if (carries) carried.chain = carries;
       return this.#js.publish(delay > 0 ? names.delayed : names.ready, message.body, {
         headers: toHeaders(carried),
         msgID: msgID(message, id),
@@ -610,12 +645,16 @@ export class JetStreamQueues {
     };
     let result: DeliveryResult;
     try {
-      result = await deliver(payload);
+      result = await deliver(
+        payload,
+        deliverable.map(({ carried }) => carried.chain),
+      );
     } catch (error) {
       result = { outcomes: [], error: (error as Error)?.message ?? String(error) };
     }
     delivered();
     const outcomes = new Map(result.outcomes.map((outcome) => [outcome.id, outcome]));
+    const refused = new Map((result.refused ?? []).map((refusal) => [refusal.id, refusal.error]));
     const settledAt = Date.now();
     const acked: Pulled[] = [];
     // Each callback decides before its first await, so `acked` is complete once they are issued.
@@ -624,6 +663,12 @@ export class JetStreamQueues {
         this.#log(
           `queue "${queue}": message ${carried.id} was not settled within its visibility timeout (${formatDuration(spec.visibilityTimeout)}); it will be delivered again`,
         );
+        return;
+      }
+      const refusal = refused.get(carried.id);
+      if (refusal !== undefined) {
+        const decision = decideDelivery(policy, attempts, { type: "retry", error: refusal, final: true });
+        await this.#settleFailed(queue, item, { ...carried, attempts }, decision, settledAt);
         return;
       }
       const outcome = outcomes.get(carried.id);

@@ -33,6 +33,12 @@
  * event to that bus as the rule's target, the buses counted afresh from the rule's bus,
  * a refusal back to the rule's bus's dead-letter queue (semantics buses/retries/5).
  *
+ * An event's `Nimbus-Chain` header (the chain of the invocation that put it, or of the
+ * one whose bucket write it notifies) is copied onto every delivery and dead letter it
+ * stores, the chain unchanged: a rule, a queue or bus target and a dead letter do not
+ * deepen it (docs/semantics.md "Recursive loops" 5); the function host does, on delivery.
+ * A redriven event has none: it starts a new chain.
+ *
  * Events are dropped, and logged, once 24 h (`busLimits.maxEventAge`) have passed since
  * they were put (the stream's timestamp; a redriven event's first put), as a delivery not
  * done by then.
@@ -43,6 +49,7 @@ import {
   type BusSpec,
   busLimits,
   busNames,
+  type Chain,
   type CompiledRules,
   compileRules,
   type DetailCheck,
@@ -53,6 +60,7 @@ import {
   type Graph,
   NimbusError,
   type NimbusEvent,
+  parseChain,
   type ResourceRef,
   resourcesOf,
 } from "@nimbus/core";
@@ -203,7 +211,8 @@ export class BusRouter {
       return;
     }
     try {
-      const stores = this.#redriven(bus, msg, event, putAt) ?? this.route(bus.name, event, putAt);
+      const chain = parseChain(msg.headers?.get(header.chain));
+      const stores = this.#redriven(bus, msg, event, putAt) ?? this.route(bus.name, event, putAt, [], "", chain);
       // Issued in order on one connection, so they are stored in that order; acked together.
       await Promise.all(
         stores.map((store) =>
@@ -246,9 +255,17 @@ export class BusRouter {
 
   /**
    * What delivering `event` on bus `name` stores: a message per matching rule and target.
-   * `path` holds the buses the event came through, so a cycle of bus targets ends.
+   * `path` holds the buses the event came through, so a cycle of bus targets ends; every
+   * store carries `chain`, the event's.
    */
-  route(name: string, event: NimbusEvent, putAt: number, path: readonly string[] = [], idSuffix = ""): Store[] {
+  route(
+    name: string,
+    event: NimbusEvent,
+    putAt: number,
+    path: readonly string[] = [],
+    idSuffix = "",
+    chain?: Chain,
+  ): Store[] {
     const bus = this.#buses.get(name)!;
     const matched = bus.rules.match(event);
     const via = path.length ? ` (forwarded from ${path.join(" → ")})` : "";
@@ -259,7 +276,7 @@ export class BusRouter {
     const stores: Store[] = [];
     for (const rule of matched) {
       for (const target of bus.targets.get(rule) ?? []) {
-        stores.push(...this.#target(name, rule, target, event, body, putAt, path, idSuffix));
+        stores.push(...this.#target(name, rule, target, event, body, putAt, path, idSuffix, chain));
       }
     }
     return stores;
@@ -267,7 +284,7 @@ export class BusRouter {
 
   /**
    * What handing `event` from rule `rule` of bus `name` to `target` stores, or the
-   * refusal's dead letter. `idSuffix` ends every message id (a redrive's).
+   * refusal's dead letter. `idSuffix` ends every message id (a redrive's); `chain` is the event's.
    */
   #target(
     name: string,
@@ -278,20 +295,22 @@ export class BusRouter {
     putAt: number,
     path: readonly string[],
     idSuffix = "",
+    chain?: Chain,
   ): Store[] {
     const bus = this.#buses.get(name)!;
     const route = deliveryRoute(rule, target);
     const msgID = `${event.id}:${route.key}${idSuffix}`;
-    const message: IdentifiedMessage = { format: "json", body, msgID, firstSeen: putAt };
+    const carried = chain ? { chain } : {};
+    const message: IdentifiedMessage = { format: "json", body, msgID, firstSeen: putAt, ...carried };
     try {
       if (target.kind === "function") return [{ queue: route.label, message }];
       if (target.kind === "queue") {
         // A queue's retention counts from the store, as a send's.
-        const stored = { format: "json", body, msgID } as const;
+        const stored = { format: "json", body, msgID, ...carried } as const;
         this.#queues.check(target.name, [stored]);
         return [{ queue: target.name, message: stored }];
       }
-      return this.#toBus(target.name, event, putAt, [...path, name], idSuffix);
+      return this.#toBus(target.name, event, putAt, [...path, name], idSuffix, chain);
     } catch (error) {
       // A target that refuses the event never will: it goes to the dead-letter queue at once.
       const reason = (error as Error).message;
@@ -308,13 +327,20 @@ export class BusRouter {
       return [
         {
           deadLetter: bus.spec.deadLetter,
-          letter: { body, firstSeen: putAt, msgID, from: route.label, source, error: reason },
+          letter: { body, firstSeen: putAt, msgID, from: route.label, source, error: reason, ...carried },
         },
       ];
     }
   }
 
-  #toBus(name: string, event: NimbusEvent, putAt: number, path: readonly string[], idSuffix: string): Store[] {
+  #toBus(
+    name: string,
+    event: NimbusEvent,
+    putAt: number,
+    path: readonly string[],
+    idSuffix: string,
+    chain: Chain | undefined,
+  ): Store[] {
     if (path.includes(name)) {
       this.#options.warn(
         `bus ${name}: event ${event.id} came back through ${path.join(" → ")} → ${name}; an event visits a bus once, so it stops here`,
@@ -329,6 +355,6 @@ export class BusRouter {
     }
     const target = this.#buses.get(name)!;
     target.check({ source: event.source, detailType: event["detail-type"], detail: event.detail }, 0);
-    return this.route(name, event, putAt, path, idSuffix);
+    return this.route(name, event, putAt, path, idSuffix, chain);
   }
 }

@@ -1,7 +1,7 @@
 import { bucketLimits } from "@nimbus/core";
 import { parseRange } from "../http.ts";
 import type { BucketEntry } from "../registry.ts";
-import { checksumHeader, headersFrom, malformedXml, md5Hex, preconditionFailed } from "./objects.ts";
+import { chainOf, checksumHeader, headersFrom, malformedXml, md5Hex, preconditionFailed } from "./objects.ts";
 import {
   conditionsFrom,
   copySourceConditions,
@@ -119,6 +119,7 @@ export async function completeUpload(request: S3Request, bucket: BucketEntry, xm
   if (parts === undefined || parts.length === 0) throw malformedXml();
   const record = bucket.store.completeUpload(upload.id, parts, {
     onlyIf: conditionsFrom(request.headers, readConditions),
+    chain: chainOf(request),
   });
   return completed(bucket, upload.key, record.etag);
 }

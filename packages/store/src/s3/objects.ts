@@ -1,4 +1,4 @@
-import { bucketLimits } from "@nimbus/core";
+import { bucketLimits, type Chain, parseChain } from "@nimbus/core";
 import { checkConditions } from "../conditions.ts";
 import { objectHeaders, parseRange } from "../http.ts";
 import type { BucketEntry } from "../registry.ts";
@@ -171,6 +171,19 @@ export function preconditionFailed(condition = "If-Match"): S3Error {
   });
 }
 
+/**
+ * The chain of the invocation whose binding makes the write (docs/semantics.md "Recursive
+ * loops"): its `x-nimbus-chain` header, taken only when the signature covers it, so only
+ * a holder of a key can put a change in a chain. Absent for any other client's write:
+ * its change belongs to no chain.
+ */
+export function chainOf(request: S3Request): Chain | undefined {
+  if (!request.signedHeaders?.includes(chainHeader)) return undefined;
+  return parseChain(request.headers.get(chainHeader));
+}
+
+const chainHeader = "x-nimbus-chain";
+
 export async function putObject(request: S3Request, bucket: BucketEntry): Promise<S3Response> {
   const key = request.key!;
   const contentMd5 = request.headers.get("content-md5");
@@ -185,6 +198,7 @@ export async function putObject(request: S3Request, bucket: BucketEntry): Promis
     headers: headersFrom(request),
     onlyIf,
     md5: contentMd5 === null ? undefined : md5Hex(contentMd5),
+    chain: chainOf(request),
   });
   return { status: 200, headers: { etag: `"${record.etag}"`, ...(await checksumHeader(request)) } };
 }
@@ -270,6 +284,7 @@ export async function copyObject(
               headers: headersFrom(request),
             }
           : undefined,
+      chain: chainOf(request),
     });
   } catch (error) {
     if ((error as { code?: string }).code === "NIMBUS_BUCKET_SOURCE_PRECONDITION")
@@ -285,7 +300,7 @@ export async function copyObject(
 /** DELETE /bucket/key, also of its one version, `?versionId=null`. */
 export function deleteObject(request: S3Request, bucket: BucketEntry): S3Response {
   const version = versionHeader(request);
-  bucket.store.delete([request.key!]);
+  bucket.store.delete([request.key!], { chain: chainOf(request) });
   return { status: 204, headers: version };
 }
 
@@ -295,7 +310,12 @@ export function deleteObject(request: S3Request, bucket: BucketEntry): S3Respons
  * ListObjectVersions lists it) deletes it and is echoed; any other version id is an error
  * for that key alone.
  */
-export async function deleteObjects(bucket: BucketEntry, xml: string): Promise<S3Response> {
+export async function deleteObjects(
+  bucket: BucketEntry,
+  xml: string,
+  /** {@link chainOf} the request. */
+  chain?: Chain,
+): Promise<S3Response> {
   let objects: { key: string; versionId?: string }[];
   let quiet: boolean;
   try {
@@ -324,7 +344,7 @@ export async function deleteObjects(bucket: BucketEntry, xml: string): Promise<S
       continue;
     }
     try {
-      bucket.store.delete([key]);
+      bucket.store.delete([key], { chain });
       deleted.push({ Key: key, VersionId: versionId });
     } catch (error) {
       errors.push({ Key: key, Code: "InvalidArgument", Message: (error as Error).message });

@@ -17,6 +17,11 @@ export interface S3Request {
   body: BodySource;
   /** The checksum the client sent with the payload, if any; verified by the time the body is read. */
   checksum?: RequestChecksum;
+  /**
+   * The headers the signature covers, lower-case (`VerifiedRequest.signedHeaders`).
+   * @default none: no header is taken as signed
+   */
+  signedHeaders?: readonly string[];
   requestId: string;
 }
 

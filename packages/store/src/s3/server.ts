@@ -24,7 +24,7 @@ import {
   uploadPart,
   uploadPartCopy,
 } from "./multipart.ts";
-import { copyObject, copySource, deleteObject, deleteObjects, getObject, putObject } from "./objects.ts";
+import { chainOf, copyObject, copySource, deleteObject, deleteObjects, getObject, putObject } from "./objects.ts";
 import { payloadOf } from "./payload.ts";
 import { parseTarget, type S3Request, type S3Response } from "./request.ts";
 import { isS3Error, S3Error, s3ErrorXml } from "./s3-error.ts";
@@ -177,6 +177,7 @@ export class S3Endpoint {
         key: target.key,
         query: new URLSearchParams(queryAt < 0 ? "" : rawUrl.slice(queryAt + 1)),
         headers,
+        signedHeaders: verified.signedHeaders,
         ...(await payloadOf(
           incoming as unknown as AsyncIterable<Uint8Array>,
           headers,
@@ -255,7 +256,8 @@ export class S3Endpoint {
         if (query.get("list-type") === "2") return listObjectsV2(request, bucket);
         if (onlyListParams(query)) return listObjectsV1(request, bucket);
       }
-      if (method === "POST" && query.has("delete")) return deleteObjects(bucket, await text(request.body));
+      if (method === "POST" && query.has("delete"))
+        return deleteObjects(bucket, await text(request.body), chainOf(request));
       if (method === "PUT" && query.has("versioning")) {
         throw notImplemented(
           method,

@@ -69,6 +69,8 @@ export interface VerifiedRequest {
   region: string;
   /** Whether the signature came from the query string (a presigned URL). */
   presigned: boolean;
+  /** The headers the signature covers, lower-case: only those can be trusted to come from the key's holder. */
+  signedHeaders: readonly string[];
 }
 
 /** The request as received: method, URL with its raw path and query, and headers. */
@@ -189,6 +191,7 @@ export function verifySigV4(
     seedSignature: expected,
     region: parts.region,
     presigned: parts.presigned,
+    signedHeaders: parts.signedHeaders.map((name) => name.toLowerCase()),
   };
 }
 

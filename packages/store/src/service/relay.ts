@@ -1,10 +1,22 @@
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { type StoreBucket, toEvent } from "@nimbus/core";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import {
+  type DetailCheck,
+  detailCheck,
+  formatChain,
+  NimbusError,
+  type PutEntry,
+  readEntries,
+  type StoreBucket,
+  toEvent,
+} from "@nimbus/core";
 import { changeEvents } from "../notification-events.ts";
 import type { BucketEntry } from "../registry.ts";
 import type { BucketStore } from "../store.ts";
 
+/** The header the function hosts' queue driver reads a chain from (runtime's host/queue-headers.ts). */
+const chainHeader = "Nimbus-Chain";
 /** Changes read from an outbox at a time. */
 const pageSize = 100;
 /** Wait before a failed relay tries again; doubled up to `maxBackoffMs`. */
@@ -24,7 +36,9 @@ export interface NotificationRelayOptions {
  * publishes it again; each message carries a `Nats-Msg-Id` made of the bucket, its
  * creation time and the change's id, so the stream drops a repeat within its duplicate
  * window. The event's id is derived from the same, so a repeat past the window still
- * carries the same id.
+ * carries the same id. A change made by an invocation's write carries its chain as the
+ * message's `Nimbus-Chain` header (docs/semantics.md "Recursive loops"), which the bus
+ * router copies onto the deliveries it stores.
  */
 export class NotificationRelay {
   readonly #options: NotificationRelayOptions;
@@ -32,6 +46,8 @@ export class NotificationRelay {
   readonly #running = new Map<BucketStore, Promise<void>>();
   readonly #again = new Map<BucketStore, BucketEntry>();
   readonly #retries = new Map<BucketStore, { timer: NodeJS.Timeout; backoff: number }>();
+  /** Each bus's detail check, built on first use. */
+  readonly #checks = new Map<string, DetailCheck>();
   #stopped = false;
 
   constructor(options: NotificationRelayOptions) {
@@ -80,10 +96,15 @@ export class NotificationRelay {
         const last = changes.at(-1);
         if (!last) break;
         for (const change of changes) {
+          const chain = change.chain ? formatChain(change.chain) : undefined;
           for (const { index, entry: put } of changeEvents(bucket.bucket, bucket.notifications, change)) {
+            if (!this.#accepts(bucket, index, change.key, put)) continue;
             const msgID = `${entry.name}:${epoch}:${change.id}:${index}`;
             const event = toEvent(put, { id: uuidOf(msgID) });
-            await js.publish(bucket.notifications[index]!.subject, JSON.stringify(event), { msgID });
+            // Headers of its own per publish: the client adds `Nats-Msg-Id` to them.
+            const headers = chain === undefined ? undefined : natsHeaders();
+            headers?.set(chainHeader, chain!);
+            await js.publish(bucket.notifications[index]!.subject, JSON.stringify(event), { msgID, headers });
           }
         }
         store.dropChanges(last.id);
@@ -99,6 +120,31 @@ export class NotificationRelay {
       const timer = setTimeout(() => this.kick(entry), backoff);
       timer.unref();
       this.#retries.set(store, { timer, backoff });
+    }
+  }
+
+  /**
+   * Runs the checks a put on the bus runs (core's, as the emulator's bus does): an event
+   * the bus refuses would be refused on every try, so it is logged and dropped, and the
+   * change leaves the outbox with the rest of its page (docs/semantics.md §notifications/7).
+   */
+  #accepts(bucket: StoreBucket, index: number, key: string, put: PutEntry): boolean {
+    const { bus, schema } = bucket.notifications[index]!;
+    let check = this.#checks.get(bus);
+    if (!check) {
+      check = detailCheck(bus, schema);
+      this.#checks.set(bus, check);
+    }
+    try {
+      readEntries(bus, [put], check);
+      return true;
+    } catch (error) {
+      if (!NimbusError.is(error)) throw error;
+      this.#options.log(
+        "error",
+        `bucket ${bucket.bucket}: the event for ${JSON.stringify(key)} could not be put on bus ${bus}, so it was dropped: ${error.message}`,
+      );
+      return false;
     }
   }
 }
