@@ -147,6 +147,11 @@ conformance("queues: order and batches", { app: fixture("queues"), manualClock: 
       const rest = Array.from({ length: 12 }, () => uid("queued"));
       // `first` takes 300 ms: the twelve, sent meanwhile, wait and then go in two batches.
       await t.app.queue("jobs").send({ id: first, action: "slow", ms: 300 });
+      // On the real clock the batch starts when the consumer pulls it: the rest is sent once it runs.
+      for (const deadline = Date.now() + 20_000; (await t.app.queue("jobs").stats()).inFlight < 1; ) {
+        if (Date.now() > deadline) throw new Error(`"${first}" was not delivered within 20s`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       await t.app.queue("jobs").sendBatch(rest.map((id) => ({ body: { id } })));
       await t.app.idle();
       expect((await delivery(t.app, first, 1)).batch).toEqual([first]);

@@ -109,7 +109,9 @@ export type BucketBodySource = Uint8Array | ReadableStream<Uint8Array>;
 
 /**
  * A bucket's storage as a target reaches it: the emulator's store in the caller's
- * thread, or an S3 API. Arguments arrive checked; a transport only stores and reads.
+ * thread, or an S3 API. Arguments arrive checked (keys, the form of a range, conditions);
+ * a transport only stores and reads, and refuses only what needs the stored object (a
+ * range past its end: {@link rangePastEnd}).
  */
 export interface BucketTransport {
   /** The object, or null when it does not exist or a condition failed; `range`: the bytes served. */
@@ -153,11 +155,14 @@ export function bucketClient(
 ): BucketClient {
   return {
     async get(key: string, options: BucketGetOptions = {}): Promise<BucketObject | null> {
+      checkKey(bucket, key);
+      if (options.range) checkRange(bucket, key, options.range);
       const result = await transport.get(key, { range: options.range, onlyIf: conditions(bucket, options.onlyIf) });
       if (!result) return null;
       return bucketObject(bucket, result.record, result.body, options.range ? result.range : undefined);
     },
     async put(key: string, body: BucketPutBody, options: BucketPutOptions = {}): Promise<BucketObjectInfo> {
+      checkKey(bucket, key);
       const record = await transport.put(key, await bodySource(bucket, key, body), {
         contentType: options.contentType,
         metadata: options.metadata,
@@ -167,6 +172,7 @@ export function bucketClient(
       return info(record);
     },
     async head(key: string): Promise<BucketObjectInfo | null> {
+      checkKey(bucket, key);
       const record = await transport.head(key);
       return record ? info(record) : null;
     },
@@ -180,6 +186,7 @@ export function bucketClient(
           `delete takes at most ${maxDeleteKeys} keys at once (as S3's DeleteObjects); found ${all.length}. Delete in batches.`,
         );
       }
+      for (const key of all) checkKey(bucket, key);
       await transport.delete(all, chain());
     },
     async list(options: BucketListOptions = {}): Promise<BucketListResult> {
@@ -196,7 +203,8 @@ export function bucketClient(
         ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
       };
     },
-    presign(key: string, options: BucketPresignOptions): Promise<string> {
+    async presign(key: string, options: BucketPresignOptions): Promise<string> {
+      checkKey(bucket, key);
       return transport.presign(key, options);
     },
   };
@@ -284,6 +292,73 @@ async function bodySource(bucket: string, key: string, body: BucketPutBody): Pro
     bucket,
     key,
     `put takes a string, an ArrayBuffer, a typed array, a Blob or a ReadableStream; found ${body === null ? "null" : typeof body}`,
+  );
+}
+
+/**
+ * A key every target takes: a non-empty, well-formed string of at most 1,024 bytes of
+ * UTF-8 (S3's limit). Checked here, before any transport, so every target refuses the
+ * same keys in the same words.
+ */
+export function checkKey(bucket: string, key: unknown): asserts key is string {
+  if (typeof key !== "string") {
+    throw bucketError("NIMBUS_BUCKET_KEY", bucket, undefined, `expected a key as a string; found ${typeof key}`);
+  }
+  if (key.length === 0) {
+    throw bucketError("NIMBUS_BUCKET_KEY", bucket, key, "a key cannot be empty. Give the object a name.");
+  }
+  // A lone surrogate has no UTF-8 form; encoding would replace it and make two keys one.
+  if (!key.isWellFormed()) {
+    throw bucketError(
+      "NIMBUS_BUCKET_KEY",
+      bucket,
+      key,
+      "the key contains a lone UTF-16 surrogate, which has no UTF-8 form. Use well-formed text (String.prototype.toWellFormed()).",
+    );
+  }
+  const bytes = new TextEncoder().encode(key).byteLength;
+  if (bytes > bucketLimits.maxKeyBytes) {
+    throw bucketError(
+      "NIMBUS_BUCKET_KEY",
+      bucket,
+      key,
+      `the key is ${bytes.toLocaleString("en")} bytes of UTF-8; S3 keys are at most ${bucketLimits.maxKeyBytes.toLocaleString("en")}. Use a shorter key.`,
+    );
+  }
+}
+
+/** The form of a range: a suffix of at least one byte, or a whole offset and length of at least 0. */
+function checkRange(bucket: string, key: string, range: BucketRange): void {
+  if ("suffix" in range) {
+    if (!Number.isInteger(range.suffix) || range.suffix < 1) {
+      throw bucketError(
+        "NIMBUS_BUCKET_RANGE",
+        bucket,
+        key,
+        `range suffix must be a whole number of bytes above 0; found ${range.suffix}`,
+      );
+    }
+    return;
+  }
+  const { offset, length } = range;
+  if (!Number.isInteger(offset) || offset < 0 || (length !== undefined && (!Number.isInteger(length) || length < 0))) {
+    throw bucketError(
+      "NIMBUS_BUCKET_RANGE",
+      bucket,
+      key,
+      `range offset and length must be whole numbers of bytes, at least 0; found ${JSON.stringify(range)}`,
+    );
+  }
+}
+
+/** A transport's refusal of a range that starts past the object's end, in every target's words. */
+export function rangePastEnd(bucket: string, key: string, offset: number, size: number, cause?: unknown) {
+  return bucketError(
+    "NIMBUS_BUCKET_RANGE",
+    bucket,
+    key,
+    `range offset ${offset} is past the end of the object (${size} bytes)`,
+    cause,
   );
 }
 

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type Graph, NimbusError, physicalName, resourcesOf, scheduleTriggerSubject } from "@nimbus/core";
+import { type Graph, isErrorCode, NimbusError, physicalName, resourcesOf, scheduleTriggerSubject } from "@nimbus/core";
 import type { BucketClient, BusClient } from "@nimbus/runtime";
 import { JetStreamQueues, jetStreamBusTransport, provisionNats, QueueAdmin, s3Transport } from "@nimbus/runtime/host";
 import { bucketClient, busClient } from "@nimbus/runtime/target";
@@ -129,6 +129,8 @@ class ProcessesDeployment implements Deployment {
     if (!key) return {};
     return {
       NIMBUS_S3_ENDPOINT: this.#store.endpoint,
+      // The test, which uses the URLs, reaches the store where the hosts do.
+      NIMBUS_S3_PRESIGN_ENDPOINT: this.#store.endpoint,
       NIMBUS_S3_REGION: this.#store.region,
       NIMBUS_S3_ACCESS_KEY_ID: key.accessKeyId,
       NIMBUS_S3_SECRET_ACCESS_KEY: key.secretAccessKey,
@@ -238,7 +240,10 @@ class ProcessesDeployment implements Deployment {
         const subject = scheduleTriggerSubject({ prefix: this.#prefix });
         const reply = await this.#nc.request(subject, JSON.stringify({ schedule: name }), { timeout: 20_000 });
         const answer = reply.json() as { scheduledTime: number } | { error: { code: string; message: string } };
-        if ("error" in answer) throw new NimbusError(answer.error.code as never, answer.error.message);
+        if ("error" in answer) {
+          const { code, message } = answer.error;
+          throw isErrorCode(code) ? new NimbusError(code, message) : new Error(`${code}: ${message}`);
+        }
         return { scheduledTime: answer.scheduledTime };
       },
     };
@@ -272,7 +277,11 @@ class ProcessesDeployment implements Deployment {
     await this.#stopHosts("SIGTERM");
     this.#graph = graph;
     this.#route = routeTable(graph);
-    await this.#nats.reconfigure(graph);
+    if (await this.#nats.reconfigure(graph)) {
+      // A fresh connection: requests made while the old one reconnects can time out.
+      await this.#nc.close().catch(() => {});
+      await this.#connect();
+    }
     await this.#provision();
     await this.#store.reconfigure(graph, this.#nats.store);
     await this.#startHosts();

@@ -72,7 +72,7 @@ function userBlock(user: NatsUser, password: string, indent: string): string {
  * anonymous user. Pure: the same input gives the same text.
  */
 export function renderNatsConfig(users: NatsUsers, options: NatsConfigOptions): string {
-  const all = [...Object.values(users.functions), users.control, users.admin];
+  const all = [...Object.values(users.functions), users.control, users.admin, ...(users.store ? [users.store] : [])];
   const blocks = all.map((user) => {
     const password = options.passwords[user.user];
     if (password === undefined || password === "") {

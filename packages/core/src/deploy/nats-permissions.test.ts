@@ -172,6 +172,28 @@ describe("natsPermissions", () => {
     expect(without.allowResponses).toBeUndefined();
   });
 
+  test("natsPermissions: the store publishes only to the buses buckets notify, and exists only when one does", () => {
+    const app = new App("shop");
+    const orders = app.bus("orders");
+    const audit = app.bus("audit");
+    app.bus("quiet");
+    app
+      .bucket("uploads")
+      .notify(orders)
+      .notify(audit, { events: ["deleted"] });
+    app.bucket("plain");
+    app.function("f", { handler: "./f.ts", link: { orders } });
+    const store = natsPermissions(app.toGraph(), { prefix: "p" }).store!;
+    expect(store.user).toBe("nimbus-store");
+    expect(store.permissions).toEqual({
+      publish: [busNames("audit", { prefix: "p" }).subject, busNames("orders", { prefix: "p" }).subject].sort(),
+      subscribe: ["_INBOX_nimbus-store.>"],
+    });
+    expect(allows(store.permissions.publish, busNames("quiet", { prefix: "p" }).subject)).toBe(false);
+    expect(allows(store.permissions.publish, "$JS.API.STREAM.CREATE.p-bus-orders")).toBe(false);
+    expect(natsPermissions(shop()).store).toBeUndefined();
+  });
+
   test("natsPermissions: a graph without links gives a function only its inbox and the account info", () => {
     const app = new App("bare");
     app.function("solo", { handler: "./solo.ts", routes: ["GET /"] });

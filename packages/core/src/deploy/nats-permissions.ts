@@ -46,6 +46,12 @@ export interface NatsUsers {
    * redrive): the whole JetStream API, but no wildcard over every subject.
    */
   admin: NatsUser;
+  /**
+   * The Nimbus store service, which publishes bucket notifications from its outbox: only
+   * to the subjects of the buses some bucket notifies. Absent when no bucket notifies a
+   * bus (the store then needs no NATS).
+   */
+  store?: NatsUser;
 }
 
 /** The account's JetStream API info (`jetstreamManager()` asks for it); read-only. */
@@ -113,7 +119,10 @@ function user(name: string, publish: Iterable<string>, serves: readonly string[]
  *   `scheduleTriggerSubject` and may reply to each request it gets (`allowResponses`),
  *   so a requester's inbox needs no rule of its own;
  * - the admin may use the whole JetStream API and every `nimbus.` subject: it
- *   provisions, backs the tools and sends trigger requests (the CLI's `nimbus trigger`).
+ *   provisions, backs the tools and sends trigger requests (the CLI's `nimbus trigger`);
+ * - the store (`nimbus-store`, only when a bucket notifies a bus) may publish to the
+ *   subjects of the buses buckets notify and nothing else: a JetStream publish's ack
+ *   comes back to its inbox, so it needs no API subject.
  *
  * Every user subscribes to its own inbox prefix, and the control role to the trigger
  * subject besides; no user gets `>`.
@@ -187,9 +196,15 @@ export function natsPermissions(graph: Graph, options: SubjectOptions = {}): Nat
     }
   }
 
+  const notified = new Set<string>();
+  for (const bucket of resourcesOf(graph, "bucket")) {
+    for (const notification of bucket.spec.notifications) notified.add(busNames(notification.bus, options).subject);
+  }
+
   return {
     functions,
     control: user("nimbus-control", control, schedules ? [scheduleTriggerSubject(options)] : []),
     admin: user("nimbus-admin", ["$JS.API.>", "$JS.ACK.>", "$KV.>", "nimbus.>"]),
+    ...(notified.size > 0 ? { store: user("nimbus-store", notified) } : {}),
   };
 }

@@ -44,7 +44,7 @@ describe("storeKeys", () => {
 });
 
 describe("storeBuckets", () => {
-  test("storeBuckets: every bucket with its notifications, each with its bus's subject", () => {
+  test("storeBuckets: every bucket with its notifications, each with its bus's subject and schema", () => {
     expect(storeBuckets(shop(), { prefix: "prod-shop" })).toEqual([
       {
         name: storeBucketName("receipts", { prefix: "prod-shop" }),
@@ -56,6 +56,7 @@ describe("storeBuckets", () => {
             prefix: "r/",
             suffix: "",
             subject: busNames("orders", { prefix: "prod-shop" }).subject,
+            schema: null,
           },
         ],
       },

@@ -7,10 +7,13 @@ import type { BucketConditions } from "../bucket.ts";
 export type ConditionOutcome = "ok" | "precondition" | "not-modified";
 
 /**
- * The conditions evaluated as an S3 store evaluates their headers (RFC 9110 §13.2.2: an
- * ETag condition decides over the date condition paired with it). Dates compare at whole
- * seconds, as `Last-Modified` and the `If-*-Since` headers carry them, so this check and
- * the store's own never disagree. `current` is undefined when there is no object.
+ * The conditions evaluated as every target's binding evaluates them (RFC 9110 §13.2.2:
+ * an ETag condition decides over the date condition paired with it): stored strictly
+ * before `uploadedBefore`, strictly after `uploadedAfter`. `current.uploaded` is the time
+ * the store reports (`Last-Modified`, whole seconds), the one this transport hands out,
+ * so `uploadedBefore: obj.uploaded` fails as in the emulator. The `If-*-Since` headers
+ * sent along compare at whole seconds and never refuse what this accepts, so this check
+ * decides. `current` is undefined when there is no object.
  */
 export function checkConditions(
   current: { etag: string; uploaded: number } | undefined,
@@ -20,12 +23,12 @@ export function checkConditions(
   const { etagMatches, etagDoesNotMatch, uploadedBefore, uploadedAfter } = conditions;
   if (etagMatches !== undefined) {
     if (!current || !etagListHas(etagMatches, current.etag)) return "precondition";
-  } else if (uploadedBefore && current && seconds(current.uploaded) > seconds(uploadedBefore.getTime())) {
+  } else if (uploadedBefore && current && !(current.uploaded < uploadedBefore.getTime())) {
     return "precondition";
   }
   if (etagDoesNotMatch !== undefined) {
     if (current && etagListHas(etagDoesNotMatch, current.etag)) return "not-modified";
-  } else if (uploadedAfter && current && seconds(current.uploaded) <= seconds(uploadedAfter.getTime())) {
+  } else if (uploadedAfter && current && !(current.uploaded > uploadedAfter.getTime())) {
     return "not-modified";
   }
   return "ok";
@@ -55,8 +58,4 @@ function etagListHas(list: string, etag: string): boolean {
     const tag = unquoteEtag(item);
     return tag === "*" || tag === etag;
   });
-}
-
-function seconds(ms: number): number {
-  return Math.floor(ms / 1000);
 }

@@ -1,24 +1,21 @@
-// nats-server for the processes target, run on the configuration the deploy targets
-// render (core's `renderNatsConfig`: one user per function, the control role and the
-// admin, each with its password and allow lists). F's `startNatsServer`
-// (@nimbus/runtime/host/testing) starts a server on a fixed, open configuration, so this
-// starts one on ours; once that starter takes a configuration, this becomes a call to it.
-import { type ChildProcess, spawn } from "node:child_process";
+// nats-server for the processes target, run with the runtime's test starter
+// (`startNatsServer`) on the configuration the deploy targets render: core's
+// `renderNatsConfig`, one user per function, the control role, the admin and the store,
+// each with its password and allow lists.
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { delimiter, join } from "node:path";
-import { type Graph, type NatsUsers, natsPermissions, renderNatsConfig } from "@nimbus/core";
-import { freePort } from "./host-process.ts";
+import { dirname, join, relative } from "node:path";
+import { type Graph, type NatsUser, type NatsUsers, natsPermissions, natsString, renderNatsConfig } from "@nimbus/core";
+import { type NatsServerPlace, natsServerMissing, startNatsServer } from "@nimbus/runtime/host/testing";
 
-/** `NATS_SERVER`, or the first `nats-server` on PATH or in the sbin folders (Debian puts it in /usr/sbin). */
-export function natsBinary(): string | undefined {
-  if (process.env.NATS_SERVER) return existsSync(process.env.NATS_SERVER) ? process.env.NATS_SERVER : undefined;
-  const folders = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
-  return folders
-    .filter((folder) => folder !== "")
-    .map((folder) => join(folder, "nats-server"))
-    .find(existsSync);
+/** Why nats-server cannot run here, or undefined; never throws (the runner decides what CI does). */
+export function natsUnavailable(): string | undefined {
+  try {
+    return natsServerMissing();
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /** A user's connection settings, as the host's NIMBUS_NATS_* variables and the driver's own client take them. */
@@ -30,12 +27,17 @@ export interface NatsLogin {
 
 export interface Nats {
   readonly url: string;
-  /** The provisioner's and tools' user (stats, dead letters, redrive, purges). */
+  /** The provisioner's and tools' user (stats, dead letters, redrive, purges, schedule triggers). */
   readonly admin: NatsLogin;
   readonly control: NatsLogin;
+  /** The store service's user, when a bucket notifies a bus. */
+  readonly store: NatsLogin | undefined;
   login(fn: string): NatsLogin;
-  /** Renders the configuration of `graph` again (a reload added a function or a queue) and reloads it. */
-  reconfigure(graph: Graph): Promise<void>;
+  /**
+   * Renders the configuration of `graph` again and, when it changed, restarts the server on
+   * it (same port and storage); true when it did (then clients reconnect).
+   */
+  reconfigure(graph: Graph): Promise<boolean>;
   /** SIGTERM, then a start on the same port and storage. */
   restart(): Promise<void>;
   /** SIGKILL: JetStream flushes nothing. */
@@ -44,94 +46,64 @@ export interface Nats {
   stop(): Promise<void>;
 }
 
-/** Starts nats-server with JetStream on `dir/jetstream` (kept across restarts; the caller removes `dir`). */
+/**
+ * Starts nats-server on the app's configuration. The starter writes its configuration
+ * file once, beside the JetStream folder it picks; that file only includes `dir/nats.conf`,
+ * which this renders, so a new configuration is applied by rewriting it and restarting
+ * the server (same port, same streams; clients reconnect).
+ */
 export async function startNats(graph: Graph, dir: string, prefix: string | undefined): Promise<Nats> {
-  const binary = natsBinary();
-  if (!binary)
-    throw new Error("nats-server is not installed (Debian: apt-get install nats-server; or set NATS_SERVER)");
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
   const file = join(dir, "nats.conf");
-  const storeDir = join(dir, "jetstream");
   const passwords = new Map<string, string>();
-  let users: NatsUsers;
-
+  let users!: NatsUsers;
+  let place!: NatsServerPlace;
   let rendered = "";
+
   /** Writes the configuration of `current`; false when it is what the server already runs. */
   const render = async (current: Graph): Promise<boolean> => {
     users = natsPermissions(current, prefix ? { prefix } : {});
-    for (const user of [...Object.values(users.functions), users.control, users.admin]) {
-      if (!passwords.has(user.user)) passwords.set(user.user, randomBytes(18).toString("base64url"));
+    for (const user of [...Object.values(users.functions), users.control, users.admin, users.store]) {
+      if (user && !passwords.has(user.user)) passwords.set(user.user, randomBytes(18).toString("base64url"));
     }
-    const text = renderNatsConfig(users, {
-      app: current.app,
-      passwords: Object.fromEntries(passwords),
-      storeDir,
-      listen: `127.0.0.1:${port}`,
-    });
+    const text = renderNatsConfig(users, { app: current.app, passwords: Object.fromEntries(passwords), ...place });
     if (text === rendered) return false;
     rendered = text;
     await writeFile(file, text);
     return true;
   };
-  const login = (user: { user: string; inboxPrefix: string }): NatsLogin => ({
+  const login = (user: NatsUser): NatsLogin => ({
     user: user.user,
     pass: passwords.get(user.user)!,
     inboxPrefix: user.inboxPrefix,
   });
 
-  let child: ChildProcess | undefined;
-  let output = "";
-  /** Resolves once the server's output shows `line` (after `from`), or rejects when it exits first. */
-  const waitFor = (proc: ChildProcess, line: string, from: number, what: string) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`nats-server did not ${what} within 20s:\n${output}`)), 20_000);
-      const check = () => {
-        if (!output.slice(from).includes(line)) return;
-        clearTimeout(timer);
-        proc.stdout?.off("data", check);
-        proc.stderr?.off("data", check);
-        resolve();
-      };
-      proc.stdout?.on("data", check);
-      proc.stderr?.on("data", check);
-      proc.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`nats-server exited (${signal ?? `code ${code}`}) before it could ${what}:\n${output}`));
-      });
-      check();
-    });
-  const start = async () => {
-    output = "";
-    const proc = spawn(binary, ["-c", file], { stdio: ["ignore", "pipe", "pipe"] });
-    child = proc;
-    const read = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (process.env.NIMBUS_CONFORMANCE_LOGS) process.stderr.write(`[nats] ${chunk}`);
-    };
-    proc.stdout?.on("data", read);
-    proc.stderr?.on("data", read);
-    // The line comes once JetStream has recovered its streams, so a restarted server is usable.
-    await waitFor(proc, "Server is ready", 0, "get ready");
-  };
-  const end = async (signal: NodeJS.Signals) => {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill(signal);
-    await exited;
-  };
-
-  await render(graph);
-  await start();
+  // The place is known only inside the starter, before it writes its file: the first render is synchronous there.
+  let first = "";
+  const server = await startNatsServer({
+    config: (given) => {
+      place = given;
+      users = natsPermissions(graph, prefix ? { prefix } : {});
+      for (const user of [...Object.values(users.functions), users.control, users.admin, users.store]) {
+        if (user) passwords.set(user.user, randomBytes(18).toString("base64url"));
+      }
+      first = renderNatsConfig(users, { app: graph.app, passwords: Object.fromEntries(passwords), ...place });
+      writeFileSync(file, first);
+      // nats-server resolves an include against the including file's folder, never as an absolute path.
+      return `include ${natsString(relative(dirname(given.storeDir), file))}\n`;
+    },
+  });
+  rendered = first;
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: server.url,
     get admin() {
       return login(users.admin);
     },
     get control() {
       return login(users.control);
+    },
+    get store() {
+      return users.store ? login(users.store) : undefined;
     },
     login: (fn) => {
       const user = users.functions[fn];
@@ -139,18 +111,13 @@ export async function startNats(graph: Graph, dir: string, prefix: string | unde
       return login(user);
     },
     reconfigure: async (current) => {
-      if (!(await render(current)) || !child) return;
-      // A reload keeps every connection: users and permissions change in place.
-      const from = output.length;
-      child.kill("SIGHUP");
-      await waitFor(child, "Reloaded server configuration", from, "reload its configuration");
+      if (!(await render(current))) return false;
+      await server.restart();
+      return true;
     },
-    restart: async () => {
-      await end("SIGTERM");
-      await start();
-    },
-    kill: () => end("SIGKILL"),
-    start,
-    stop: () => end("SIGTERM"),
+    restart: () => server.restart(),
+    kill: () => server.kill(),
+    start: () => server.start(),
+    stop: () => server.stop(),
   };
 }
