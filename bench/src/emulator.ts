@@ -95,8 +95,8 @@ async function benchStart(runs: number): Promise<void> {
       const port = await freePort();
       const [command, args] =
         (options.viaPnpm ?? true)
-          ? [join(repoRoot, "pnpm"), ["--silent", "nimbus", "dev", dir, "--port", String(port)]]
-          : [node, [...nodeFlags, cli, "dev", dir, "--port", String(port)]];
+          ? [join(repoRoot, "pnpm"), ["--silent", "nimbus", "dev", dir, "--s3-port", "0", "--port", String(port)]]
+          : [node, [...nodeFlags, cli, "dev", dir, "--s3-port", "0", "--port", String(port)]];
       const env = options.firstEver ? { NODE_DISABLE_COMPILE_CACHE: "1" } : {};
       const result = await timeToFirstResponse(command, args, `http://127.0.0.1:${port}${path}`, {
         env,
@@ -214,7 +214,10 @@ async function benchThroughput(seconds: number): Promise<void> {
     const mf = await startServer([join(benchDir, "src/miniflare-hello.ts")], "/");
     const mfResult = await load(mf.url, seconds);
     await stop(mf.child);
-    const nimbus = await startServer([...nodeFlags, cli, "dev", app.dir, "--log-format", "json", "--port"], "/hello");
+    const nimbus = await startServer(
+      [...nodeFlags, cli, "dev", app.dir, "--log-format", "json", "--s3-port", "0", "--port"],
+      "/hello",
+    );
     // Every function answers once, so all ten workers are loaded when memory is read.
     const base = new URL(nimbus.url).origin;
     for (let i = 1; i < 10; i++) await (await fetch(`${base}/fn-${i}`)).arrayBuffer();

@@ -1,8 +1,9 @@
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createAdaptorServer } from "@hono/node-server";
+import { getRequestListener } from "@hono/node-server";
 import { type Duration, formatIssue, type Graph, GraphError, type LinkSpec, NimbusError } from "@nimbus/core";
 import type { BucketClient, BusClient, QueueClient } from "@nimbus/runtime";
 import { busClient, queueClient } from "@nimbus/runtime/target";
@@ -11,6 +12,7 @@ import { Clock } from "./clock/clock.ts";
 import { Work } from "./clock/work.ts";
 import { controlApi, controlTokenHeader } from "./gateway/control.ts";
 import { type AllowedHosts, hostCheck } from "./gateway/host-check.ts";
+import { answeredDirectly, type NodeBindings } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
 import { s3Region } from "./plugins/bucket-plugin.ts";
@@ -151,6 +153,19 @@ export interface Emulator extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** Bodies up to this size (with a Content-Length) are read whole and sent to the worker as bytes. */
+const smallBody = 64 * 1024;
+
+/** Writes one of the emulator's own small responses (a 404, a 413, a 503) on `outgoing`. */
+async function writeResponse(outgoing: ServerResponse, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const headers: string[] = [];
+  for (const [name, value] of response.headers) headers.push(name, value);
+  headers.push("content-length", String(body.byteLength));
+  outgoing.writeHead(response.status, headers);
+  outgoing.end(body);
+}
+
 /**
  * Starts the emulator for the app in `options.root`: builds every function, serves the
  * routes over HTTP on 127.0.0.1 and watches the sources.
@@ -181,7 +196,7 @@ class LocalEmulator implements Emulator {
   readonly #work = new Work();
   readonly #workers = new SpareWorkers();
   #control: Hono;
-  #server: ReturnType<typeof createAdaptorServer> | undefined;
+  #server: Server | undefined;
   #reloader: Reloader | undefined;
   #temporaryState = false;
   #appInputs: string[] = [];
@@ -302,9 +317,9 @@ class LocalEmulator implements Emulator {
   async #listen(): Promise<void> {
     const hostname = this.#options.host ?? "127.0.0.1";
     const port = this.#options.port ?? 0;
-    const server = createAdaptorServer({
-      fetch: (request: Request) => this.#handle(request),
-      hostname,
+    const listener = getRequestListener((request: Request) => this.#handle(request), { hostname });
+    const server = createServer((incoming, outgoing) => {
+      if (!this.#serveRoute(incoming, outgoing, hostname)) void listener(incoming, outgoing);
     });
     this.#server = server;
     await new Promise<void>((resolveListen, reject) => {
@@ -323,6 +338,43 @@ class LocalEmulator implements Emulator {
     const address = server.address() as AddressInfo;
     const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
     this.url = `http://${shownHost}:${address.port}`;
+  }
+
+  /**
+   * The app's routes without WHATWG objects in this thread, for requests without a body or
+   * with a small one of known length (most of them): the function's host reads the request
+   * and writes the response itself. Returns false for what `#handle` serves instead: the
+   * control API, refused hosts, HEAD, and bodies that stream.
+   */
+  #serveRoute(incoming: IncomingMessage, outgoing: ServerResponse, hostname: string): boolean {
+    const target = incoming.url ?? "";
+    if (target[0] !== "/" || incoming.method === "HEAD") return false;
+    const { headers } = incoming;
+    if (headers["transfer-encoding"] !== undefined) return false;
+    if (headers["content-length"] !== undefined && Number(headers["content-length"]) > smallBody) return false;
+    const query = target.indexOf("?");
+    const pathname = query === -1 ? target : target.slice(0, query);
+    if (pathname === "/_nimbus" || pathname.startsWith("/_nimbus/")) return false;
+    if (this.#checkHost(headers.host) !== undefined) return false;
+    const routes = this.#each()
+      .find((plugin) => plugin.routes)
+      ?.routes?.();
+    if (!routes) return false;
+    const url = `http://${headers.host ?? hostname}${target}`;
+    // Routing reads only the URL and the method.
+    const request = { url, method: incoming.method } as Request;
+    const bindings: NodeBindings = { incoming, outgoing, url };
+    void (async () => {
+      try {
+        const response = await routes.fetch(request, bindings);
+        if (response !== answeredDirectly) await writeResponse(outgoing, response);
+      } catch (error) {
+        this.#logger.error(`answering ${incoming.method} ${pathname} failed: ${(error as Error).stack ?? error}`);
+        if (!outgoing.headersSent) outgoing.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+        outgoing.end();
+      }
+    })();
+    return true;
   }
 
   #handle(request: Request): Response | Promise<Response> {

@@ -1,9 +1,21 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { formatRoute, type Graph, resourcesOf } from "@nimbus/core";
 import { Hono } from "hono";
 import type { FunctionHost } from "../plugins/function/host.ts";
 import { limitBody, tooLarge } from "./body-limit.ts";
 
 const allMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/** The server's request and response, passed as the router's env when the server calls it directly (no WHATWG objects made). */
+export interface NodeBindings {
+  incoming: IncomingMessage;
+  outgoing: ServerResponse;
+  /** The request's full URL. */
+  url: string;
+}
+
+/** What a route answers when it has written its response on `outgoing` itself. */
+export const answeredDirectly: Response = new Response(null, { status: 299 });
 
 /**
  * The app's routes as a Hono app: each route calls its function's host. Rebuilt from
@@ -20,6 +32,13 @@ export function buildRouter(graph: Graph, hostOf: (fn: string) => FunctionHost |
       app.on(methods, route.path, async (c) => {
         const host = hostOf(fn.name);
         if (!host) return c.text(`function "${fn.name}" is not running\n`, 503);
+        const node = c.env as NodeBindings | undefined;
+        if (node?.outgoing) {
+          const declared = Number(node.incoming.headers["content-length"] ?? Number.NaN);
+          if (declared > host.spec.maxBodySize) return tooLarge(host.spec.maxBodySize);
+          await host.serveHttp(node.incoming, node.outgoing, node.url, c.req.param() as Record<string, string>);
+          return answeredDirectly;
+        }
         return serve(host, c.req.raw, c.req.param() as Record<string, string>);
       });
     }

@@ -1,6 +1,7 @@
 // Entry of every function worker: plain JavaScript, so a worker starts without type
-// stripping. It waits for the function's bundle and settings, then loads the bundle,
-// whose runtime takes over. A worker can so be started before it is needed (a spare),
+// stripping. It waits for the function's bundle and settings, then loads the worker
+// runtime (which captures the console first) and the handler's bundle, and hands the
+// handler to the runtime. A worker can so be started before it is needed (a spare),
 // and a reload only pays for loading the new code.
 
 import { pathToFileURL } from "node:url";
@@ -28,7 +29,8 @@ parentPort.once("message", async (message) => {
   await warming;
   globalThis.__nimbusWorkerData = message.data;
   try {
-    await import(pathToFileURL(message.bundle).href);
+    const { serve } = await import(pathToFileURL(message.runtime).href);
+    serve(await import(pathToFileURL(message.bundle).href));
   } catch (error) {
     parentPort.postMessage({
       type: "load-error",

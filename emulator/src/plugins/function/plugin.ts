@@ -13,7 +13,7 @@ import { buildRouter } from "../../gateway/router.ts";
 import type { Logger } from "../../logs/logger.ts";
 import { readDotEnv } from "../../state/dotenv.ts";
 import type { Plugin, Service } from "../plugin.ts";
-import { FunctionBundler } from "./bundler.ts";
+import { buildWorkerRuntime, FunctionBundler } from "./bundler.ts";
 import { FunctionHost } from "./host.ts";
 import type { SpareWorkers } from "./spare-workers.ts";
 
@@ -47,6 +47,8 @@ export class FunctionPlugin implements Plugin {
   readonly #functions = new Map<string, RunningFunction>();
   #graph: Graph | undefined;
   #router: Hono | undefined;
+  /** The worker runtime's build, made once and shared by every function's workers. */
+  #runtime: Promise<string> | undefined;
 
   readonly services: Readonly<Record<string, Service>> = {
     /** A linked function's `fetch`: the request goes to its host as a direct call would. */
@@ -157,14 +159,16 @@ export class FunctionPlugin implements Plugin {
   async #start(resource: ResourceOf<"function">, secrets: Record<string, string>, wait = true): Promise<void> {
     const ctx = this.#ctx;
     const { name, spec } = resource;
+    this.#runtime ??= buildWorkerRuntime(join(ctx.stateDir, "build", "functions"));
     const bundler = new FunctionBundler({
       name,
       entry: resolve(ctx.root, spec.handler),
       outDir: join(ctx.stateDir, "build", "functions"),
     });
     try {
-      const bundle = await bundler.build();
+      const [bundle, runtime] = await Promise.all([bundler.build(), this.#runtime]);
       const host = new FunctionHost({
+        runtime,
         name,
         spec,
         bundle: bundle.file,

@@ -1,6 +1,6 @@
 /**
- * The part of a function's bundle that talks to the emulator: it is bundled in front of
- * the author's handler, so a worker loads one plain JavaScript file. It builds `env`
+ * The part of a function's worker that talks to the emulator: bundled once for all
+ * functions and loaded before the author's handler bundle (bootstrap.mjs). It builds `env`
  * from what the emulator passed in and serves invocations. A crash here ends only this
  * thread; the emulator answers its requests and starts a fresh one.
  */
@@ -27,7 +27,7 @@ import {
   type WorkerData,
 } from "./protocol.ts";
 
-// Set by bootstrap.mjs before this bundle loads; a worker can so be started before it knows its function.
+// Set by bootstrap.mjs before this module loads; a worker can so be started before it knows its function.
 const data = (globalThis as { __nimbusWorkerData?: WorkerData }).__nimbusWorkerData ?? (workerData as WorkerData);
 const port = parentPort!;
 const invocation = new AsyncLocalStorage<string>();
@@ -238,7 +238,7 @@ port.on("message", (message: ToWorker) => {
   }
 });
 
-/** Called by the bundle's entry with the author's handler module, once it has loaded. */
+/** Called by bootstrap.mjs with the author's handler module, once it has loaded. */
 export function serve(module: { default?: unknown }): void {
   try {
     invoker = handlerInvoker(module, env, { name: data.fn, chains });
