@@ -128,6 +128,21 @@ describe("DockerApp under plain mocks", () => {
   );
 
   test(
+    "synth: presigned URLs point at the store's published port, which resolves outside the app's network",
+    async () => {
+      const { registered } = await synth(shop, { config: { ...config, storePort: 9100 } });
+      const api = registered.find((r) => r.name === "dev-shop-api-1")!;
+      expect(api.inputs.envs).toEqual(
+        expect.arrayContaining([
+          "NIMBUS_S3_ENDPOINT=http://dev-shop-store:9000",
+          "NIMBUS_S3_PRESIGN_ENDPOINT=http://127.0.0.1:9100",
+        ]),
+      );
+    },
+    timeout,
+  );
+
+  test(
     "synth: with an external S3 endpoint no store runs and functions get its credentials",
     async () => {
       const external: DockerStackConfig = {
@@ -146,6 +161,7 @@ describe("DockerApp under plain mocks", () => {
       expect(api.inputs.envs).toEqual(
         expect.arrayContaining([
           "NIMBUS_S3_ENDPOINT=https://s3.example.com",
+          "NIMBUS_S3_PRESIGN_ENDPOINT=https://s3.example.com",
           "NIMBUS_S3_REGION=eu-central-1",
           "NIMBUS_S3_ACCESS_KEY_ID=AKIA",
           "NIMBUS_S3_SECRET_ACCESS_KEY=shh",

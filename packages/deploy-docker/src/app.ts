@@ -147,11 +147,12 @@ export class DockerApp extends pulumi.ComponentResource {
     );
     const ready = [nats.container, provision.container];
 
-    let s3: { endpoint: string; region: string } | undefined;
+    let s3: FunctionContext["s3"];
     let store: DockerStore | undefined;
     const storePublished = config.storePort ?? defaultStorePort;
     if (config.s3) {
-      s3 = { endpoint: config.s3.endpoint, region: config.s3.region };
+      // The same address inside the app's network and out.
+      s3 = { endpoint: config.s3.endpoint, region: config.s3.region, presignEndpoint: config.s3.endpoint };
       this.s3Endpoint = config.s3.endpoint;
     } else if (resourcesOf(graph, "bucket").length > 0) {
       store = new DockerStore(
@@ -170,8 +171,9 @@ export class DockerApp extends pulumi.ComponentResource {
         },
         parent,
       );
-      s3 = { endpoint: store.endpoint, region: "us-east-1" };
       this.s3Endpoint = `http://127.0.0.1:${storePublished}`;
+      // Presigned URLs are used outside the app's network, where the store's name does not resolve: its published port.
+      s3 = { endpoint: store.endpoint, region: "us-east-1", presignEndpoint: this.s3Endpoint };
     } else {
       // No bucket, no store: nothing would use it.
       this.s3Endpoint = "";

@@ -98,6 +98,17 @@ describe("functionContainers", () => {
   });
 });
 
+describe("functionContainers: presigned URLs", () => {
+  test("functionContainers: NIMBUS_S3_PRESIGN_ENDPOINT is the store's address from outside, when one is given", () => {
+    const [api] = functionContainers(fn(shop, "api"), {
+      ...ctx,
+      s3: { ...ctx.s3!, presignEndpoint: "http://127.0.0.1:9100" },
+    });
+    expect(envOf(api!.envs, "NIMBUS_S3_ENDPOINT")).toBe("http://prod-shop-store:9000");
+    expect(envOf(api!.envs, "NIMBUS_S3_PRESIGN_ENDPOINT")).toBe("http://127.0.0.1:9100");
+  });
+});
+
 describe("functionSlice", () => {
   test("functionSlice: holds the function, what it links and what delivers to it, with their edges", () => {
     const fulfil = functionSlice(shop, "fulfil");

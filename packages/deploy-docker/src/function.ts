@@ -16,7 +16,16 @@ export interface FunctionContext {
   names: DockerNames;
   natsUrl: string;
   /** Absent when no store runs and no external S3 is set: then no function may link a bucket. */
-  s3?: { endpoint: string; region: string };
+  s3?: {
+    endpoint: string;
+    region: string;
+    /**
+     * Where presigned URLs point: the store as their users reach it from outside the
+     * app's network (the host's `NIMBUS_S3_PRESIGN_ENDPOINT`). @default `endpoint`
+     * @example "http://127.0.0.1:9000"
+     */
+    presignEndpoint?: string;
+  };
 }
 
 /** A container's settings that are plain data; the secrets are added by the component. */
@@ -131,6 +140,7 @@ export function functionContainers(fn: ResourceOf<"function">, ctx: FunctionCont
   if (Object.keys(functionUrls).length > 0) envs.push(`NIMBUS_FUNCTION_URLS=${JSON.stringify(functionUrls)}`);
   if (ctx.s3 && spec.links.some((link) => link.kind === "bucket")) {
     envs.push(`NIMBUS_S3_ENDPOINT=${ctx.s3.endpoint}`, `NIMBUS_S3_REGION=${ctx.s3.region}`);
+    if (ctx.s3.presignEndpoint) envs.push(`NIMBUS_S3_PRESIGN_ENDPOINT=${ctx.s3.presignEndpoint}`);
   }
   return Array.from({ length: spec.scale }, (_, index) => {
     const replica = index + 1;

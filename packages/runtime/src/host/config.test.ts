@@ -60,7 +60,7 @@ describe("readConfig", () => {
       port: 8080,
       hostname: "0.0.0.0",
       nats: { servers: ["nats://127.0.0.1:4222"] },
-      s3: { endpoint: "http://store:9000", region: "us-east-1" },
+      s3: { endpoint: "http://store:9000", presignEndpoint: "http://store:9000", region: "us-east-1" },
       functionUrls: { billing: "http://billing:8080" },
       secrets: { STRIPE_KEY: "sk_1" },
       missingSecrets: [],
@@ -100,6 +100,25 @@ describe("readConfig", () => {
     expect(() => readConfig(env({ NIMBUS_GRAPH: '{"version":1}' }))).toThrow(
       /NIMBUS_GRAPH is not a graph of this version of Nimbus \(app: .*\)/,
     );
+  });
+
+  test("readConfig: NIMBUS_S3_PRESIGN_ENDPOINT is where presigned URLs point, NIMBUS_S3_ENDPOINT by default", () => {
+    expect(readConfig(env({ NIMBUS_S3_PRESIGN_ENDPOINT: "http://127.0.0.1:9000" }))).toMatchObject({
+      s3: { endpoint: "http://store:9000", presignEndpoint: "http://127.0.0.1:9000" },
+    });
+  });
+
+  test("readConfig: a NIMBUS_S3_PRESIGN_ENDPOINT that is not an http(s) URL is refused, naming the variable", () => {
+    for (const value of ["store:9000", "ftp://store"]) {
+      expect(() => readConfig(env({ NIMBUS_S3_PRESIGN_ENDPOINT: value }))).toThrow(
+        expect.objectContaining({
+          code: "NIMBUS_HOST_CONFIG",
+          message: expect.stringContaining(
+            `NIMBUS_S3_PRESIGN_ENDPOINT is "${value}", which is not an http or https URL; expected the object store's address as the users of presigned URLs reach it`,
+          ),
+        }),
+      );
+    }
   });
 
   test("readConfig: a declared secret no variable sets is listed, not an error", () => {

@@ -15,6 +15,11 @@ export interface NatsConfig {
 /** How the host reaches the object store (the Nimbus store or any S3 endpoint). */
 export interface S3Config {
   endpoint: string;
+  /**
+   * The endpoint presigned URLs point at: the store's address as their users (outside
+   * the deployment) reach it, which may differ from this host's. @default `endpoint`
+   */
+  presignEndpoint: string;
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -81,6 +86,8 @@ export const hostVariables = {
   NIMBUS_NATS_TOKEN: "a NATS token (optional)",
   NIMBUS_PREFIX: "the prefix of physical names, the stage and app, e.g. prod-shop (optional)",
   NIMBUS_S3_ENDPOINT: "the object store's S3 endpoint, e.g. http://store:9000 (when the function links a bucket)",
+  NIMBUS_S3_PRESIGN_ENDPOINT:
+    "the object store's address as the users of presigned URLs reach it, e.g. http://127.0.0.1:9000 (default NIMBUS_S3_ENDPOINT)",
   NIMBUS_S3_REGION: "the S3 region (default us-east-1)",
   NIMBUS_S3_ACCESS_KEY_ID: "the function's access key for the object store",
   NIMBUS_S3_SECRET_ACCESS_KEY: "the function's secret key for the object store",
@@ -89,6 +96,8 @@ export const hostVariables = {
 
 type Variable = keyof typeof hostVariables;
 type Env = Readonly<Record<string, string | undefined>>;
+
+const httpUrl = z.url({ protocol: /^https?$/ });
 
 /**
  * Reads the host's configuration from the environment, all of it at once: every problem
@@ -169,10 +178,12 @@ export function readConfig(env: Env = process.env, cwd = process.cwd()): HostCon
     const endpoint = needed("NIMBUS_S3_ENDPOINT");
     if (endpoint !== undefined && !URL.canParse(endpoint))
       problem("NIMBUS_S3_ENDPOINT", `is "${endpoint}", which is not a URL`);
+    const presignEndpoint = readHttpUrl("NIMBUS_S3_PRESIGN_ENDPOINT", text("NIMBUS_S3_PRESIGN_ENDPOINT"), problem);
     const accessKeyId = needed("NIMBUS_S3_ACCESS_KEY_ID");
     const secretAccessKey = needed("NIMBUS_S3_SECRET_ACCESS_KEY");
     s3 = {
       endpoint: endpoint ?? "",
+      presignEndpoint: presignEndpoint ?? endpoint ?? "",
       region: text("NIMBUS_S3_REGION") ?? "us-east-1",
       accessKeyId: accessKeyId ?? "",
       secretAccessKey: secretAccessKey ?? "",
@@ -308,6 +319,14 @@ function readPort(text: string | undefined, problem: Problem): number {
   return port.data;
 }
 
+/** An http(s) URL, or undefined when the variable is not set (or not a URL: then a problem). */
+function readHttpUrl(variable: Variable, text: string | undefined, problem: Problem): string | undefined {
+  if (text === undefined) return undefined;
+  if (httpUrl.safeParse(text).success) return text;
+  problem(variable, `is "${text}", which is not an http or https URL`);
+  return undefined;
+}
+
 function readFunctionUrls(text: string | undefined, problem: Problem): Record<string, string> | undefined {
   if (text === undefined) return {};
   let json: unknown;
@@ -317,7 +336,7 @@ function readFunctionUrls(text: string | undefined, problem: Problem): Record<st
     problem("NIMBUS_FUNCTION_URLS", `is not JSON (${(error as Error).message})`);
     return undefined;
   }
-  const parsed = z.record(z.string(), z.url({ protocol: /^https?$/ })).safeParse(json);
+  const parsed = z.record(z.string(), httpUrl).safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     problem(
