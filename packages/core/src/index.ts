@@ -1,6 +1,7 @@
 export { App } from "./app/app.ts";
 export { Construct } from "./app/construct.ts";
 export { Bucket } from "./bucket/bucket.ts";
+export { type BucketChangeFacts, type ChangeEvent, changeEvents } from "./bucket/notification-events.ts";
 export {
   type BucketEvent,
   type BucketEventDetail,
@@ -38,6 +39,7 @@ export { failedDelivery, isRefusal, refusal } from "./delivery/refusal.ts";
 export { type NatsConfigOptions, natsString, renderNatsConfig } from "./deploy/nats-config.ts";
 export {
   type NatsPermissions,
+  type NatsPermissionsOptions,
   type NatsUser,
   type NatsUsers,
   natsFunctionUser,

@@ -122,7 +122,14 @@ export class DockerApp extends pulumi.ComponentResource {
 
     const nats = new DockerNats(
       names.nats,
-      { graph, names, image: config.images.nats, credentialSeed: config.credentialSeed, network },
+      {
+        graph,
+        names,
+        image: config.images.nats,
+        credentialSeed: config.credentialSeed,
+        network,
+        bucketNotifications: config.s3 ? "bindings" : "store",
+      },
       parent,
     );
 
@@ -152,7 +159,13 @@ export class DockerApp extends pulumi.ComponentResource {
     const storePublished = config.storePort ?? defaultStorePort;
     if (config.s3) {
       // The same address inside the app's network and out.
-      s3 = { endpoint: config.s3.endpoint, region: config.s3.region, presignEndpoint: config.s3.endpoint };
+      // No Nimbus store, so no outbox: the functions' bindings publish the bucket notifications.
+      s3 = {
+        endpoint: config.s3.endpoint,
+        region: config.s3.region,
+        presignEndpoint: config.s3.endpoint,
+        notify: "bindings",
+      };
       this.s3Endpoint = config.s3.endpoint;
     } else if (resourcesOf(graph, "bucket").length > 0) {
       store = new DockerStore(

@@ -109,11 +109,22 @@ describe("functionContainers: presigned URLs", () => {
   });
 });
 
+describe("functionContainers: bucket notifications", () => {
+  test("functionContainers: an external S3 endpoint sets NIMBUS_S3_NOTIFY=bindings; the store's leaves it unset", () => {
+    const [external] = functionContainers(fn(shop, "api"), { ...ctx, s3: { ...ctx.s3!, notify: "bindings" } });
+    expect(envOf(external!.envs, "NIMBUS_S3_NOTIFY")).toBe("bindings");
+    const [store] = functionContainers(fn(shop, "api"), ctx);
+    expect(store!.envs.some((env) => env.startsWith("NIMBUS_S3_NOTIFY="))).toBe(false);
+  });
+});
+
 describe("functionSlice", () => {
-  test("functionSlice: holds the function, what it links and what delivers to it, with their edges", () => {
+  test("functionSlice: holds the function, what it links, the buses its buckets notify and what delivers to it, with their edges", () => {
     const fulfil = functionSlice(shop, "fulfil");
+    // receipts notifies orders: with an external S3 endpoint, fulfil's host publishes those events.
     expect(fulfil.resources.map((r) => `${r.kind}:${r.name}`).sort()).toEqual([
       "bucket:receipts",
+      "bus:orders",
       "function:fulfil",
       "queue:fulfilment",
     ]);

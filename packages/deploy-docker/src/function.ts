@@ -25,6 +25,12 @@ export interface FunctionContext {
      * @example "http://127.0.0.1:9000"
      */
     presignEndpoint?: string;
+    /**
+     * Who publishes bucket notifications (the host's `NIMBUS_S3_NOTIFY`): `"bindings"` for
+     * an external endpoint, which has no outbox; writes that bypass the bindings then do
+     * not notify. @default "store"
+     */
+    notify?: "store" | "bindings";
   };
 }
 
@@ -75,10 +81,14 @@ export function functionSlice(graph: Graph, fn: string): Graph {
   const keep = new Set([self]);
   for (const edge of index.from.get(self) ?? []) if (edge.kind === "link") keep.add(edge.to);
   for (const edge of index.to.get(self) ?? []) keep.add(edge.from);
-  // A rule delivering to the function needs its bus (dead letters, limits).
+  // A rule delivering to the function needs its bus (dead letters, limits); a linked
+  // bucket, the buses it notifies (their schemas, when the bindings publish its events).
   for (const id of [...keep]) {
     const resource = index.byId.get(id);
     if (resource?.kind === "rule") keep.add(`bus:${resource.spec.bus}`);
+    if (resource?.kind === "bucket") {
+      for (const notification of resource.spec.notifications) keep.add(`bus:${notification.bus}`);
+    }
   }
   const resources = graph.resources.filter((resource) => keep.has(index.idOf.get(resource)!));
   const edges = [...keep].flatMap((id) => (index.from.get(id) ?? []).filter((edge) => keep.has(edge.to)));
@@ -141,6 +151,7 @@ export function functionContainers(fn: ResourceOf<"function">, ctx: FunctionCont
   if (ctx.s3 && spec.links.some((link) => link.kind === "bucket")) {
     envs.push(`NIMBUS_S3_ENDPOINT=${ctx.s3.endpoint}`, `NIMBUS_S3_REGION=${ctx.s3.region}`);
     if (ctx.s3.presignEndpoint) envs.push(`NIMBUS_S3_PRESIGN_ENDPOINT=${ctx.s3.presignEndpoint}`);
+    if (ctx.s3.notify === "bindings") envs.push("NIMBUS_S3_NOTIFY=bindings");
   }
   return Array.from({ length: spec.scale }, (_, index) => {
     const replica = index + 1;

@@ -4,12 +4,19 @@ import * as pulumi from "@pulumi/pulumi";
 import { deriveSecret } from "./credentials.ts";
 import type { DockerNames } from "./naming.ts";
 
+/** Who publishes bucket notifications: the store, or the functions' bindings when an external S3 endpoint is set. */
+type BucketNotifications = "store" | "bindings";
+
 export const natsPort = 4222;
 export const natsMonitorPort = 8222;
 
 /** Every NATS user of the app, flat: one per function, the control role and the admin (core's `natsPermissions`). */
-export function natsUserList(graph: Graph, names: DockerNames): NatsUser[] {
-  const users = natsPermissions(graph, { prefix: names.prefix });
+export function natsUserList(
+  graph: Graph,
+  names: DockerNames,
+  bucketNotifications: BucketNotifications = "store",
+): NatsUser[] {
+  const users = natsPermissions(graph, { prefix: names.prefix, bucketNotifications });
   return [...Object.values(users.functions), users.control, users.admin, ...(users.store ? [users.store] : [])];
 }
 
@@ -17,8 +24,13 @@ export function natsUserList(graph: Graph, names: DockerNames): NatsUser[] {
  * The NATS server's configuration: core's, listening on every address of the container,
  * JetStream on the volume, plus the monitoring port its health check asks.
  */
-export function natsServerConfig(graph: Graph, names: DockerNames, passwords: Record<string, string>): string {
-  const users = natsPermissions(graph, { prefix: names.prefix });
+export function natsServerConfig(
+  graph: Graph,
+  names: DockerNames,
+  passwords: Record<string, string>,
+  bucketNotifications: BucketNotifications = "store",
+): string {
+  const users = natsPermissions(graph, { prefix: names.prefix, bucketNotifications });
   const config = renderNatsConfig(users, {
     app: graph.app,
     passwords,
@@ -37,6 +49,8 @@ export interface DockerNatsArgs {
   image: string;
   credentialSeed: pulumi.Input<string>;
   network: docker.Network;
+  /** `"bindings"` when an external S3 endpoint is set: the functions publish bucket notifications. @default "store" */
+  bucketNotifications?: BucketNotifications;
 }
 
 /** NATS with JetStream on a volume, its users and permissions generated from the graph. */
@@ -49,7 +63,7 @@ export class DockerNats extends pulumi.ComponentResource {
     super("nimbus:docker:Nats", name, {}, opts);
     const { names } = args;
     this.url = `nats://${names.nats}:${natsPort}`;
-    const users = natsUserList(args.graph, names);
+    const users = natsUserList(args.graph, names, args.bucketNotifications);
     const config = pulumi.secret(
       pulumi
         .output(args.credentialSeed)
@@ -58,6 +72,7 @@ export class DockerNats extends pulumi.ComponentResource {
             args.graph,
             names,
             Object.fromEntries(users.map((user) => [user.user, natsPassword(seed, user.user)])),
+            args.bucketNotifications,
           ),
         ),
     );

@@ -2,13 +2,13 @@
 // emulator serves them in its own process; `service/main.ts` runs them as the deployed
 // store service.
 export { keyBytes } from "./keys.ts";
-export { type ChangeEvent, changeEvents } from "./notification-events.ts";
 export { bucketDir } from "./paths.ts";
 export { type BucketEntry, BucketRegistry } from "./registry.ts";
 export { type S3AccessKey, S3Endpoint, type S3EndpointOptions } from "./s3/server.ts";
 export type { S3Credentials } from "./s3/sigv4.ts";
 export { readStoreConfig, type StoreServiceConfig, storeVariables } from "./service/config.ts";
 export { type StoreLog, type StoreService, startStoreService } from "./service/service.ts";
+export { openDatabase, transactions } from "./sqlite.ts";
 export {
   type BucketChange,
   BucketStore,

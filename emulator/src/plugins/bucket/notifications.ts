@@ -2,12 +2,13 @@ import {
   type BucketEventDetail,
   type BucketNotificationSpec,
   type Chain,
+  changeEvents,
   formatChain,
   NimbusError,
   notificationLimits,
   type PutEntry,
 } from "@nimbus/core";
-import { type BucketChange, type BucketEntry, type BucketStore, changeEvents } from "@nimbus/store";
+import type { BucketChange, BucketEntry, BucketStore } from "@nimbus/store";
 
 /** Most entries in one put: the bus's limit. */
 const maxEntriesPerPut = notificationLimits.maxEntriesPerPut;

@@ -194,6 +194,30 @@ describe("natsPermissions", () => {
     expect(natsPermissions(shop()).store).toBeUndefined();
   });
 
+  test("natsPermissions: with bucketNotifications bindings, a function may publish to the buses its linked buckets notify, and there is no store user", () => {
+    const app = new App("shop");
+    const orders = app.bus("orders");
+    const other = app.bus("other");
+    const uploads = app.bucket("uploads").notify(orders);
+    app.bucket("elsewhere").notify(other);
+    app.function("writer", { handler: "./w.ts", link: { uploads } });
+    app.function("reader", { handler: "./r.ts" });
+    const bindings = natsPermissions(app.toGraph(), { prefix: "p", bucketNotifications: "bindings" });
+    const writer = bindings.functions.writer!.permissions.publish;
+    expect(allows(writer, busNames("orders", { prefix: "p" }).subject)).toBe(true);
+    expect(allows(writer, busNames("other", { prefix: "p" }).subject)).toBe(false);
+    expect(allows(bindings.functions.reader!.permissions.publish, busNames("orders", { prefix: "p" }).subject)).toBe(
+      false,
+    );
+    expect(bindings.store).toBeUndefined();
+    // The default: the store publishes, the writer may not.
+    const store = natsPermissions(app.toGraph(), { prefix: "p" });
+    expect(allows(store.functions.writer!.permissions.publish, busNames("orders", { prefix: "p" }).subject)).toBe(
+      false,
+    );
+    expect(store.store).toBeDefined();
+  });
+
   test("natsPermissions: a graph without links gives a function only its inbox and the account info", () => {
     const app = new App("bare");
     app.function("solo", { handler: "./solo.ts", routes: ["GET /"] });

@@ -54,6 +54,16 @@ export interface NatsUsers {
   store?: NatsUser;
 }
 
+export interface NatsPermissionsOptions extends SubjectOptions {
+  /**
+   * Who publishes bucket notifications: `"store"`, the Nimbus store (its own user);
+   * `"bindings"`, the hosts of the functions that write (any other S3 endpoint): each
+   * function may then publish to the buses its linked buckets notify, and there is no
+   * store user. @default "store"
+   */
+  bucketNotifications?: "store" | "bindings";
+}
+
 /** The account's JetStream API info (`jetstreamManager()` asks for it); read-only. */
 const accountInfo = "$JS.API.INFO";
 
@@ -120,6 +130,8 @@ function user(name: string, publish: Iterable<string>, serves: readonly string[]
  *   so a requester's inbox needs no rule of its own;
  * - the admin may use the whole JetStream API and every `nimbus.` subject: it
  *   provisions, backs the tools and sends trigger requests (the CLI's `nimbus trigger`);
+ * - with `bucketNotifications: "bindings"`, a function may also publish to the buses its
+ *   linked buckets notify, as its host publishes their notifications;
  * - the store (`nimbus-store`, only when a bucket notifies a bus) may publish to the
  *   subjects of the buses buckets notify and nothing else: a JetStream publish's ack
  *   comes back to its inbox, so it needs no API subject.
@@ -127,8 +139,10 @@ function user(name: string, publish: Iterable<string>, serves: readonly string[]
  * Every user subscribes to its own inbox prefix, and the control role to the trigger
  * subject besides; no user gets `>`.
  */
-export function natsPermissions(graph: Graph, options: SubjectOptions = {}): NatsUsers {
+export function natsPermissions(graph: Graph, options: NatsPermissionsOptions = {}): NatsUsers {
   const queues = resourcesOf(graph, "queue");
+  const bindingsNotify = options.bucketNotifications === "bindings";
+  const buckets = new Map(resourcesOf(graph, "bucket").map((bucket) => [bucket.name, bucket.spec]));
   const buses = resourcesOf(graph, "bus");
   const deliveries = deliveryQueues(graph, options);
 
@@ -144,6 +158,10 @@ export function natsPermissions(graph: Graph, options: SubjectOptions = {}): Nat
         add([names.ready, names.delayed, `$JS.API.STREAM.MSG.DELETE.${names.stream}`]);
       } else if (link.kind === "bus") {
         add([busNames(link.resource, options).subject]);
+      } else if (link.kind === "bucket" && bindingsNotify) {
+        for (const notification of buckets.get(link.resource)?.notifications ?? []) {
+          add([busNames(notification.bus, options).subject]);
+        }
       }
     }
     for (const queue of queues) {
@@ -205,6 +223,6 @@ export function natsPermissions(graph: Graph, options: SubjectOptions = {}): Nat
     functions,
     control: user("nimbus-control", control, schedules ? [scheduleTriggerSubject(options)] : []),
     admin: user("nimbus-admin", ["$JS.API.>", "$JS.ACK.>", "$KV.>", "nimbus.>"]),
-    ...(notified.size > 0 ? { store: user("nimbus-store", notified) } : {}),
+    ...(notified.size > 0 && !bindingsNotify ? { store: user("nimbus-store", notified) } : {}),
   };
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { type FunctionSpec, type Graph, graphSchema, NimbusError, type ResourceOf, resourcesOf } from "@nimbus/core";
 import { z } from "zod";
+import { readNatsVariables } from "./nats-variables.ts";
 
 /** How the host reaches NATS (JetStream): the queues, the bus streams and the delivery queues. */
 export interface NatsConfig {
@@ -23,6 +24,13 @@ export interface S3Config {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /**
+   * Who publishes the bucket notifications. `"store"`: the Nimbus store, from its outbox,
+   * for every write whatever made it. `"bindings"`: this host, after each put and delete
+   * through a binding succeeded, for any other S3 endpoint; a write that bypasses the
+   * bindings (the aws CLI, another tool) does not notify.
+   */
+  notify: "store" | "bindings";
 }
 
 interface CommonConfig {
@@ -91,6 +99,8 @@ export const hostVariables = {
   NIMBUS_S3_REGION: "the S3 region (default us-east-1)",
   NIMBUS_S3_ACCESS_KEY_ID: "the function's access key for the object store",
   NIMBUS_S3_SECRET_ACCESS_KEY: "the function's secret key for the object store",
+  NIMBUS_S3_NOTIFY:
+    '"store" (the Nimbus store publishes bucket notifications; the default) or "bindings" (this host publishes them after each write through a binding: for any other S3 endpoint)',
   NIMBUS_FUNCTION_URLS: 'the base URL of each linked function as JSON, e.g. {"billing":"http://billing:8080"}',
 } as const;
 
@@ -181,12 +191,16 @@ export function readConfig(env: Env = process.env, cwd = process.cwd()): HostCon
     const presignEndpoint = readHttpUrl("NIMBUS_S3_PRESIGN_ENDPOINT", text("NIMBUS_S3_PRESIGN_ENDPOINT"), problem);
     const accessKeyId = needed("NIMBUS_S3_ACCESS_KEY_ID");
     const secretAccessKey = needed("NIMBUS_S3_SECRET_ACCESS_KEY");
+    const notify = text("NIMBUS_S3_NOTIFY") ?? "store";
+    if (notify !== "store" && notify !== "bindings") problem("NIMBUS_S3_NOTIFY", `is "${notify}"`);
+    if (notify === "bindings" && graph) missingNotifiedBuses(graph, links, problem);
     s3 = {
       endpoint: endpoint ?? "",
       presignEndpoint: presignEndpoint ?? endpoint ?? "",
       region: text("NIMBUS_S3_REGION") ?? "us-east-1",
       accessKeyId: accessKeyId ?? "",
       secretAccessKey: secretAccessKey ?? "",
+      notify: notify === "bindings" ? "bindings" : "store",
     };
   }
 
@@ -223,6 +237,23 @@ export function readConfig(env: Env = process.env, cwd = process.cwd()): HostCon
     secrets,
     missingSecrets,
   }));
+}
+
+/** With NIMBUS_S3_NOTIFY=bindings the host checks each event against its bus's schema: every notified bus must be in the graph. */
+function missingNotifiedBuses(graph: Graph, links: FunctionSpec["links"], problem: Problem): void {
+  const buses = new Set(resourcesOf(graph, "bus").map((bus) => bus.name));
+  for (const link of links) {
+    if (link.kind !== "bucket") continue;
+    const bucket = resourcesOf(graph, "bucket").find((resource) => resource.name === link.resource);
+    for (const notification of bucket?.spec.notifications ?? []) {
+      if (buses.has(notification.bus)) continue;
+      problem(
+        "NIMBUS_GRAPH",
+        `has no bus "${notification.bus}", which bucket "${link.resource}" notifies (NIMBUS_S3_NOTIFY is "bindings", so this host publishes its events)`,
+        "Give the host a graph (or slice) that includes the buses its buckets notify.",
+      );
+    }
+  }
 }
 
 function finish<T>(problems: string[], build: () => T): T {
@@ -295,18 +326,7 @@ function readNats(
   problem: Problem,
 ): NatsConfig | undefined {
   if (url === undefined) return undefined;
-  const servers = url
-    .split(",")
-    .map((server) => server.trim())
-    .filter((server) => server !== "");
-  const bad = servers.find(
-    (server) => !/^(nats|tls|ws|wss):\/\/[^/\s]+\/?$/.test(server) && !/^[^/\s:]+:\d+$/.test(server),
-  );
-  if (bad !== undefined || servers.length === 0) problem("NIMBUS_NATS_URL", `is "${url}"`);
-  if (pass !== undefined && user === undefined) {
-    problem("NIMBUS_NATS_USER", "is not set while NIMBUS_NATS_PASSWORD is", "Set both, or neither.");
-  }
-  return { servers, user, pass, token };
+  return readNatsVariables(url, { user, pass, token }, problem);
 }
 
 function readPort(text: string | undefined, problem: Problem): number {

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Chain, physicalName, resourcesOf } from "@nimbus/core";
-import { bucketClient } from "../bucket.ts";
+import { type BucketTransport, bucketClient } from "../bucket.ts";
 import { busClient } from "../bus.ts";
 import type { FunctionClient } from "../function.ts";
 import { queueClient } from "../queue.ts";
@@ -28,10 +28,19 @@ export async function hostEnv(
   nc: NatsConnection,
   queues: JetStreamQueues,
   chain: () => Chain | undefined = () => undefined,
+  /** The host's own log lines (a notification a bus refuses). */
+  log: (level: "error", message: string) => void = () => {},
 ): Promise<HostEnv> {
   const env: Record<string, unknown> = { ...config.spec.config, ...config.secrets };
   const closers: (() => void)[] = [];
   const buses = new Map(resourcesOf(config.graph, "bus").map((bus) => [bus.name, bus.spec]));
+  // With any S3 endpoint but the Nimbus store, the bindings publish the bucket notifications (host/bucket-notifications.ts).
+  const notifying = async (transport: BucketTransport, bucket: string): Promise<BucketTransport> => {
+    if (config.s3?.notify !== "bindings") return transport;
+    const { notifyingTransport } = await import("./bucket-notifications.ts");
+    const spec = resourcesOf(config.graph, "bucket").find((resource) => resource.name === bucket)!.spec;
+    return notifyingTransport(transport, { nc, bucket, spec, buses, prefix: config.prefix, log });
+  };
   for (const link of config.spec.links) {
     if (link.kind === "queue") {
       env[link.name] = queueClient(link.resource, queues.transport(link.resource), chain);
@@ -52,7 +61,7 @@ export async function hostEnv(
         name: link.resource,
       });
       closers.push(() => transport.destroy());
-      env[link.name] = bucketClient(link.resource, transport, chain);
+      env[link.name] = bucketClient(link.resource, await notifying(transport, link.resource), chain);
     } else {
       env[link.name] = functionClient(config.functionUrls[link.resource]!);
     }

@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Chain, formatDuration, natsInboxPrefix, type QueueSpec, resourcesOf } from "@nimbus/core";
 import { type HandlerInvoker, handlerInvoker, type RunHandlerName } from "../invoker.ts";
+import { Limiter } from "../limiter.ts";
 import type { MessageOutcome, QueueRunPayload } from "../message-batch.ts";
 import type { FunctionRoleConfig, NatsConfig } from "./config.ts";
 import { deliveryQueuePlans, openDeliveries } from "./deliveries.ts";
@@ -102,7 +103,7 @@ export async function startFunctionRole(config: FunctionRoleConfig, logger: Host
       : undefined;
   let env: HostEnv;
   try {
-    env = await hostEnv(config, nc, queues, () => chains.getStore());
+    env = await hostEnv(config, nc, queues, () => chains.getStore(), say);
     invoker = handlerInvoker(await loading, env.env, { name, chains });
   } catch (error) {
     await listening.close();
@@ -239,16 +240,14 @@ type RunOutcome = { ok: true; value: unknown } | { ok: false; error: string; val
 class Invocations {
   readonly #fn: string;
   readonly #timeout: number;
-  readonly #limit: number;
+  readonly #limiter: Limiter;
   readonly #logger: HostLogger;
   readonly #inFlight = new Set<Promise<unknown>>();
-  readonly #waiting: (() => void)[] = [];
-  #active = 0;
 
   constructor(fn: string, timeout: number, concurrency: number, logger: HostLogger) {
     this.#fn = fn;
     this.#timeout = timeout;
-    this.#limit = concurrency;
+    this.#limiter = new Limiter(concurrency, concurrency * 4);
     this.#logger = logger;
   }
 
@@ -257,11 +256,11 @@ class Invocations {
   }
 
   async fetch(invoker: HandlerInvoker, request: Request, params: Record<string, string>): Promise<Response> {
-    const release = await this.#acquire();
+    const release = await this.#limiter.acquire();
     if (!release) {
       return problem(
         503,
-        `function "${this.#fn}" is at its concurrency limit (${this.#limit} running, ${this.#limit * 4} waiting); retry shortly or raise its concurrency`,
+        `function "${this.#fn}" is at its concurrency limit (${this.#limiter.limit} running, ${this.#limiter.queueLimit} waiting); retry shortly or raise its concurrency`,
         { "retry-after": "1" },
       );
     }
@@ -311,7 +310,8 @@ class Invocations {
     /** The chain the invocation runs in. @default a new chain (a tick's) */
     chain?: Chain,
   ): Promise<RunOutcome> {
-    const release = await this.#acquire(true);
+    // Deliveries are bounded by their consumer, so they wait whatever the queue.
+    const release = await this.#limiter.acquire(true);
     const invocationId = randomUUID().slice(0, 8);
     const started = performance.now();
     const { signal, timedOut, clear } = this.#deadline();
@@ -364,24 +364,6 @@ class Invocations {
     const tracked = work.catch(() => {});
     this.#inFlight.add(tracked);
     void tracked.finally(() => this.#inFlight.delete(tracked));
-  }
-
-  /** A slot, or undefined when too many wait; `always` waits whatever the queue (deliveries are bounded by their consumer). */
-  async #acquire(always = false): Promise<(() => void) | undefined> {
-    if (this.#active >= this.#limit) {
-      if (!always && this.#waiting.length >= this.#limit * 4) return undefined;
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    } else {
-      this.#active++;
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#active--;
-    };
   }
 
   /** The invocation's signal, aborted at the function's timeout (or when the client goes away). */

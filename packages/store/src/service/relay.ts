@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import {
+  changeEvents,
   type DetailCheck,
   detailCheck,
   formatChain,
@@ -11,7 +12,6 @@ import {
   type StoreBucket,
   toEvent,
 } from "@nimbus/core";
-import { changeEvents } from "../notification-events.ts";
 import type { BucketEntry } from "../registry.ts";
 import type { BucketStore } from "../store.ts";
 

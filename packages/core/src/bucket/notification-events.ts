@@ -1,5 +1,18 @@
-import { type BucketEventDetail, type BucketNotificationSpec, bucketEventSource, type PutEntry } from "@nimbus/core";
-import type { BucketChange } from "./store.ts";
+import type { PutEntry } from "../pattern/event.ts";
+import { type BucketEvent, type BucketEventDetail, type BucketNotificationSpec, bucketEventSource } from "./spec.ts";
+
+/** One change to which object a key holds, as far as its notifications need it. */
+export interface BucketChangeFacts {
+  event: BucketEvent;
+  /** The S3 operation that made it. */
+  reason: BucketEventDetail["reason"];
+  key: string;
+  /** Size and ETag of the object written, or, for a delete, of the object deleted. */
+  size: number;
+  etag: string;
+  /** When the change was made, in ms since the epoch. */
+  time: number;
+}
 
 /** One event a change puts on a bus: for the notification at `index` of the bucket's list. */
 export interface ChangeEvent {
@@ -10,15 +23,16 @@ export interface ChangeEvent {
 }
 
 /**
- * The events one change in a bucket's outbox puts on buses: one per notification whose
- * events, prefix and suffix match it, shaped as S3's EventBridge events. The emulator's
- * notifier and the store service's relay both read the outbox through this, so the
- * same writes notify the same buses with the same events on every target.
+ * The events one change in a bucket puts on buses: one per notification whose events,
+ * prefix and suffix match it, shaped as S3's EventBridge events. The emulator's notifier,
+ * the store service's relay and the deployed host's bindings (with any S3 endpoint) all
+ * decide through this, so the same writes notify the same buses with the same events on
+ * every target.
  */
 export function changeEvents(
   bucket: string,
   notifications: readonly BucketNotificationSpec[],
-  change: BucketChange,
+  change: BucketChangeFacts,
 ): ChangeEvent[] {
   const events: ChangeEvent[] = [];
   for (const [index, notification] of notifications.entries()) {
@@ -33,7 +47,7 @@ export function changeEvents(
   return events;
 }
 
-function toEntry(bucket: string, change: BucketChange): PutEntry<BucketEventDetail> {
+function toEntry(bucket: string, change: BucketChangeFacts): PutEntry<BucketEventDetail> {
   return {
     source: bucketEventSource,
     detailType: change.event === "created" ? "Object Created" : "Object Deleted",
