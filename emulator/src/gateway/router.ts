@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { formatRoute, type Graph, resourcesOf } from "@nimbus/core";
+import { limitBody, tooLarge } from "@nimbus/runtime/target";
 import { Hono } from "hono";
 import type { FunctionHost } from "../plugins/function/host.ts";
-import { limitBody, tooLarge } from "./body-limit.ts";
 
 const allMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 

@@ -1,16 +1,8 @@
 import { styleText } from "node:util";
+import type { LogEntry, LogLevel } from "@nimbus/runtime/target";
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
-
-/** One log line: from a handler's console, a request, or the emulator itself (no `fn`). */
-export interface LogEntry {
-  time: Date;
-  /** The function it came from; absent for the emulator's own lines. */
-  fn?: string;
-  invocationId?: string;
-  level: LogLevel;
-  message: string;
-}
+// The line shape is the deployed host's too: one definition, in runtime.
+export type { LogEntry, LogLevel } from "@nimbus/runtime/target";
 
 export type LogFormat = "pretty" | "json" | "silent";
 

@@ -328,7 +328,7 @@ export function checkKey(bucket: string, key: unknown): asserts key is string {
 }
 
 /** The form of a range: a suffix of at least one byte, or a whole offset and length of at least 0. */
-function checkRange(bucket: string, key: string, range: BucketRange): void {
+export function checkRange(bucket: string, key: string, range: BucketRange): void {
   if ("suffix" in range) {
     if (!Number.isInteger(range.suffix) || range.suffix < 1) {
       throw bucketError(

@@ -1,4 +1,5 @@
 import { bucketLimits } from "@nimbus/core";
+import { checkKey } from "@nimbus/runtime/target";
 import { bucketError } from "./errors.ts";
 
 /** S3's limit: a key is 1 to 1,024 bytes of UTF-8. */
@@ -12,31 +13,9 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * memcmp, which is S3's listing order. Keys are never used as file names.
  */
 export function keyBytes(bucket: string, key: unknown): Uint8Array {
-  if (typeof key !== "string") {
-    throw bucketError("NIMBUS_BUCKET_KEY", bucket, undefined, `expected a key as a string; found ${typeof key}`);
-  }
-  if (key.length === 0) {
-    throw bucketError("NIMBUS_BUCKET_KEY", bucket, key, "a key cannot be empty. Give the object a name.");
-  }
-  // A lone surrogate has no UTF-8 form; encoding would replace it and make two keys one.
-  if (!key.isWellFormed()) {
-    throw bucketError(
-      "NIMBUS_BUCKET_KEY",
-      bucket,
-      key,
-      "the key contains a lone UTF-16 surrogate, which has no UTF-8 form. Use well-formed text (String.prototype.toWellFormed()).",
-    );
-  }
-  const bytes = encoder.encode(key);
-  if (bytes.byteLength > maxKeyBytes) {
-    throw bucketError(
-      "NIMBUS_BUCKET_KEY",
-      bucket,
-      key,
-      `the key is ${bytes.byteLength.toLocaleString("en")} bytes of UTF-8; S3 keys are at most ${maxKeyBytes.toLocaleString("en")}. Use a shorter key.`,
-    );
-  }
-  return bytes;
+  // The same checks, in the same words, as every binding makes before its transport.
+  checkKey(bucket, key);
+  return encoder.encode(key);
 }
 
 /** A listing prefix or delimiter: like a key, but it may be empty. */

@@ -1,7 +1,8 @@
 import { DatabaseSync } from "node:sqlite";
 
 /**
- * Opens a bucket's index: WAL, and waits for a lock another thread holds.
+ * Opens a database (a bucket's index; the emulator's queue store): WAL, and waits for a
+ * lock another thread holds.
  *
  * Not `durable` (the emulator): no fsync. A commit is in the WAL once written, and the
  * OS keeps it through a killed process; only power loss can lose the last commits.

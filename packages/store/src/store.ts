@@ -11,6 +11,7 @@ import {
   formatChain,
   parseChain,
 } from "@nimbus/core";
+import { checkRange, rangePastEnd } from "@nimbus/runtime/target";
 import { type BlobRef, blobStream, openBlobs } from "./body-reader.ts";
 import { type BodySource, BodyTooLarge, newBlobId, receiveBody, syncDir } from "./body-writer.ts";
 import { type ConditionResult, type Conditions, checkConditions } from "./conditions.ts";
@@ -1085,35 +1086,13 @@ function resolveRange(
   range: GetRange | undefined,
 ): { offset: number; length: number } {
   if (!range) return { offset: 0, length: size };
+  checkRange(bucket, key, range);
   if ("suffix" in range) {
     const length = Math.min(range.suffix, size);
-    if (!Number.isInteger(range.suffix) || range.suffix < 1) {
-      throw bucketError(
-        "NIMBUS_BUCKET_RANGE",
-        bucket,
-        key,
-        `range suffix must be a whole number of bytes above 0; found ${range.suffix}`,
-      );
-    }
     return { offset: size - length, length };
   }
   const { offset, length } = range;
-  if (!Number.isInteger(offset) || offset < 0 || (length !== undefined && (!Number.isInteger(length) || length < 0))) {
-    throw bucketError(
-      "NIMBUS_BUCKET_RANGE",
-      bucket,
-      key,
-      `range offset and length must be whole numbers of bytes, at least 0; found ${JSON.stringify(range)}`,
-    );
-  }
-  if (offset >= size && !(offset === 0 && size === 0)) {
-    throw bucketError(
-      "NIMBUS_BUCKET_RANGE",
-      bucket,
-      key,
-      `range offset ${offset} is past the end of the object (${size} bytes)`,
-    );
-  }
+  if (offset >= size && !(offset === 0 && size === 0)) throw rangePastEnd(bucket, key, offset, size);
   return { offset, length: Math.min(length ?? size - offset, size - offset) };
 }
 

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TransferListItem, Worker } from "node:worker_threads";
 import { type Chain, type FunctionSpec, formatDuration, type LinkSpec, NimbusError } from "@nimbus/core";
+import { Limiter } from "@nimbus/runtime/target";
 import type { Logger } from "../../logs/logger.ts";
-import { Limiter } from "./limiter.ts";
 import {
   type Body,
   type FromWorker,

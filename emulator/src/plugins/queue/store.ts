@@ -12,7 +12,7 @@ import {
   formatDuration,
   parseChain,
 } from "@nimbus/core";
-import { openDatabase, transactions } from "../../state/sqlite.ts";
+import { openDatabase, transactions } from "@nimbus/store";
 
 /** How a body's bytes are turned back into the value that was sent. */
 export type BodyFormat = "json" | "bytes";

@@ -1,33 +1,18 @@
 import { createHash } from "node:crypto";
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { main } from "../main.ts";
 import { build } from "./build.ts";
-
-const cliDir = join(import.meta.dirname, "..", "..");
-const shop = join(cliDir, "..", "..", "examples", "shop");
-
-/** Every file under `dir` with its bytes, by relative path. */
-async function snapshot(dir: string): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    files.set(path.slice(dir.length + 1), (await readFile(path)).toString("base64"));
-  }
-  return files;
-}
+import { copyShop, snapshot } from "./shop-copy.test-helper.ts";
 
 describe("nimbus build", () => {
-  // A copy inside packages/cli, so the shop's `@nimbus/*` imports resolve through this package.
   let app: string;
   let out: string;
 
   beforeAll(async () => {
-    app = await mkdtemp(join(cliDir, ".tmp-build-shop-"));
-    await cp(shop, app, { recursive: true, filter: (path) => !["node_modules", ".nimbus"].includes(basename(path)) });
+    app = await copyShop(".tmp-build-shop-");
     out = join(app, "out");
   });
   afterAll(async () => {

@@ -1,24 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { main } from "../main.ts";
+import { copyShop, snapshot } from "./shop-copy.test-helper.ts";
 
 const timeout = 120_000;
-const cliDir = join(import.meta.dirname, "..", "..");
-const shop = join(cliDir, "..", "..", "examples", "shop");
-
-/** Every file under `dir` with its bytes, by relative path. */
-async function snapshot(dir: string): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    files.set(path.slice(dir.length + 1), (await readFile(path)).toString("base64"));
-  }
-  return files;
-}
 
 async function cli(args: string[]) {
   const out: string[] = [];
@@ -28,13 +16,11 @@ async function cli(args: string[]) {
 }
 
 describe("nimbus synth", () => {
-  // A copy inside packages/cli, so the shop's `@nimbus/*` imports resolve through this package.
   let app: string;
   let out: string;
 
   beforeAll(async () => {
-    app = await mkdtemp(join(cliDir, ".tmp-synth-shop-"));
-    await cp(shop, app, { recursive: true, filter: (path) => !["node_modules", ".nimbus"].includes(basename(path)) });
+    app = await copyShop(".tmp-synth-shop-");
     out = join(app, "deploy");
   });
   afterAll(async () => {

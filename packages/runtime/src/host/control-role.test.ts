@@ -1,9 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
@@ -14,7 +11,6 @@ import {
   type NimbusEvent,
   natsPermissions,
   nextRuns,
-  queueNames,
   renderNatsConfig,
   resourcesOf,
   scheduleExpressionOf,
@@ -26,12 +22,12 @@ import type { ScheduledController } from "../handler.ts";
 import { jetStreamBusTransport } from "./bus.ts";
 import { type ControlRole, type ControlRoleHooks, startControlRole } from "./control-role.ts";
 import { type FunctionRole, startFunctionRole } from "./function-role.ts";
+import { connectAsAdmin, natsPasswords, putEvents, spawnHost, storedBodies } from "./host.test-helper.ts";
 import { hostLogger, type LogEntry } from "./log.ts";
 import { provisionNats } from "./provision.ts";
 import { QueueAdmin } from "./queue-admin.ts";
 import { type NatsServer, natsServerMissing, startNatsServer } from "./testing/nats-server.ts";
 
-const main = fileURLToPath(new URL("./main.ts", import.meta.url));
 const missing = natsServerMissing();
 if (missing) console.warn(`host control role tests skipped: ${missing}`);
 
@@ -132,27 +128,9 @@ describe.skipIf(missing !== undefined)("host control role", () => {
     return role;
   };
 
-  /** The JSON bodies stored in queue `queue`'s stream, in stream order. */
-  const bodies = async (queue: string, prefix: string): Promise<unknown[]> => {
-    const { stream } = queueNames(queue, { prefix });
-    const info = await jsm.streams.info(stream);
-    const found: unknown[] = [];
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-      const stored = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-      if (stored) found.push(stored.json());
-    }
-    return found;
-  };
-
-  const put = (
-    graph: Graph,
-    prefix: string,
-    bus: string,
-    entries: Parameters<ReturnType<typeof jetStreamBusTransport>["put"]>[0],
-  ) => {
-    const spec = resourcesOf(graph, "bus").find((resource) => resource.name === bus)!.spec;
-    return jetStreamBusTransport(nc, bus, spec, prefix).put(entries);
-  };
+  const bodies = (queue: string, prefix: string) => storedBodies(nc, queue, prefix);
+  const put = (graph: Graph, prefix: string, bus: string, entries: Parameters<typeof putEvents>[4]) =>
+    putEvents(nc, graph, prefix, bus, entries);
 
   test("route: an event matching two rules lands in a queue target and a function's event handler (§buses/delivery/1, /2, matching/3)", async () => {
     const app = new App("routed");
@@ -417,7 +395,7 @@ describe.skipIf(missing !== undefined)("host control role", () => {
       NIMBUS_HOSTNAME: "127.0.0.1",
     };
 
-    const first = spawnControl(env);
+    const first = spawnHost(env);
     await vi.waitFor(async () => expect((await bodies("ticks", prefix)).length).toBeGreaterThanOrEqual(2), {
       timeout: 15_000,
     });
@@ -428,7 +406,7 @@ describe.skipIf(missing !== undefined)("host control role", () => {
     // Ticks must fall due while nothing runs: the behaviour under test is the passing of time.
     await new Promise((resolve) => setTimeout(resolve, 2_100));
 
-    const second = spawnControl(env);
+    const second = spawnHost(env);
     try {
       await second.line((line) => line.message.startsWith("control role ready"));
       const listening = await second.line((line) => line.message.startsWith("control role listening on "));
@@ -469,10 +447,7 @@ describe.skipIf(missing !== undefined)("host control role under its own NATS use
   const graph = app.toGraph();
   const prefix = "p1";
   const users = natsPermissions(graph, { prefix });
-  const passwords: Record<string, string> = {};
-  for (const user of [...Object.values(users.functions), users.control, users.admin]) {
-    passwords[user.user] = randomBytes(18).toString("base64url");
-  }
+  const passwords = natsPasswords(users);
   let nats: NatsServer;
   let admin: NatsConnection;
   let dir: string;
@@ -483,7 +458,7 @@ describe.skipIf(missing !== undefined)("host control role under its own NATS use
       config: ({ listen, storeDir }) => renderNatsConfig(users, { app: graph.app, passwords, listen, storeDir }),
     });
     const login = (user: string) => ({ user, pass: passwords[user]! });
-    admin = await connect({ servers: nats.url, ...login(users.admin.user), inboxPrefix: users.admin.inboxPrefix });
+    admin = await connectAsAdmin(nats.url, users, passwords);
     await provisionNats(admin, graph, { prefix });
     dir = await mkdtemp(join(tmpdir(), "nimbus-control-"));
     await writeFile(join(dir, "handler.mjs"), handlerSource);
@@ -541,46 +516,3 @@ describe.skipIf(missing !== undefined)("host control role under its own NATS use
     expect(seen.ticks[0]).toMatchObject({ schedule: "every-second" });
   }, 20_000);
 });
-
-/** A control role process and its log lines. */
-function spawnControl(env: Record<string, string>) {
-  const child: ChildProcess = spawn(process.execPath, ["--conditions=nimbus-source", main], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const lines: LogEntry[] = [];
-  const waiters = new Set<{ match: (line: LogEntry) => boolean; resolve: (line: LogEntry) => void }>();
-  let output = "";
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let rest = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      output += chunk;
-      rest += chunk;
-      const parts = rest.split("\n");
-      rest = parts.pop()!;
-      for (const text of parts) {
-        const line = JSON.parse(text) as LogEntry;
-        lines.push(line);
-        for (const waiter of waiters) {
-          if (!waiter.match(line)) continue;
-          waiters.delete(waiter);
-          waiter.resolve(line);
-        }
-      }
-    });
-  }
-  const exited = new Promise<{ code: number | null; output: string }>((resolve) =>
-    child.once("exit", (code) => setImmediate(() => resolve({ code, output }))),
-  );
-  return {
-    child,
-    lines,
-    exited,
-    line: (match: (line: LogEntry) => boolean): Promise<LogEntry> => {
-      const found = lines.find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve) => waiters.add({ match, resolve }));
-    },
-  };
-}

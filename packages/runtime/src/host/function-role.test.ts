@@ -1,20 +1,16 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { App, natsPermissions, queueNames, renderNatsConfig, resourcesOf } from "@nimbus/core";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { LogEntry } from "./log.ts";
+import { connectAsAdmin, type HostProcess, natsPasswords, spawnHost } from "./host.test-helper.ts";
 import { provisionNats } from "./provision.ts";
 import { JetStreamQueues } from "./queue.ts";
 import { type NatsServer, natsServerMissing, startNatsServer } from "./testing/nats-server.ts";
 
-const main = fileURLToPath(new URL("./main.ts", import.meta.url));
 const missing = natsServerMissing();
 if (missing) console.warn(`host function role tests skipped: ${missing}`);
 
@@ -59,69 +55,26 @@ function graphJson(): string {
   return JSON.stringify(app.toGraph());
 }
 
-/** A host process and its log, read as JSON lines from stdout and stderr. */
-interface Host {
-  child: ChildProcess;
-  lines: LogEntry[];
-  /** Resolves with the first line (seen or to come) that `match` accepts. */
-  line(match: (line: LogEntry) => boolean): Promise<LogEntry>;
-  exited: Promise<{ code: number | null; output: string }>;
-  url: (path: string) => string;
-}
-
-function spawnHost(env: Record<string, string>): Host {
-  const child = spawn(process.execPath, ["--conditions=nimbus-source", main], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+/** A temporary directory with the handler bundled by esbuild, as a deploy bundles one, in `api.mjs`. */
+async function bundledHandler(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "nimbus-host-"));
+  await writeFile(join(dir, "api.ts"), handlerSource);
+  await build({
+    entryPoints: [join(dir, "api.ts")],
+    outfile: join(dir, "api.mjs"),
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    logLevel: "silent",
   });
-  const lines: LogEntry[] = [];
-  const waiters = new Set<{ match: (line: LogEntry) => boolean; resolve: (line: LogEntry) => void }>();
-  let output = "";
-  let port = 0;
-  const read = (stream: NodeJS.ReadableStream) => {
-    let rest = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      output += chunk;
-      rest += chunk;
-      const parts = rest.split("\n");
-      rest = parts.pop()!;
-      for (const text of parts) {
-        const line = JSON.parse(text) as LogEntry;
-        const listening = /^listening on .*:(\d+)$/.exec(line.message);
-        if (listening) port = Number(listening[1]);
-        lines.push(line);
-        for (const waiter of waiters) {
-          if (!waiter.match(line)) continue;
-          waiters.delete(waiter);
-          waiter.resolve(line);
-        }
-      }
-    });
-  };
-  read(child.stdout!);
-  read(child.stderr!);
-  const exited = new Promise<{ code: number | null; output: string }>((resolve) =>
-    child.once("exit", (code) => setImmediate(() => resolve({ code, output }))),
-  );
-  return {
-    child,
-    lines,
-    line: (match) => {
-      const seen = lines.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.add({ match, resolve }));
-    },
-    exited,
-    url: (path) => `http://127.0.0.1:${port}${path}`,
-  };
+  return dir;
 }
 
 describe.skipIf(missing !== undefined)("host function role", () => {
   let dir: string;
   let nats: NatsServer;
   let baseEnv: Record<string, string>;
-  const hosts: Host[] = [];
+  const hosts: HostProcess[] = [];
 
   const start = async (env: Record<string, string> = {}) => {
     const host = spawnHost({ ...baseEnv, ...env });
@@ -136,16 +89,7 @@ describe.skipIf(missing !== undefined)("host function role", () => {
   };
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "nimbus-host-"));
-    await writeFile(join(dir, "api.ts"), handlerSource);
-    await build({
-      entryPoints: [join(dir, "api.ts")],
-      outfile: join(dir, "api.mjs"),
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      logLevel: "silent",
-    });
+    dir = await bundledHandler();
     nats = await startNatsServer();
     // The host creates no stream: a deploy provisions them first (provision.ts).
     const nc = await connect({ servers: nats.url });
@@ -276,37 +220,20 @@ describe.skipIf(missing !== undefined)("host function role under its own NATS us
   const graph = leastPrivilegeApp();
   const prefix = `t${process.pid}`;
   const users = natsPermissions(graph, { prefix });
-  const passwords: Record<string, string> = {};
-  for (const user of [...Object.values(users.functions), users.control, users.admin]) {
-    passwords[user.user] = randomBytes(18).toString("base64url");
-  }
+  const passwords = natsPasswords(users);
   const api = users.functions.api!;
   let dir: string;
   let nats: NatsServer;
   let admin: NatsConnection;
   const open: NatsConnection[] = [];
-  let host: Host | undefined;
+  let host: HostProcess | undefined;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "nimbus-host-"));
-    await writeFile(join(dir, "api.ts"), handlerSource);
-    await build({
-      entryPoints: [join(dir, "api.ts")],
-      outfile: join(dir, "api.mjs"),
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      logLevel: "silent",
-    });
+    dir = await bundledHandler();
     nats = await startNatsServer({
       config: ({ listen, storeDir }) => renderNatsConfig(users, { app: graph.app, passwords, listen, storeDir }),
     });
-    admin = await connect({
-      servers: nats.url,
-      user: users.admin.user,
-      pass: passwords[users.admin.user]!,
-      inboxPrefix: users.admin.inboxPrefix,
-    });
+    admin = await connectAsAdmin(nats.url, users, passwords);
     open.push(admin);
     // The deploy's order: streams and durables first, as the admin; the host may create nothing.
     await provisionNats(admin, graph, { prefix });

@@ -1,19 +1,9 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
+import type { LogEntry, LogLevel } from "../log-entry.ts";
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
-
-/**
- * One log line, with the fields of the emulator's `--log-format json`: `time`, `fn` (absent
- * for the host's own lines), `invocationId` (inside an invocation), `level`, `message`.
- */
-export interface LogEntry {
-  time: Date;
-  fn?: string;
-  invocationId?: string;
-  level: LogLevel;
-  message: string;
-}
+// The JSON line shape is the emulator's too: one definition, shared by every target.
+export type { LogEntry, LogLevel } from "../log-entry.ts";
 
 /** Writes JSON lines: info and debug to stdout, warnings and errors to stderr. */
 export interface HostLogger {

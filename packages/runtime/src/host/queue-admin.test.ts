@@ -1,10 +1,9 @@
-import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { App, type Graph, type NimbusEvent, queueNames, resourcesOf } from "@nimbus/core";
+import { App, type Graph, type NimbusEvent } from "@nimbus/core";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
-import { jetStreamBusTransport } from "./bus.ts";
 import { startControlRole } from "./control-role.ts";
+import { putEvents, storedBodies } from "./host.test-helper.ts";
 import { hostLogger } from "./log.ts";
 import { provisionNats } from "./provision.ts";
 import { QueueAdmin } from "./queue-admin.ts";
@@ -43,28 +42,10 @@ describe.skipIf(missing !== undefined)("host queue admin: redrive of refused eve
     return prefix;
   };
 
-  const put = (
-    graph: Graph,
-    prefix: string,
-    bus: string,
-    entries: Parameters<ReturnType<typeof jetStreamBusTransport>["put"]>[0],
-  ) => {
-    const spec = resourcesOf(graph, "bus").find((resource) => resource.name === bus)!.spec;
-    return jetStreamBusTransport(nc, bus, spec, prefix).put(entries);
-  };
-
+  const put = (graph: Graph, prefix: string, bus: string, entries: Parameters<typeof putEvents>[4]) =>
+    putEvents(nc, graph, prefix, bus, entries);
   /** The events stored in queue `queue`'s stream, in stream order. */
-  const events = async (queue: string, prefix: string): Promise<NimbusEvent[]> => {
-    const jsm = await jetstreamManager(nc);
-    const { stream } = queueNames(queue, { prefix });
-    const info = await jsm.streams.info(stream);
-    const found: NimbusEvent[] = [];
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-      const stored = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-      if (stored) found.push(stored.json<NimbusEvent>());
-    }
-    return found;
-  };
+  const events = (queue: string, prefix: string) => storedBodies<NimbusEvent>(nc, queue, prefix);
 
   /** The app: a queue target that refuses large events, at `size`. */
   const sized = (size: "1KiB" | "64KiB") => {

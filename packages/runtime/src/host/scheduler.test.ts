@@ -1,17 +1,16 @@
-import { randomBytes } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   App,
   type Graph,
   natsPermissions,
-  queueNames,
   renderNatsConfig,
   scheduleTickNames,
   scheduleTriggerSubject,
 } from "@nimbus/core";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { startControlRole } from "./control-role.ts";
+import { connectAsAdmin, natsPasswords, storedBodies } from "./host.test-helper.ts";
 import { hostLogger, type LogEntry } from "./log.ts";
 import { provisionNats } from "./provision.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -19,19 +18,6 @@ import { type NatsServer, natsServerMissing, startNatsServer } from "./testing/n
 
 const missing = natsServerMissing();
 if (missing) console.warn(`host scheduler tests skipped: ${missing}`);
-
-/** The JSON bodies stored in queue `queue`'s stream, in stream order. */
-async function bodies(nc: NatsConnection, queue: string, prefix?: string): Promise<unknown[]> {
-  const jsm = await jetstreamManager(nc);
-  const { stream } = queueNames(queue, prefix ? { prefix } : {});
-  const info = await jsm.streams.info(stream);
-  const found: unknown[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const stored = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (stored) found.push(stored.json());
-  }
-  return found;
-}
 
 describe.skipIf(missing !== undefined)("host scheduler", () => {
   let nats: NatsServer;
@@ -62,10 +48,10 @@ describe.skipIf(missing !== undefined)("host scheduler", () => {
     // A lease far below the default 30 s, so a claim a second old is stale.
     const scheduler = await Scheduler.start({ nc, graph, prefix, info: log, warn: log, error: log, claimLease: 500 });
     stops.push(() => scheduler.stop());
-    await vi.waitFor(async () => expect((await bodies(nc, "ticks", prefix)).length).toBeGreaterThanOrEqual(1), {
+    await vi.waitFor(async () => expect((await storedBodies(nc, "ticks", prefix)).length).toBeGreaterThanOrEqual(1), {
       timeout: 5_000,
     });
-    const [first] = (await bodies(nc, "ticks", prefix)) as { scheduledTime: number }[];
+    const [first] = (await storedBodies(nc, "ticks", prefix)) as { scheduledTime: number }[];
 
     // Another replica claimed a tick a second ago and died before storing it: a tick never published.
     const lost = first!.scheduledTime - 60_000;
@@ -85,15 +71,21 @@ describe.skipIf(missing !== undefined)("host scheduler", () => {
 
     await vi.waitFor(
       async () =>
-        expect(await bodies(nc, "ticks", prefix)).toContainEqual({ schedule: "every-second", scheduledTime: lost }),
+        expect(await storedBodies(nc, "ticks", prefix)).toContainEqual({
+          schedule: "every-second",
+          scheduledTime: lost,
+        }),
       { timeout: 5_000 },
     );
     expect(lines.some((line) => line.includes("was claimed but not recorded as stored"))).toBe(true);
     // It was taken over at a tick, and the ticks go on.
-    const after = (await bodies(nc, "ticks", prefix)) as { scheduledTime: number }[];
-    await vi.waitFor(async () => expect((await bodies(nc, "ticks", prefix)).length).toBeGreaterThan(after.length), {
-      timeout: 5_000,
-    });
+    const after = (await storedBodies(nc, "ticks", prefix)) as { scheduledTime: number }[];
+    await vi.waitFor(
+      async () => expect((await storedBodies(nc, "ticks", prefix)).length).toBeGreaterThan(after.length),
+      {
+        timeout: 5_000,
+      },
+    );
   }, 20_000);
 });
 
@@ -104,10 +96,7 @@ describe.skipIf(missing !== undefined)("host scheduler under the control role's 
   const graph = app.toGraph();
   const prefix = "p1";
   const users = natsPermissions(graph, { prefix });
-  const passwords: Record<string, string> = {};
-  for (const user of [...Object.values(users.functions), users.control, users.admin]) {
-    passwords[user.user] = randomBytes(18).toString("base64url");
-  }
+  const passwords = natsPasswords(users);
   let nats: NatsServer;
   let admin: NatsConnection;
   let stop: (() => Promise<void>) | undefined;
@@ -117,12 +106,7 @@ describe.skipIf(missing !== undefined)("host scheduler under the control role's 
     nats = await startNatsServer({
       config: ({ listen, storeDir }) => renderNatsConfig(users, { app: graph.app, passwords, listen, storeDir }),
     });
-    admin = await connect({
-      servers: nats.url,
-      user: users.admin.user,
-      pass: passwords[users.admin.user]!,
-      inboxPrefix: users.admin.inboxPrefix,
-    });
+    admin = await connectAsAdmin(nats.url, users, passwords);
     await provisionNats(admin, graph, { prefix });
     const control = await startControlRole(
       {
@@ -152,7 +136,7 @@ describe.skipIf(missing !== undefined)("host scheduler under the control role's 
     const { scheduledTime } = reply.json<{ scheduledTime: number }>();
     expect(scheduledTime).toBeGreaterThanOrEqual(before);
     expect(scheduledTime).toBeLessThanOrEqual(Date.now());
-    await vi.waitFor(async () => expect(await bodies(admin, "ticks", prefix)).toEqual([{ job: "report" }]), {
+    await vi.waitFor(async () => expect(await storedBodies(admin, "ticks", prefix)).toEqual([{ job: "report" }]), {
       timeout: 5_000,
     });
     expect(lines.filter((line) => line.level === "error")).toEqual([]);

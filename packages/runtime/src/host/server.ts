@@ -1,8 +1,9 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import { type FunctionSpec, formatSize } from "@nimbus/core";
+import type { FunctionSpec } from "@nimbus/core";
 import { Hono } from "hono";
+import { limitBody, tooLarge } from "../body-limit.ts";
 
 const allMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -59,40 +60,18 @@ async function limited(
   invoke: (request: Request) => Promise<Response>,
 ): Promise<Response> {
   const length = request.headers.get("content-length");
-  if (length !== null && Number(length) > maxBytes) return tooLarge(maxBytes);
   // Node's parser holds a body to its declared length, and a GET or HEAD has none; so
   // only a body of unknown length is counted. Not reading `request.body` for the others
   // spares @hono/node-server building a full Request for each one.
   if (length !== null || request.method === "GET" || request.method === "HEAD" || !request.body) {
-    return invoke(request);
+    return length !== null && Number(length) > maxBytes ? tooLarge(maxBytes) : invoke(request);
   }
-  let seen = 0;
-  let exceeded = false;
-  // Counted as it flows, not buffered: a streamed body is cut off once it passes the limit.
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > maxBytes) {
-        exceeded = true;
-        controller.error(new RangeError(`request body is larger than ${formatSize(maxBytes)}`));
-        return;
-      }
-      controller.enqueue(chunk);
-    },
-  });
-  const response = await invoke(
-    new Request(request, { body: request.body.pipeThrough(counter), duplex: "half" } as RequestInit),
-  );
-  if (!exceeded) return response;
+  const counted = limitBody(request, maxBytes);
+  if (counted instanceof Response) return counted;
+  const response = await invoke(counted.request);
+  if (!counted.exceeded()) return response;
   await response.body?.cancel().catch(() => {});
   return tooLarge(maxBytes);
-}
-
-function tooLarge(maxBytes: number): Response {
-  return new Response(`request body is larger than this function's maxBodySize (${formatSize(maxBytes)})\n`, {
-    status: 413,
-    headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
-  });
 }
 
 /** A started HTTP server and the port it listens on. */

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type Graph, graphSchema, NimbusError, type StoreBucket, storeBuckets } from "@nimbus/core";
+import { readNatsVariables } from "@nimbus/runtime/target";
 import { z } from "zod";
 import type { S3AccessKey } from "../s3/server.ts";
 
@@ -172,20 +173,12 @@ export function readStoreConfig(env: Env = process.env): StoreServiceConfig {
   const notifying = buckets.filter((bucket) => bucket.notifications.length > 0);
   const url = text("NIMBUS_NATS_URL");
   if (url !== undefined) {
-    const servers = url
-      .split(",")
-      .map((server) => server.trim())
-      .filter((server) => server !== "");
-    const bad = servers.find(
-      (server) => !/^(nats|tls|ws|wss):\/\/[^/\s]+\/?$/.test(server) && !/^[^/\s:]+:\d+$/.test(server),
-    );
-    if (bad !== undefined || servers.length === 0) problem("NIMBUS_NATS_URL", `is "${url}"`);
-    const user = text("NIMBUS_NATS_USER");
-    const pass = text("NIMBUS_NATS_PASSWORD");
-    if (pass !== undefined && user === undefined) {
-      problem("NIMBUS_NATS_USER", "is not set while NIMBUS_NATS_PASSWORD is", "Set both, or neither.");
-    }
-    nats = { servers, user, pass, token: text("NIMBUS_NATS_TOKEN") };
+    const credentials = {
+      user: text("NIMBUS_NATS_USER"),
+      pass: text("NIMBUS_NATS_PASSWORD"),
+      token: text("NIMBUS_NATS_TOKEN"),
+    };
+    nats = readNatsVariables(url, credentials, problem);
   } else if (notifying.length > 0) {
     problem(
       "NIMBUS_NATS_URL",

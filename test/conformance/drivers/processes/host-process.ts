@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { freePort } from "@nimbus/runtime/host/testing";
 import { repoRoot } from "../../../support/cli.ts";
 
 /** The deployed host's entry, run from source as the docker target's image runs its build. */
@@ -111,18 +111,4 @@ export class HostProcess {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-}
-
-/** A port nothing listens on now: the kernel picks one, and it is closed again at once. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }

@@ -9,8 +9,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type Graph, type StoreSecret, storeBuckets, storeKeys } from "@nimbus/core";
+import { freePort, stopProcess } from "@nimbus/runtime/host/testing";
 import { repoRoot } from "../../../support/cli.ts";
-import { freePort } from "./host-process.ts";
 import type { NatsLogin } from "./nats.ts";
 
 const storeMain = join(repoRoot, "packages/store/src/service/main.ts");
@@ -138,10 +138,7 @@ export async function startStore(directory: string, options: StoreOptions): Prom
   const end = async (signal: NodeJS.Signals) => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill(signal);
-    await exited;
+    await stopProcess(proc, signal);
   };
 
   await start();

@@ -5,3 +5,4 @@ export {
   natsServerMissing,
   startNatsServer,
 } from "./nats-server.ts";
+export { freePort, stopProcess } from "./processes.ts";

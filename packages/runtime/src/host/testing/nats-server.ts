@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { freePort, stopProcess } from "./processes.ts";
 
 /** `NATS_SERVER`, or the first `nats-server` on PATH or in the sbin folders (Debian's package puts it in /usr/sbin). */
 function natsBinary(): string | undefined {
@@ -134,10 +135,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const end = async (signal: NodeJS.Signals) => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill(signal);
-    await exited;
+    await stopProcess(proc, signal);
   };
 
   await start();
@@ -156,20 +154,6 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** A port nothing listens on now: the kernel picks one, and it is closed again at once. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 /** Resolves once a TCP connection to the port succeeds. */

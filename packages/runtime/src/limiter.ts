@@ -1,6 +1,7 @@
 /**
- * At most `limit` holders at once; up to `queueLimit` more wait in order; past that,
- * `acquire` refuses at once so the caller can answer 503 instead of piling up memory.
+ * A function's concurrency, on every target: at most `limit` holders at once; up to
+ * `queueLimit` more wait in order; past that, `acquire` refuses at once so the caller can
+ * answer 503 instead of piling up memory.
  */
 export class Limiter {
   readonly limit: number;
@@ -21,13 +22,16 @@ export class Limiter {
     return this.#waiting.length;
   }
 
-  /** Resolves with a release function, or with undefined when the queue is full. */
-  async acquire(): Promise<(() => void) | undefined> {
+  /**
+   * Resolves with a release function, or with undefined when the queue is full. `always`
+   * waits whatever the queue (for work bounded elsewhere, such as a consumer's deliveries).
+   */
+  async acquire(always = false): Promise<(() => void) | undefined> {
     if (this.#active < this.limit) {
       this.#active++;
       return this.#releaser();
     }
-    if (this.#waiting.length >= this.queueLimit) return undefined;
+    if (!always && this.#waiting.length >= this.queueLimit) return undefined;
     await new Promise<void>((resolve) => this.#waiting.push(resolve));
     return this.#releaser();
   }

@@ -1,9 +1,9 @@
 import { formatSize } from "@nimbus/core";
 
 /**
- * Enforces a function's `maxBodySize` without buffering: a declared Content-Length over
- * the limit is refused at once; a streamed body is counted as it flows and cut off when
- * it passes the limit.
+ * Enforces a function's `maxBodySize` without buffering, on every target: a declared
+ * Content-Length over the limit is refused at once; a streamed body is counted as it
+ * flows and cut off when it passes the limit (`exceeded()` then says so).
  */
 export function limitBody(
   request: Request,
@@ -29,6 +29,7 @@ export function limitBody(
   return { request: limited, exceeded: () => exceeded };
 }
 
+/** The 413 every target answers with when a body passes `maxBodySize`. */
 export function tooLarge(maxBytes: number): Response {
   return new Response(`request body is larger than this function's maxBodySize (${formatSize(maxBytes)})\n`, {
     status: 413,

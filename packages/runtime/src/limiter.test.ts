@@ -24,4 +24,17 @@ describe("Limiter", () => {
     releaseC?.();
     expect(limiter.active).toBe(0);
   });
+
+  it("acquire: with always, waits past the queue limit instead of refusing", async () => {
+    const limiter = new Limiter(1, 0);
+    const first = await limiter.acquire();
+    expect(await limiter.acquire()).toBeUndefined();
+    const second = limiter.acquire(true);
+    expect([limiter.active, limiter.waiting]).toEqual([1, 1]);
+    first?.();
+    const releaseSecond = await second;
+    expect([limiter.active, limiter.waiting]).toEqual([1, 0]);
+    releaseSecond?.();
+    expect(limiter.active).toBe(0);
+  });
 });
