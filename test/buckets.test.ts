@@ -83,7 +83,7 @@ describe("bucket binding: in the emulator", () => {
       expect((await call("put", `large/${key}`, "x".repeat(100_000))).error, key).toBeUndefined();
     }
     const stateEntries = (await readdir(emu.state)).sort();
-    expect(stateEntries).toEqual(["buckets", "build", "credentials.json", "queues"]);
+    expect(stateEntries).toEqual(["buckets", "build", "credentials.json", "emulator.json", "queues"]);
     expect((await readdir(join(emu.state, "buckets"))).sort()).toEqual(["archive", "uploads"]);
     const bucketFiles = (await readdir(join(emu.state, "buckets", "uploads"))).sort();
     expect(bucketFiles.filter((name) => !/^index\.sqlite(-wal|-shm)?$/.test(name))).toEqual(["blobs"]);

@@ -109,7 +109,14 @@ conformance("buses", { app: fixture("bus"), manualClock: true }, (t) => {
   /** `POST /put/<bus>` on `producer`: the entries put through the function's binding. */
   const putThroughBinding = async (bus: string, entries: unknown) => {
     const response = await t.app.fetch(`/put/${bus}`, { method: "POST", body: JSON.stringify(entries) });
-    return { status: response.status, body: (await response.json()) as { ids?: string[]; error?: unknown } };
+    const text = await response.text();
+    try {
+      return { status: response.status, body: JSON.parse(text) as { ids?: string[]; error?: unknown } };
+    } catch {
+      throw new Error(
+        `POST /put/${bus} answered ${response.status} with a body that is no JSON: ${JSON.stringify(text)}`,
+      );
+    }
   };
 
   // Putting events

@@ -628,7 +628,13 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     survivor.consume(q, second.deliver);
     await second.received(1);
     expect(second.batches[0]!.at - deliveredAt).toBeGreaterThanOrEqual(1_000);
-    expect(second.messages()[0]).toEqual({ ...first.messages()[0], attempts: 2 });
+    // A pull the dead host still had open at the server may take the redelivery first:
+    // JetStream counts that hand-over as a delivery too (docs/deployed-runtime.md, Crashes).
+    const { attempts, ...again } = second.messages()[0]!;
+    const { attempts: firstAttempts, ...before } = first.messages()[0]!;
+    expect(firstAttempts).toBe(1);
+    expect(again).toEqual(before);
+    expect([2, 3]).toContain(attempts);
   });
 
   test("a crash at the last attempt: the message goes to the dead-letter queue with a visibility-timeout error (§queues/redelivery/4, /5)", async () => {
