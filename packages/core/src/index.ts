@@ -15,6 +15,7 @@ export {
 } from "./bucket/spec.ts";
 export { Bus, type BusProps, type EventMap, type EventSchemas } from "./bus/bus.ts";
 export { type DetailCheck, detailCheck, readEntries } from "./bus/entries.ts";
+export { cycleBeforeEntering } from "./bus/forwarding.ts";
 export { type BusSpec, busDefaults } from "./bus/spec.ts";
 export { backoffDelay } from "./delivery/backoff.ts";
 export {

@@ -3,13 +3,13 @@ import {
   type Chain,
   type CompiledRules,
   compileRules,
+  cycleBeforeEntering,
   decideDelivery,
   deliveryRoute,
   type EventPattern,
   type FunctionSpec,
   failedDelivery,
   type Graph,
-  NimbusError,
   type NimbusEvent,
   type PutEntry,
   parseChain,
@@ -191,17 +191,10 @@ export class BusPlugin implements Plugin {
   }
 
   #toBus(name: string, event: NimbusEvent, path: readonly string[], chain: Chain | undefined): Enqueued[] {
-    if (path.includes(name)) {
-      this.#ctx.logger.warn(
-        `bus ${name}: event ${event.id} came back through ${path.join(" → ")} → ${name}; an event visits a bus once, so it stops here`,
-      );
+    const cycle = cycleBeforeEntering(path, name, event.id);
+    if (cycle) {
+      this.#ctx.logger.warn(cycle);
       return [];
-    }
-    if (path.length >= busLimits.maxHops) {
-      throw new NimbusError(
-        "NIMBUS_BUS_HOPS",
-        `the event has passed through ${path.length} buses (${path.join(" → ")}), the most an event may`,
-      );
     }
     const target = this.#require(name);
     target.check({ source: event.source, detailType: event["detail-type"], detail: event.detail }, 0);

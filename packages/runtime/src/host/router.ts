@@ -52,13 +52,13 @@ import {
   type Chain,
   type CompiledRules,
   compileRules,
+  cycleBeforeEntering,
   type DetailCheck,
   deliveryNames,
   deliveryRoute,
   detailCheck,
   type EventPattern,
   type Graph,
-  NimbusError,
   type NimbusEvent,
   parseChain,
   type ResourceRef,
@@ -341,17 +341,10 @@ export class BusRouter {
     idSuffix: string,
     chain: Chain | undefined,
   ): Store[] {
-    if (path.includes(name)) {
-      this.#options.warn(
-        `bus ${name}: event ${event.id} came back through ${path.join(" → ")} → ${name}; an event visits a bus once, so it stops here`,
-      );
+    const cycle = cycleBeforeEntering(path, name, event.id);
+    if (cycle) {
+      this.#options.warn(cycle);
       return [];
-    }
-    if (path.length >= busLimits.maxHops) {
-      throw new NimbusError(
-        "NIMBUS_BUS_HOPS",
-        `the event has passed through ${path.length} buses (${path.join(" → ")}), the most an event may`,
-      );
     }
     const target = this.#buses.get(name)!;
     target.check({ source: event.source, detailType: event["detail-type"], detail: event.detail }, 0);
