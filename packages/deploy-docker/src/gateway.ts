@@ -4,6 +4,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { healthPaths } from "./function.ts";
 import type { DockerNames } from "./naming.ts";
 
+/**
+ * How often the gateway checks each replica's readiness (ms). Often enough that a replica
+ * started after the gateway is taken within a couple of seconds; a check is one small
+ * request to the host, not a process as Docker's health checks are.
+ */
+export const gatewayHealthInterval = 2_000;
+
 /** Where Caddy answers its own liveness, for the container's health check. */
 export const gatewayLivePath = "/_nimbus/gateway/live";
 const caddyfilePath = "/etc/caddy/Caddyfile";
@@ -73,9 +80,7 @@ export function caddyfile(graph: Graph, upstreams: Readonly<Record<string, reado
         "\t\t\tlb_policy round_robin",
         "\t\t\tlb_try_duration 5s",
         `\t\t\thealth_uri ${healthPaths.ready}`,
-        // Often enough that a replica started after the gateway is taken within a couple of seconds;
-        // a check is one small request to the host, not a process as Docker's health checks are.
-        "\t\t\thealth_interval 2s",
+        `\t\t\thealth_interval ${gatewayHealthInterval / 1000}s`,
         "\t\t\thealth_timeout 2s",
         "\t\t}",
       );

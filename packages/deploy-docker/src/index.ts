@@ -22,7 +22,7 @@ export {
   healthPaths,
   hostPort,
 } from "./function.ts";
-export { caddyfile, DockerGateway, pathPattern } from "./gateway.ts";
+export { caddyfile, DockerGateway, gatewayHealthInterval, pathPattern } from "./gateway.ts";
 export { bundlePath, functionImageContext, hostEntry, hostImageContext, imageTag } from "./images.ts";
 export { type DockerNames, dockerNames, reservedNames } from "./naming.ts";
 export { DockerNats, natsPassword, natsServerConfig } from "./nats.ts";

@@ -20,6 +20,7 @@ import {
   type DockerStackConfig,
   deriveAccessKey,
   dockerNames,
+  gatewayHealthInterval,
   natsPassword,
   readProject,
 } from "@nimbus/deploy-docker";
@@ -258,6 +259,13 @@ export class DockerDeployment {
     }
     // The gateway answers, and has taken every function's replicas (its health checks
     // passed): one route of each function answers with something else than 502 or 503.
+    // A function without a GET route cannot be probed without running it: let the
+    // gateway's own readiness checks take its replicas, which they do within one interval.
+    const unprobed = resourcesOf(this.graph, "function").some(
+      (fn) =>
+        fn.spec.routes.length > 0 && !fn.spec.routes.some((route) => route.method === "GET" || route.method === "ANY"),
+    );
+    if (unprobed) await new Promise((resolve) => setTimeout(resolve, gatewayHealthInterval + 500));
     const probes = [
       gatewayLivePath,
       ...resourcesOf(this.graph, "function").flatMap((fn) => {
