@@ -28,6 +28,11 @@ export interface Workspace {
 
 /** The entry that targets plug their transports into; not for handler authors. */
 const runtimeTarget = "@nimbus/runtime/target";
+/**
+ * The bus's put checks, apart from core's index because they need zod: a deployed host
+ * loads them with its first put, and never loads zod otherwise.
+ */
+const coreBusEntries = "@nimbus/core/bus-entries";
 /** The deployed host process and its drivers (S3, NATS JetStream). */
 const runtimeHost = "@nimbus/runtime/host";
 /** The host's test harness: a real nats-server per test, open or on a rendered configuration. */
@@ -37,9 +42,15 @@ const emulatorTesting = "@nimbus/emulator/testing";
 
 export const rules: Record<string, { mayImport: readonly string[]; subpaths: readonly string[] }> = {
   "packages/core": { mayImport: [], subpaths: [] },
-  "packages/runtime": { mayImport: ["@nimbus/core"], subpaths: [] },
-  "packages/store": { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [runtimeTarget, runtimeHost] },
-  emulator: { mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/store"], subpaths: [runtimeTarget] },
+  "packages/runtime": { mayImport: ["@nimbus/core"], subpaths: [coreBusEntries] },
+  "packages/store": {
+    mayImport: ["@nimbus/core", "@nimbus/runtime"],
+    subpaths: [runtimeTarget, runtimeHost, coreBusEntries],
+  },
+  emulator: {
+    mayImport: ["@nimbus/core", "@nimbus/runtime", "@nimbus/store"],
+    subpaths: [runtimeTarget, coreBusEntries],
+  },
   "packages/deploy-docker": { mayImport: ["@nimbus/core"], subpaths: [] },
   "packages/deploy-kubernetes": { mayImport: ["@nimbus/core"], subpaths: [] },
   "packages/cli": {

@@ -1,22 +1,21 @@
 /**
  * A bench app deployed as the Docker target runs it, without containers: `nimbus build`'s
- * bundles, the host bundled into one `main.js` as `nimbus synth` bundles it for the image,
+ * bundles, the host bundled as `nimbus synth` bundles it for the image,
  * nats-server on the rendered configuration (a user per function, the control role, the
  * admin), streams provisioned by the admin, and one host process per role, each
  * configured only by its environment.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Graph, type NatsUser, natsPermissions, renderNatsConfig } from "@nimbus/core";
+import { hostLayout } from "@nimbus/deploy-docker";
 import { provisionNats, QueueAdmin } from "@nimbus/runtime/host";
 import { type NatsServer, startNatsServer } from "@nimbus/runtime/host/testing";
-import { build as esbuild } from "esbuild";
-import { build } from "nimbus";
+import { build, buildHost } from "nimbus";
 import { benchDir, copyApp } from "./support.ts";
 
 /** Linux's limit on one environment variable (MAX_ARG_STRLEN, 32 pages), with its name and `=`. */
@@ -31,28 +30,17 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * The host's `main.ts` bundled with its dependencies into one ES module, with the options
- * of the CLI's `buildHost` (packages/cli/src/commands/synth.ts), written beside its source
- * so that the bundle's relative paths hold. Answers its path and a remover.
+ * The host as `nimbus synth` builds it for the image (the CLI's `buildHost`: an entry and
+ * the chunks it loads), written into a temporary folder under bench/. Answers the entry's
+ * path and a remover.
  */
 export async function bundleHost(): Promise<{ file: string; remove: () => Promise<void> }> {
-  const entry = join(dirname(fileURLToPath(import.meta.resolve("@nimbus/runtime/host"))), "main.ts");
   const dir = await mkdtemp(join(benchDir, ".tmp-host-bundle-"));
-  const file = join(dir, "main.mjs");
-  await esbuild({
-    entryPoints: [entry],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node22",
-    conditions: ["nimbus-source"],
-    logLevel: "silent",
-    outfile: file,
-    banner: {
-      js: 'import { createRequire as __nimbusCreateRequire } from "node:module"; const require = __nimbusCreateRequire(import.meta.url);',
-    },
-  });
-  return { file, remove: () => rm(dir, { recursive: true, force: true }) };
+  for (const [path, bytes] of await buildHost()) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), bytes);
+  }
+  return { file: join(dir, hostLayout.host), remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** One host process; `started` is `performance.now()` at the spawn. */

@@ -14,7 +14,6 @@ export {
   type NotifyOptions,
 } from "./bucket/spec.ts";
 export { Bus, type BusProps, type EventMap, type EventSchemas } from "./bus/bus.ts";
-export { type DetailCheck, detailCheck, readEntries } from "./bus/entries.ts";
 export { cycleBeforeEntering } from "./bus/forwarding.ts";
 export { type BusSpec, busDefaults } from "./bus/spec.ts";
 export { backoffDelay } from "./delivery/backoff.ts";
@@ -107,11 +106,19 @@ export {
   type EdgeKind,
   type Graph,
   graphSchema,
-  graphVersion,
   type Resource,
   type ResourceOf,
   resourceSchema,
 } from "./graph/schema.ts";
+export {
+  describeResource,
+  graphShapeIssues,
+  graphVersion,
+  type ResourceKind,
+  type ResourceRef,
+  resourceId,
+  resourceKinds,
+} from "./graph/shape.ts";
 export { serializeGraph, validateGraph } from "./graph/validate.ts";
 export {
   bucketLimits,
@@ -138,9 +145,9 @@ export { Queue, type QueueProps, type SubscribeOptions } from "./queue/queue.ts"
 export { type QueueConsumerSpec, type QueueSpec, queueDefaults } from "./queue/spec.ts";
 export { Rule, type RuleProps, type Target } from "./rule/rule.ts";
 export type { RuleSpec } from "./rule/spec.ts";
+export { scheduleExpressionOf } from "./schedule/expression.ts";
 export * from "./schedule/index.ts";
 export { Schedule, type ScheduleProps } from "./schedule/schedule.ts";
-export { type ScheduleSpec, scheduleExpressionOf } from "./schedule/spec.ts";
-export { describeResource, type ResourceKind, type ResourceRef, resourceId, resourceKinds } from "./spec/ref.ts";
+export type { ScheduleSpec } from "./schedule/spec.ts";
 export { type Duration, formatDuration, parseDuration } from "./units/duration.ts";
 export { formatSize, parseSize, type Size } from "./units/size.ts";

@@ -21,9 +21,9 @@ export const pinnedVersions = {
 
 /** What a `hostDir` holds, relative to it; the base image copies it to `/nimbus/host/`. */
 export const hostLayout = {
-  /** The runtime host (`@nimbus/runtime`'s `host/main.ts`), bundled into one file. */
+  /** The runtime host (`@nimbus/runtime`'s `host/main.ts`), bundled: this entry and its chunks beside it. */
   host: "main.js",
-  /** The Nimbus store service (`@nimbus/store`'s `service/main.ts`), bundled into one file. */
+  /** The Nimbus store service (`@nimbus/store`'s `service/main.ts`), bundled: this entry and its chunks beside it. */
   store: "store/main.js",
 } as const;
 

@@ -1,6 +1,6 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Graph, NimbusError, resourcesOf } from "@nimbus/core";
 import { emitProject, hostLayout } from "@nimbus/deploy-docker";
@@ -76,10 +76,13 @@ export async function synthCommand(args: { dir: string; target?: unknown; out?: 
 }
 
 /**
- * The runtime host and the store service, each bundled into one ES module with every
- * dependency inlined, so the base image needs Node and these files only. Their entries
- * are found beside the packages' resolved entries: `src/*.ts` in this workspace (the
- * `nimbus-source` condition), `dist/*.js` when installed.
+ * The runtime host and the store service, each bundled with every dependency inlined, so
+ * the base image needs Node and these files only: an entry (`main.js`) and the chunks it
+ * imports, split at the dynamic imports. So a host evaluates only what its role and links
+ * use: a function's host that links no bucket and no schema never loads the AWS SDK or
+ * zod (bench/src/host.ts measures its memory at rest). Their entries are found beside the
+ * packages' resolved entries: `src/*.ts` in this workspace (the `nimbus-source`
+ * condition), `dist/*.js` when installed.
  */
 export async function buildHost(): Promise<Map<string, Uint8Array>> {
   const beside = (specifier: string, path: string) => {
@@ -92,10 +95,14 @@ export async function buildHost(): Promise<Map<string, Uint8Array>> {
   };
   const files = new Map<string, Uint8Array>();
   for (const [role, entry] of Object.entries(entries) as [keyof typeof hostLayout, string][]) {
+    const folder = dirname(hostLayout[role]);
+    // Nothing is written: the output paths only place the chunks beside their entry.
+    const outdir = join(dirname(entry), ".nimbus-host");
     try {
       const result = await esbuild({
-        entryPoints: [entry],
+        entryPoints: { main: entry },
         bundle: true,
+        splitting: true,
         platform: "node",
         format: "esm",
         target: "node22",
@@ -103,14 +110,17 @@ export async function buildHost(): Promise<Map<string, Uint8Array>> {
         logLevel: "silent",
         // Paths in the bundle's comments are relative to its package, not to where the CLI runs.
         absWorkingDir: dirname(entry),
-        outfile: join(dirname(entry), "out.js"),
+        outdir,
+        chunkNames: "chunk-[hash]",
         write: false,
         // Bundled CommonJS dependencies (the AWS SDK) may call require; give them one.
         banner: {
           js: 'import { createRequire as __nimbusCreateRequire } from "node:module"; const require = __nimbusCreateRequire(import.meta.url);',
         },
       });
-      files.set(hostLayout[role], result.outputFiles[0]!.contents);
+      for (const file of result.outputFiles) {
+        files.set(join(folder, relative(outdir, file.path)).split(sep).join("/"), file.contents);
+      }
     } catch (error) {
       throw new NimbusError(
         "NIMBUS_FUNCTION_BUILD",

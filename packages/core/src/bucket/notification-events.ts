@@ -1,5 +1,6 @@
 import type { PutEntry } from "../pattern/event.ts";
-import { type BucketEvent, type BucketEventDetail, type BucketNotificationSpec, bucketEventSource } from "./spec.ts";
+import { type BucketEvent, type BucketEventDetail, bucketEventSource } from "./events.ts";
+import type { BucketNotificationSpec } from "./spec.ts";
 
 /** One change to which object a key holds, as far as its notifications need it. */
 export interface BucketChangeFacts {

@@ -1,29 +1,14 @@
 import { z } from "zod";
 import { props } from "../spec/fields.ts";
+import { type BucketEvent, bucketEvents } from "./events.ts";
 
-export const bucketEvents = ["created", "deleted"] as const;
-export type BucketEvent = (typeof bucketEvents)[number];
-
-/** `source` of the events bucket notifications put on a bus. */
-export const bucketEventSource = "nimbus.bucket";
-
-/**
- * The `detail` of a bucket notification's event, shaped as S3's EventBridge events so
- * AWS-style patterns carry over: `detail-type` is `"Object Created"` or `"Object Deleted"`.
- * For a deletion, `size` and `etag` are the deleted object's.
- */
-export interface BucketEventDetail {
-  bucket: { name: string };
-  object: { key: string; size: number; etag: string };
-  /** The S3 operation that made the change. */
-  reason: "PutObject" | "CopyObject" | "CompleteMultipartUpload" | "DeleteObject";
-}
-
-/** The detail-types of bucket notifications, each with its detail: add them to a bus's event map. */
-export interface BucketEvents {
-  "Object Created": BucketEventDetail;
-  "Object Deleted": BucketEventDetail;
-}
+export {
+  type BucketEvent,
+  type BucketEventDetail,
+  type BucketEvents,
+  bucketEventSource,
+  bucketEvents,
+} from "./events.ts";
 
 /** Normalised settings of one `bucket.notify(bus, ...)`. */
 export const bucketNotificationSpecSchema = z.strictObject({

@@ -1,8 +1,8 @@
 import { NimbusError } from "../errors/nimbus-error.ts";
 import { resourcesOf } from "../graph/resources.ts";
 import type { Graph } from "../graph/schema.ts";
+import { describeResource, type ResourceRef, resourceId } from "../graph/shape.ts";
 import { loopLimits } from "../limits.ts";
-import { describeResource, type ResourceRef, resourceId } from "../spec/ref.ts";
 
 /**
  * Where an invocation stands in a chain of invocations, each caused by the one before

@@ -5,8 +5,9 @@ import { functionSpecSchema } from "../function/spec.ts";
 import { queueSpecSchema } from "../queue/spec.ts";
 import { ruleSpecSchema } from "../rule/spec.ts";
 import { scheduleSpecSchema } from "../schedule/spec.ts";
+import { edgeKinds, graphVersion } from "./shape.ts";
 
-export const graphVersion = 1;
+export { type EdgeKind, edgeKinds, graphVersion } from "./shape.ts";
 
 export const resourceSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("bucket"), name: z.string(), spec: bucketSpecSchema }),
@@ -18,16 +19,6 @@ export const resourceSchema = z.discriminatedUnion("kind", [
 ]);
 export type Resource = z.infer<typeof resourceSchema>;
 export type ResourceOf<K extends Resource["kind"]> = Extract<Resource, { kind: K }>;
-
-export const edgeKinds = [
-  "dead-letter",
-  "link",
-  "notification",
-  "rule-target",
-  "schedule-target",
-  "subscription",
-] as const;
-export type EdgeKind = (typeof edgeKinds)[number];
 
 /** A typed edge between two resources, each named `<kind>:<name>`. */
 export const edgeSchema = z.strictObject({

@@ -2,6 +2,7 @@ import { formatDuration, parseDuration } from "../units/duration.ts";
 import { parseCronExpression } from "./cron-expression.ts";
 import type { CronModel } from "./cron-model.ts";
 import { parseEvery, parseRate } from "./rate.ts";
+import type { ScheduleSpec } from "./spec.ts";
 import { describeValue, timeZoneProblem } from "./time-zone.ts";
 
 /**
@@ -122,4 +123,13 @@ export function describeSchedule(expr: ScheduleExpression): string {
     return `every ${ms === undefined ? expr.every : formatDuration(ms)}`;
   }
   return "no schedule";
+}
+
+/** The expression a normalised spec stands for, in the form `nextRuns` takes (kept apart from spec.ts, which needs zod). */
+export function scheduleExpressionOf(spec: ScheduleSpec): ScheduleExpression {
+  const expression: ScheduleExpression = { timezone: spec.timezone };
+  if (spec.cron !== undefined) expression.cron = spec.cron;
+  if (spec.rate !== undefined) expression.rate = spec.rate;
+  if (spec.every !== undefined) expression.every = `${spec.every}ms`;
+  return expression;
 }

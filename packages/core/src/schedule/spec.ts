@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { props } from "../spec/fields.ts";
 import { resourceRefSchema } from "../spec/ref.ts";
-import type { ScheduleExpression } from "./expression.ts";
 
 export const scheduleSpecSchema = z.strictObject({
   /** Exactly one of `cron`, `rate` and `every` is set. */
@@ -24,12 +23,3 @@ export const schedulePropsSchema = props({
   target: z.unknown().optional(),
   payload: z.json().optional(),
 });
-
-/** The expression a normalised spec stands for, in the form `nextRuns` takes. */
-export function scheduleExpressionOf(spec: ScheduleSpec): ScheduleExpression {
-  const expression: ScheduleExpression = { timezone: spec.timezone };
-  if (spec.cron !== undefined) expression.cron = spec.cron;
-  if (spec.rate !== undefined) expression.rate = spec.rate;
-  if (spec.every !== undefined) expression.every = `${spec.every}ms`;
-  return expression;
-}

@@ -25,13 +25,11 @@ import {
   busNames,
   type Chain,
   changeEvents,
-  type DetailCheck,
-  detailCheck,
   formatChain,
   NimbusError,
-  readEntries,
   toEvent,
 } from "@nimbus/core";
+import { type DetailCheck, detailCheck, readEntries } from "@nimbus/core/bus-entries";
 import type { BucketRecord, BucketTransport } from "../bucket.ts";
 import { header } from "./queue-headers.ts";
 

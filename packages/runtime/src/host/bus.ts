@@ -10,7 +10,9 @@
  * as `Nats-Msg-Id`, so a publish repeated after a lost reply is dropped by the stream's
  * duplicate window. Not all or none on this target: a put whose publish fails after
  * some events were stored leaves those stored (documented deviation; the entries'
- * checks, which refuse a put as a whole, all run before the first publish).
+ * checks, which refuse a put as a whole, all run before the first publish). The checks
+ * need zod, which would otherwise be a fifth of a host's memory at rest, so they are
+ * loaded by the first put.
  *
  * A put made inside an invocation carries its chain as the `Nimbus-Chain` header of each
  * event's message (docs/semantics.md "Recursive loops"), which the router copies onto
@@ -19,7 +21,7 @@
 
 import { jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { type BusSpec, busNames, detailCheck, formatChain, NimbusError, readEntries, toEvent } from "@nimbus/core";
+import { type BusSpec, busNames, formatChain, NimbusError, toEvent } from "@nimbus/core";
 import type { BusTransport } from "../bus.ts";
 import { header } from "./queue-headers.ts";
 
@@ -35,10 +37,14 @@ export function jetStreamBusTransport(
 ): BusTransport {
   const js = jetstream(nc);
   const { subject } = busNames(bus, prefix ? { prefix } : {});
-  const check = detailCheck(bus, spec.schema);
+  const checks = lazy(async () => {
+    const { detailCheck, readEntries } = await import("@nimbus/core/bus-entries");
+    const check = detailCheck(bus, spec.schema);
+    return (entries: unknown) => readEntries(bus, entries, check);
+  });
   return {
     async put(entries, chain) {
-      const events = readEntries(bus, entries, check).map((entry) => toEvent(entry));
+      const events = (await checks())(entries).map((entry) => toEvent(entry));
       const carried = chain ? formatChain(chain) : undefined;
       for (const [index, event] of events.entries()) {
         const data = JSON.stringify(event);
@@ -61,5 +67,17 @@ export function jetStreamBusTransport(
       }
       return events.map((event) => event.id);
     },
+  };
+}
+
+/** `load`'s result, loaded by the first call; a failed load is tried again by the next. */
+function lazy<T>(load: () => Promise<T>): () => Promise<T> {
+  let loading: Promise<T> | undefined;
+  return () => {
+    loading ??= load().catch((error) => {
+      loading = undefined;
+      throw error;
+    });
+    return loading;
   };
 }

@@ -1,7 +1,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import { type FunctionSpec, type Graph, graphSchema, NimbusError, type ResourceOf, resourcesOf } from "@nimbus/core";
-import { z } from "zod";
+import {
+  type FunctionSpec,
+  type Graph,
+  graphShapeIssues,
+  NimbusError,
+  type ResourceOf,
+  resourcesOf,
+} from "@nimbus/core";
 import { readNatsVariables } from "./nats-variables.ts";
 
 /** How the host reaches NATS (JetStream): the queues, the bus streams and the delivery queues. */
@@ -107,7 +113,16 @@ export const hostVariables = {
 type Variable = keyof typeof hostVariables;
 type Env = Readonly<Record<string, string | undefined>>;
 
-const httpUrl = z.url({ protocol: /^https?$/ });
+/** Whether `text` is an absolute http or https URL with a host. */
+function isHttpUrl(text: unknown): text is string {
+  if (typeof text !== "string") return false;
+  try {
+    const url = new URL(text);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Reads the host's configuration from the environment, all of it at once: every problem
@@ -279,11 +294,8 @@ function readGraph(text: string | undefined, problems: string[]): Graph | undefi
     );
     return undefined;
   }
-  const parsed = graphSchema.safeParse(json);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues
-    .slice(0, 5)
-    .map((issue) => `${issue.path.map(String).join(".") || "(top)"}: ${issue.message}`);
+  const issues = graphShapeIssues(json).slice(0, 5);
+  if (issues.length === 0) return json as Graph;
   problems.push(
     `NIMBUS_GRAPH is not a graph of this version of Nimbus (${issues.join("; ")}); expected ${hostVariables.NIMBUS_GRAPH}. Synth the app again with the same Nimbus version as the host.`,
   );
@@ -331,18 +343,18 @@ function readNats(
 
 function readPort(text: string | undefined, problem: Problem): number {
   if (text === undefined) return 8080;
-  const port = z.coerce.number().int().min(0).max(65_535).safeParse(text);
-  if (!port.success || !/^\d+$/.test(text)) {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65_535) {
     problem("NIMBUS_PORT", `is "${text}"`);
     return 8080;
   }
-  return port.data;
+  return port;
 }
 
 /** An http(s) URL, or undefined when the variable is not set (or not a URL: then a problem). */
 function readHttpUrl(variable: Variable, text: string | undefined, problem: Problem): string | undefined {
   if (text === undefined) return undefined;
-  if (httpUrl.safeParse(text).success) return text;
+  if (isHttpUrl(text)) return text;
   problem(variable, `is "${text}", which is not an http or https URL`);
   return undefined;
 }
@@ -356,14 +368,15 @@ function readFunctionUrls(text: string | undefined, problem: Problem): Record<st
     problem("NIMBUS_FUNCTION_URLS", `is not JSON (${(error as Error).message})`);
     return undefined;
   }
-  const parsed = z.record(z.string(), httpUrl).safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    problem(
-      "NIMBUS_FUNCTION_URLS",
-      `has ${issue?.path.length ? `"${issue.path.map(String).join(".")}": ` : ""}${issue?.message ?? "a wrong value"}`,
-    );
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    problem("NIMBUS_FUNCTION_URLS", "is not a JSON object");
     return undefined;
   }
-  return parsed.data;
+  for (const [name, url] of Object.entries(json)) {
+    if (!isHttpUrl(url)) {
+      problem("NIMBUS_FUNCTION_URLS", `has "${name}": ${JSON.stringify(url)}, which is not an http or https URL`);
+      return undefined;
+    }
+  }
+  return json as Record<string, string>;
 }

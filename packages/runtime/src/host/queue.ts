@@ -69,7 +69,9 @@
  * admin connection.
  *
  * Schemas. A JSON body is checked against its queue's `schema` before anything is
- * published, with the check the emulator runs (`bodyCheck`, queue-schema.ts).
+ * published, with the check the emulator runs (`bodyCheck`, queue-schema.ts), compiled
+ * when the driver opens and loaded only when a queue has a schema: it needs zod, which
+ * would otherwise be a fifth of a host's memory at rest.
  *
  * Not kept on this target (documented deviations): a retried message goes to the end
  * of its queue, not before messages sent after it (ordering/2); `sendBatch` publishes
@@ -104,7 +106,7 @@ import {
 } from "@nimbus/core";
 import type { MessageOutcome, QueueRunPayload } from "../message-batch.ts";
 import type { OutgoingMessage, QueueTransport } from "../queue.ts";
-import { bodyCheck } from "../queue-schema.ts";
+import type { BodyCheck } from "../queue-schema.ts";
 import { deadLetterOf } from "./dead-letters.ts";
 import { type Carried, deadSource, fromHeaders, toHeaders } from "./queue-headers.ts";
 
@@ -268,13 +270,14 @@ export class JetStreamQueues {
   readonly #log: (line: string) => void;
   readonly #random: () => number;
   readonly #running = new Set<Running>();
-  /** Each queue's schema check, compiled on its first send; undefined for a queue without a schema. */
-  readonly #checks = new Map<string, ReturnType<typeof bodyCheck>>();
+  /** The schema check of each queue that has a schema. */
+  readonly #checks: ReadonlyMap<string, BodyCheck>;
   /** Where pulled messages and ack confirmations come back; opened on the first pull. */
   #replies: Replies | undefined;
 
-  private constructor(options: JetStreamQueuesOptions, jsm: JetStreamManager) {
+  private constructor(options: JetStreamQueuesOptions, jsm: JetStreamManager, checks: ReadonlyMap<string, BodyCheck>) {
     this.#nc = options.nc;
+    this.#checks = checks;
     this.#js = jetstream(options.nc);
     this.#jsm = jsm;
     this.#queues = options.queues;
@@ -287,7 +290,13 @@ export class JetStreamQueues {
 
   /** The driver over `options.nc`; the queues' streams and durables must exist (`provisionNats`). */
   static async open(options: JetStreamQueuesOptions): Promise<JetStreamQueues> {
-    return new JetStreamQueues(options, await jetstreamManager(options.nc));
+    const checks = new Map<string, BodyCheck>();
+    const withSchema = Object.entries(options.queues).filter(([, spec]) => spec.schema);
+    if (withSchema.length > 0) {
+      const { bodyCheck } = await import("../queue-schema.ts");
+      for (const [name, spec] of withSchema) checks.set(name, bodyCheck(name, spec.schema)!);
+    }
+    return new JetStreamQueues(options, await jetstreamManager(options.nc), checks);
   }
 
   /**
@@ -361,7 +370,7 @@ export class JetStreamQueues {
           `queue "${queue}": message ${index + 1} is ${message.body.byteLength.toLocaleString("en")} bytes; the queue's maxMessageSize is ${spec.maxMessageSize.toLocaleString("en")}. Store large payloads in a bucket and send the key.`,
         );
       }
-      if (message.format === "json") this.#check(queue, spec)?.(message.body, index);
+      if (message.format === "json") this.#checks.get(queue)?.(message.body, index);
       const delay = message.delay ?? 0;
       if (!(delay >= 0 && delay <= queueLimits.maxDelay)) {
         throw new NimbusError(
@@ -487,11 +496,6 @@ export class JetStreamQueues {
       );
     }
     return spec;
-  }
-
-  #check(queue: string, spec: QueueSpec): ReturnType<typeof bodyCheck> {
-    if (!this.#checks.has(queue)) this.#checks.set(queue, bodyCheck(queue, spec.schema));
-    return this.#checks.get(queue);
   }
 
   #policy(spec: QueueSpec): DeliveryPolicy {

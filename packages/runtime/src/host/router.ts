@@ -53,10 +53,8 @@ import {
   type CompiledRules,
   compileRules,
   cycleBeforeEntering,
-  type DetailCheck,
   deliveryNames,
   deliveryRoute,
-  detailCheck,
   type EventPattern,
   type Graph,
   type NimbusEvent,
@@ -64,6 +62,7 @@ import {
   type ResourceRef,
   resourcesOf,
 } from "@nimbus/core";
+import { type DetailCheck, detailCheck } from "@nimbus/core/bus-entries";
 import { deliveryQueuePlans, openDeliveries } from "./deliveries.ts";
 import type { IdentifiedMessage, JetStreamQueues, RefusedMessage } from "./queue.ts";
 import { header } from "./queue-headers.ts";

@@ -38,10 +38,8 @@ import {
   type CompiledSchedule,
   compileSchedule,
   deliveryRoute,
-  detailCheck,
   type Graph,
   NimbusError,
-  readEntries,
   resourcesOf,
   type ScheduleSpec,
   scheduleExpressionOf,
@@ -51,6 +49,7 @@ import {
   toEvent,
   unknownResource,
 } from "@nimbus/core";
+import { detailCheck, readEntries } from "@nimbus/core/bus-entries";
 import type { ScheduledController } from "../handler.ts";
 import { deliveryQueuePlans, openDeliveries } from "./deliveries.ts";
 import type { IdentifiedMessage, JetStreamQueues } from "./queue.ts";

@@ -1,17 +1,8 @@
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import {
-  changeEvents,
-  type DetailCheck,
-  detailCheck,
-  formatChain,
-  NimbusError,
-  type PutEntry,
-  readEntries,
-  type StoreBucket,
-  toEvent,
-} from "@nimbus/core";
+import { changeEvents, formatChain, NimbusError, type PutEntry, type StoreBucket, toEvent } from "@nimbus/core";
+import { type DetailCheck, detailCheck, readEntries } from "@nimbus/core/bus-entries";
 import type { BucketEntry } from "../registry.ts";
 import type { BucketStore } from "../store.ts";
 
