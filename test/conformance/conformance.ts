@@ -18,10 +18,27 @@ declare module "vitest" {
 export type DeployedApp = Deployment & { readonly root: string };
 
 export interface ConformanceTestOptions {
-  /** `"clock"`: the test moves the target's clock; skipped on a target that cannot. */
+  /**
+   * `"clock"`: the test moves the target's clock; skipped on a target that cannot. A
+   * statement of the queue, bus, schedule or notification sections never uses it: it
+   * gives `ClockForms` instead, so it runs on every target.
+   */
   needs?: "clock";
   /** ms; the conformance project's default is 60 s. */
   timeout?: number;
+}
+
+/**
+ * One statement in two forms. On a clock the test moves (the emulator's), boundaries are
+ * exact: nothing at 9,999 ms, the retry at 10,000. On the real clock (host processes,
+ * containers) the app's durations are short, and the test waits them out and checks what
+ * the handlers recorded within stated tolerances (see real-time.ts).
+ */
+export interface ClockForms {
+  /** Runs where the section's app (or the test's own) is on a clock the test moves. */
+  manual: () => Promise<void>;
+  /** Runs on the real clock. */
+  real: () => Promise<void>;
 }
 
 /** What a section's tests get, once per target. */
@@ -34,8 +51,10 @@ export interface ConformanceTarget {
   readonly app: DeployedApp;
   /** Deploys a copy of its own (e.g. for a kill), closed after the test that made it. */
   deploy(appDir: string, options?: DeployOptions): Promise<DeployedApp>;
+  /** Whether the section's app runs on a clock the test moves (so `ClockForms.manual` runs). */
+  readonly manualClock: boolean;
   /** One statement: the title says `§<kind>/<section>/<n> <operation>: <behaviour>`. */
-  test(title: string, body: () => Promise<void>, options?: ConformanceTestOptions): void;
+  test(title: string, body: (() => Promise<void>) | ClockForms, options?: ConformanceTestOptions): void;
 }
 
 export interface ConformanceOptions {
@@ -110,6 +129,8 @@ function defineFor(
   let shared: DeployedApp | undefined;
   const extra: DeployedApp[] = [];
   const clock = Boolean(options.manualClock && driver.canMoveTime);
+  // A section without a shared app deploys its own, on a manual clock where there is one.
+  const manual = options.app ? clock : driver.canMoveTime;
   if (!missing && options.app) {
     const appDir = options.app;
     beforeAll(async () => {
@@ -134,6 +155,7 @@ function defineFor(
 
   define({
     driver,
+    manualClock: manual,
     get app(): DeployedApp {
       if (!shared) throw new Error(`section has no shared app on ${driver.name}: pass { app } to conformance()`);
       return shared;
@@ -158,7 +180,7 @@ function defineFor(
           timeout: testOptions.timeout,
           meta: { conformanceTarget: driver.name, ...(reason ? { skipReason: reason } : {}) },
         },
-        body,
+        typeof body === "function" ? body : manual ? body.manual : body.real,
       );
     },
   });
