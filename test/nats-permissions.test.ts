@@ -168,6 +168,24 @@ describe.skipIf(missing !== undefined)("least privilege on nats-server", () => {
     expect((await jsm.streams.info(jobs.stream)).state.messages).toBe(0);
   });
 
+  test("control user: reads and deletes by sequence the messages of a queue nobody consumes, and of no other (§queues/retention/2)", async () => {
+    const js = jetstream(await as(users.admin));
+    const stored = await js.publish(parked.ready, JSON.stringify({ sweep: true }));
+    const consumed = await js.publish(jobs.ready, JSON.stringify({ sweep: false }));
+    const jsm = await jetstreamManager(await as(users.control));
+    // What the retention sweep does: stream info, message gets by `next_by_subj`, deletes.
+    expect((await jsm.streams.info(parked.stream)).state.last_seq).toBe(stored.seq);
+    const next = { next_by_subj: parked.subjects, seq: stored.seq } as unknown as { seq: number };
+    expect((await jsm.streams.getMessage(parked.stream, next))?.json()).toEqual({ sweep: true });
+    expect(await jsm.streams.deleteMessage(parked.stream, stored.seq, false)).toBe(true);
+    await expect(jsm.streams.getMessage(jobs.stream, { seq: consumed.seq })).rejects.toThrow(/permissions violation/i);
+    await expect(jsm.streams.deleteMessage(jobs.stream, consumed.seq, false)).rejects.toThrow(/permissions violation/i);
+    await expect(jsm.streams.purge(parked.stream)).rejects.toThrow(/permissions violation/i);
+    const adminJsm = await admin();
+    expect((await adminJsm.streams.getMessage(jobs.stream, { seq: consumed.seq }))?.json()).toEqual({ sweep: false });
+    await adminJsm.streams.deleteMessage(jobs.stream, consumed.seq);
+  });
+
   test("renderNatsConfig: a wrong password, or no user at all, is refused", async () => {
     await expect(connect({ servers: server.url, user: users.functions.a!.user, pass: "wrong" })).rejects.toThrow(
       /authorization/i,

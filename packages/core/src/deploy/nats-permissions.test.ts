@@ -155,6 +155,37 @@ describe("natsPermissions", () => {
     expect(allows(control, `$JS.API.STREAM.CREATE.${queueNames("jobs").stream}`)).toBe(false);
   });
 
+  test("natsPermissions: the control role reads and deletes messages only in the streams of queues nobody consumes (§queues/retention/2)", () => {
+    const control = users.control.permissions.publish;
+    // `parked`, `jobs-dlq` and `orders-dlq` have no consumer: the control role sweeps their retention.
+    for (const queue of ["parked", "jobs-dlq", "orders-dlq"]) {
+      const { stream } = queueNames(queue);
+      for (const subject of [
+        `$JS.API.STREAM.INFO.${stream}`,
+        `$JS.API.STREAM.MSG.GET.${stream}`,
+        `$JS.API.STREAM.MSG.DELETE.${stream}`,
+      ]) {
+        expect(allows(control, subject), subject).toBe(true);
+      }
+    }
+    // A consumed queue's or delivery queue's messages are its consumer's, and a bus's are the router's.
+    for (const stream of [
+      queueNames("jobs").stream,
+      queueNames("other").stream,
+      deliveryNames("orders_paid_function_b").stream,
+      busNames("orders").stream,
+    ]) {
+      for (const subject of [`$JS.API.STREAM.MSG.GET.${stream}`, `$JS.API.STREAM.MSG.DELETE.${stream}`]) {
+        expect(allows(control, subject), subject).toBe(false);
+      }
+    }
+    expect(control.filter((rule) => rule.startsWith("$JS.API.STREAM.MSG.")).every((rule) => !/[*>]/.test(rule))).toBe(
+      true,
+    );
+    expect(allows(control, `$JS.API.STREAM.PURGE.${queueNames("jobs-dlq").stream}`)).toBe(false);
+    expect(allows(control, `$JS.API.DIRECT.GET.${queueNames("jobs-dlq").stream}`)).toBe(false);
+  });
+
   test("natsPermissions: the control role subscribes to the trigger subject and answers requests; the admin may send them (§schedules/triggering/1)", () => {
     const trigger = scheduleTriggerSubject({ prefix: "p" });
     const prefixed = natsPermissions(shop(), { prefix: "p" });

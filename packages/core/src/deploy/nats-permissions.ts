@@ -39,7 +39,10 @@ export interface NatsUser {
 export interface NatsUsers {
   /** By function name. */
   functions: Record<string, NatsUser>;
-  /** Routes bus events, fires schedules, moves delayed messages of queues nobody consumes. */
+  /**
+   * Routes bus events, fires schedules, moves delayed messages of queues nobody consumes
+   * and drops those queues' messages past their retention.
+   */
   control: NatsUser;
   /**
    * Creates and updates streams and consumers, and backs the tools (stats, dead letters,
@@ -124,7 +127,8 @@ function user(name: string, publish: Iterable<string>, serves: readonly string[]
  * - the control role may read every bus with its router, store deliveries in the
  *   delivery queues and in queues that rules and schedules target, put on every bus
  *   (bus targets, schedules, bucket notifications), put refused events into the buses'
- *   dead-letter queues, move delayed messages of queues nobody consumes, use the
+ *   dead-letter queues, move delayed messages of queues nobody consumes and read and
+ *   delete (by sequence) those queues' messages past their retention, use the
  *   schedule-tick KV bucket, and answer trigger requests: it subscribes to
  *   `scheduleTriggerSubject` and may reply to each request it gets (`allowResponses`),
  *   so a requester's inbox needs no rule of its own;
@@ -199,6 +203,9 @@ export function natsPermissions(graph: Graph, options: NatsPermissionsOptions = 
     const names = queueNames(queue.name, options);
     for (const rule of pulls(names.stream, names.delays)) control.add(rule);
     control.add(names.readyFilter);
+    // The retention sweep: reads each stored message once and deletes those past retention.
+    control.add(`$JS.API.STREAM.MSG.GET.${names.stream}`);
+    control.add(`$JS.API.STREAM.MSG.DELETE.${names.stream}`);
   }
   const schedules = resourcesOf(graph, "schedule").length > 0;
   if (schedules) {

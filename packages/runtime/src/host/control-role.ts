@@ -1,8 +1,10 @@
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsInboxPrefix, resourcesOf } from "@nimbus/core";
 import type { ControlRoleConfig } from "./config.ts";
 import type { HostLogger } from "./log.ts";
 import { JetStreamQueues, type Running } from "./queue.ts";
+import { sweepRetention } from "./retention-sweep.ts";
 import { BusRouter, type BusRouterOptions } from "./router.ts";
 import { Scheduler } from "./scheduler.ts";
 import { hostApp, type Listening, listen } from "./server.ts";
@@ -24,11 +26,13 @@ export interface ControlRoleHooks {
 
 /**
  * Runs the app's control loops on JetStream (everything provisioned beforehand by
- * provision.ts): the bus router (router.ts), the scheduler (scheduler.ts) and the mover
- * of delayed messages of queues no function consumes (the consumers' hosts move their
- * own). Dead letters need no loop here: the queue driver moves them, also those whose
- * consumer crashed at the last attempt (dead-letters.ts). Health endpoints from the
- * start; ready once NATS is connected and every consumer is attached.
+ * provision.ts): the bus router (router.ts), the scheduler (scheduler.ts), and for each
+ * queue no function consumes (a dead-letter queue, typically) the mover of its delayed
+ * messages and the sweep that drops its messages past their retention
+ * (retention-sweep.ts); the consumers' hosts do both for their own queues. Dead letters
+ * need no loop here: the queue driver moves them, also those whose consumer crashed at
+ * the last attempt (dead-letters.ts). Health endpoints from the start; ready once NATS
+ * is connected and every consumer is attached.
  */
 export async function startControlRole(
   config: ControlRoleConfig,
@@ -41,7 +45,8 @@ export async function startControlRole(
   let router: BusRouter | undefined;
   let scheduler: Scheduler | undefined;
   let queues: JetStreamQueues | undefined;
-  const movers: Running[] = [];
+  /** The delays mover and retention sweep of each queue nobody consumes. */
+  const unconsumed: Running[] = [];
   const app = hostApp({
     readiness: () => {
       const waiting = [
@@ -91,15 +96,26 @@ export async function startControlRole(
       inboxPrefix,
       log: logger.warn,
     });
+    const jsm = await jetstreamManager(nc);
     for (const queue of resourcesOf(config.graph, "queue")) {
-      if (queue.spec.consumer === null) movers.push(queues.moveDelayed(queue.name));
+      if (queue.spec.consumer !== null) continue;
+      unconsumed.push(queues.moveDelayed(queue.name));
+      unconsumed.push(
+        sweepRetention({
+          jsm,
+          queue: queue.name,
+          names: queues.names(queue.name),
+          retention: queue.spec.retention,
+          log: logger.warn,
+        }),
+      );
     }
     router = await BusRouter.start({ nc, graph: config.graph, prefix: config.prefix, ...lines, ...hooks });
     scheduler = await Scheduler.start({ nc, graph: config.graph, prefix: config.prefix, ...lines });
   } catch (error) {
     await router?.stop();
     await scheduler?.stop();
-    await Promise.all(movers.map((mover) => mover.stop()));
+    await Promise.all(unconsumed.map((loop) => loop.stop()));
     await listening.close();
     await nc.close();
     throw error;
@@ -122,7 +138,7 @@ export async function startControlRole(
         await Promise.allSettled([
           running.router.stop(),
           running.scheduler.stop(),
-          ...movers.map((mover) => mover.stop()),
+          ...unconsumed.map((loop) => loop.stop()),
         ]);
         listening.server.closeAllConnections();
         await closed;

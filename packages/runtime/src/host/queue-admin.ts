@@ -23,6 +23,7 @@
  *   (semantics buses/retries/5).
  */
 import {
+  type ConsumerInfo,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -37,6 +38,7 @@ import {
   deliveryRoute,
   type Graph,
   NimbusError,
+  type QueueConsumerSpec,
   type QueueSpec,
   type QueueStreamNames,
   queueNames,
@@ -153,12 +155,16 @@ export class QueueAdmin {
       if (subject.startsWith(ready)) readyCount += count;
       else if (subject.startsWith(delayed)) delayedCount += count;
     }
-    const inFlight = spec.consumer
-      ? await this.#jsm.consumers.info(names.stream, names.consumer).then(
-          (info) => info.num_ack_pending,
-          () => 0,
-        )
-      : 0;
+    const consumer = spec.consumer;
+    const info = consumer
+      ? await this.#jsm.consumers.info(names.stream, names.consumer).catch(() => undefined)
+      : undefined;
+    const filling = info !== undefined && fillingBatch(info, consumer!);
+    const inFlight = info && !filling ? info.num_ack_pending : 0;
+    // What the consumer has not delivered yet: after a kill -9, nats-server 2.9 may keep
+    // messages acked just before it in the stream (it deletes lazily), which a subject
+    // count would go on reporting as waiting although they are never delivered again.
+    const depth = info ? info.num_pending + (filling ? info.num_ack_pending : 0) : readyCount;
     let deadLettered = 0;
     if (spec.deadLetter) {
       const dead = queueNames(spec.deadLetter, this.#options);
@@ -166,7 +172,7 @@ export class QueueAdmin {
         deadLettered += count;
       }
     }
-    return { depth: Math.max(0, readyCount - inFlight), inFlight, delayed: delayedCount, deadLettered };
+    return { depth, inFlight, delayed: delayedCount, deadLettered };
   }
 
   /** The messages that died elsewhere and wait in `deadLetter`, oldest first. */
@@ -302,4 +308,22 @@ export class QueueAdmin {
       seq = stored.seq + 1;
     }
   }
+}
+
+/**
+ * Whether the messages `info` counts as leased are a partial batch its host holds while
+ * it waits up to `maxBatchWait` for the rest: they wait, so they count as depth
+ * (semantics queues/delivery/7). Told from a running batch by the host's pull waiting on
+ * the server with nothing pending; with `concurrency` 1 a host pulls only while no batch
+ * runs. With more, a batch filling beside running ones counts as in flight (documented).
+ */
+function fillingBatch(info: ConsumerInfo, consumer: QueueConsumerSpec): boolean {
+  return (
+    consumer.maxBatchWait > 0 &&
+    consumer.concurrency === 1 &&
+    info.num_pending === 0 &&
+    info.num_waiting > 0 &&
+    info.num_ack_pending > 0 &&
+    info.num_ack_pending < consumer.batchSize
+  );
 }

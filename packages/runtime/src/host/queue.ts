@@ -57,7 +57,9 @@
  *
  * Retention. A copy's age in JetStream restarts with each publish, so `retention` is
  * checked against `Nimbus-First-Seen` whenever a message is pulled (both consumers),
- * and dropped with a log line; `max_age` drops what nobody pulls. In a dead-letter
+ * and dropped with a log line; in a queue no function consumes, the control role's
+ * retention sweep (retention-sweep.ts) drops each message when its retention passes,
+ * with the same rule and line, and `max_age` is only a backstop. In a dead-letter
  * queue the first send in the queue it died in counts (semantics retention/2).
  *
  * Provisioning and rights. The streams and durables are created by `provisionNats`
@@ -109,6 +111,7 @@ import type { OutgoingMessage, QueueTransport } from "../queue.ts";
 import type { BodyCheck } from "../queue-schema.ts";
 import { deadLetterOf } from "./dead-letters.ts";
 import { type Carried, deadSource, fromHeaders, toHeaders } from "./queue-headers.ts";
+import { retentionDropLine, retentionPassed } from "./retention-sweep.ts";
 
 /** What one delivery of a batch ended with, as the function host reports it. */
 export interface DeliveryResult {
@@ -735,10 +738,8 @@ export class JetStreamQueues {
 
   /** Drops a message past its retention (retention/1); true when it did. */
   async #expired(queue: string, spec: QueueSpec, item: Pulled, carried: Carried): Promise<boolean> {
-    if (Date.now() - carried.firstSeen < spec.retention) return false;
-    this.#log(
-      `queue "${queue}": message ${carried.id} dropped: its retention (${formatDuration(spec.retention)}) passed since it was first sent`,
-    );
+    if (!retentionPassed(carried.firstSeen, spec.retention, Date.now())) return false;
+    this.#log(retentionDropLine(queue, carried.id, spec.retention));
     await this.#ack(item);
     return true;
   }
