@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { expect } from "vitest";
 import { conformance, fixture } from "./conformance.ts";
+import { expectAbout, waitFor } from "./real-time.ts";
 
 const md5 = (data: string | Uint8Array) => createHash("md5").update(data).digest("hex");
 
@@ -347,9 +348,8 @@ conformance("bucket binding", { app: fixture("buckets"), manualClock: true }, (t
     expect(await ranged.text()).toBe("1,2\n");
   });
 
-  target.test(
-    "presign: a URL is refused with 403 once it expired",
-    async () => {
+  target.test("presign: a URL is refused with 403 once it expired", {
+    manual: async () => {
       await call("put", "shared/soon.txt", "soon gone");
       const { result: url } = await call("presign", "shared/soon.txt", { method: "GET", expiresIn: "10m" });
       await target.app.advance("9m");
@@ -359,8 +359,27 @@ conformance("bucket binding", { app: fixture("buckets"), manualClock: true }, (t
       expect(expired.status).toBe(403);
       expect(await expired.text()).not.toContain("soon gone");
     },
-    { needs: "clock" },
-  );
+    real: async () => {
+      await call("put", "shared/soon.txt", "soon gone");
+      const { result: url } = await call("presign", "shared/soon.txt", { method: "GET", expiresIn: "2s" });
+      // The URL is valid for 2 s from its X-Amz-Date (whole seconds): served until then, refused after.
+      const date = new URL(url).searchParams.get("X-Amz-Date")!;
+      const signedAt = Date.parse(date.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"));
+      let response = await fetch(url);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe("soon gone");
+      const refusedAt = await waitFor("the URL refused", async () => {
+        const at = Date.now();
+        response = await fetch(url);
+        if (response.status !== 200) return at;
+        await response.text();
+        return false;
+      });
+      expect(response.status).toBe(403);
+      expect(await response.text()).not.toContain("soon gone");
+      expectAbout("the URL's refusal, after its X-Amz-Date", refusedAt - signedAt, 2_000);
+    },
+  });
 
   target.test("presign: a PUT URL stores the body with its content type; the binding reads it", async () => {
     const { result: url } = await call("presign", "inbox/upload.json", { method: "PUT", expiresIn: 60 });

@@ -172,7 +172,9 @@ function defineFor(
           ? `needs a clock the test moves; the ${driver.name} target runs on real time`
           : testOptions.needs === "clock" && !clock && options.app
             ? "needs a clock the test moves; the section's app was deployed on the real clock"
-            : undefined;
+            : typeof body !== "function" && !manual
+              ? driver.realClockForms
+              : undefined;
       test(
         title,
         {

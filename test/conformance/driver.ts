@@ -92,6 +92,12 @@ export interface TargetDriver {
   readonly name: string;
   /** Whether `advance` works; a test that needs it is skipped elsewhere, with its reason. */
   readonly canMoveTime: boolean;
+  /**
+   * Why the real-clock forms of the statements about time (`ClockForms.real`) are skipped
+   * on this target, or undefined when they run. Only for a target that runs the same
+   * code as one where they run, and where waiting them out costs more than a CI run has.
+   */
+  readonly realClockForms?: string;
   /** Why the target cannot run here (a missing service), or undefined when it can. */
   unavailable(): Promise<string | undefined>;
   /** Deploys a copy of `appDir` (the driver copies it; the test may edit the copy via `root`). */

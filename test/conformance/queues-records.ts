@@ -67,3 +67,47 @@ export async function open(app: DeployedApp, id: string): Promise<void> {
   const response = await app.fetch(`/open?id=${encodeURIComponent(id)}`, { method: "POST" });
   if (response.status !== 200) throw new Error(`POST /open answered ${response.status}`);
 }
+
+/** What `rt-timed` recorded for one delivery, with the moment it got the batch. */
+export interface Timed {
+  queue: string;
+  messageId: string;
+  batch: string[];
+  attempts: number;
+  timestamp: string;
+  /** When the handler got the batch, in ms (its host's clock). */
+  at: number;
+}
+
+/** What `rt-timed` recorded for message `id`, by attempt (1 first); empty if nothing yet. */
+export async function timed(app: DeployedApp, id: string): Promise<Timed[]> {
+  const results = app.bucket("results");
+  const found = await Promise.all(
+    (await keys(app, `timed/${id}/`)).map(async (key) => (await results.get(key))!.json<Timed>()),
+  );
+  return found.sort((a, b) => a.attempts - b.attempts);
+}
+
+/** The batches `rt-timed` got, each once, in the order it got them. */
+export async function timedBatches(app: DeployedApp): Promise<Timed[]> {
+  const results = app.bucket("results");
+  const all = await Promise.all(
+    (await keys(app, "timed/")).map(async (key) => (await results.get(key))!.json<Timed>()),
+  );
+  const seen = new Set<string>();
+  return all
+    .sort((a, b) => a.at - b.at)
+    .filter((record) => {
+      const batch = `${record.at}:${record.batch.join(",")}`;
+      if (seen.has(batch)) return false;
+      seen.add(batch);
+      return true;
+    });
+}
+
+/** When `rtf-worker` began delivery `attempt` of message `id` from `queue`, in ms. */
+export async function deliveredAt(app: DeployedApp, id: string, attempt: number, queue: string): Promise<number> {
+  const object = await app.bucket("results").get(`${queue}/${id}/${attempt}`);
+  if (!object) throw new Error(`no delivery ${attempt} of ${id} from ${queue}`);
+  return (await object.json<{ at: number }>()).at;
+}

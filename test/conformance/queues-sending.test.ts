@@ -6,9 +6,11 @@ import { expect } from "vitest";
 import { uniqueNames, noMessages as zero } from "../support/suite.ts";
 import { conformance, editApp, fixture } from "./conformance.ts";
 import { deliveries, echoed, gatedKeys, keys, open } from "./queues-records.ts";
+import { expectAbout, sleep, waitFor } from "./real-time.ts";
 
 const uid = uniqueNames();
-const clock = { needs: "clock" } as const;
+/** Retention's least is 1 m: a real-clock form waits it out once. */
+const retained = { timeout: 90_000 } as const;
 const limit = 256 * 1024;
 
 /** What a handle's call failed with, or "resolved". */
@@ -309,59 +311,112 @@ conformance("queues: retention", { app: fixture("queues"), manualClock: true }, 
 
   t.test(
     "§queues/retention/1 retention: a message is dropped once retention has passed since its first send, delayed or not",
-    async () => {
-      const [delayed, parked] = [uid("too-late"), uid("parked")];
-      // `brief` keeps messages one minute; this one would be deliverable only after two.
-      await t.app.queue("brief").send({ id: delayed }, { delay: "2m" });
-      await t.app.queue("typed").send({ id: parked });
-      await t.app.advance(59_999);
-      expect(await stats("brief")).toEqual({ ...zero, delayed: 1 });
-      await t.app.advance(1);
-      expect(await stats("brief")).toEqual(zero);
-      await t.app.advance("2m");
-      expect(await deliveries(t.app, delayed, "brief")).toEqual([]);
+    {
+      manual: async () => {
+        const [delayed, parked] = [uid("too-late"), uid("parked")];
+        // `brief` keeps messages one minute; this one would be deliverable only after two.
+        await t.app.queue("brief").send({ id: delayed }, { delay: "2m" });
+        await t.app.queue("typed").send({ id: parked });
+        await t.app.advance(59_999);
+        expect(await stats("brief")).toEqual({ ...zero, delayed: 1 });
+        await t.app.advance(1);
+        expect(await stats("brief")).toEqual(zero);
+        await t.app.advance("2m");
+        expect(await deliveries(t.app, delayed, "brief")).toEqual([]);
 
-      // `typed` keeps them the default 4 days, also without a consumer.
-      await t.app.advance(4 * 86_400_000 - 180_001);
-      expect(await stats("typed")).toEqual({ ...zero, depth: 1 });
-      await t.app.advance(1);
-      expect(await stats("typed")).toEqual(zero);
+        // `typed` keeps them the default 4 days, also without a consumer.
+        await t.app.advance(4 * 86_400_000 - 180_001);
+        expect(await stats("typed")).toEqual({ ...zero, depth: 1 });
+        await t.app.advance(1);
+        expect(await stats("typed")).toEqual(zero);
+      },
+      real: async () => {
+        const [delayed, parked] = [uid("too-late"), uid("parked")];
+        const sentAt = Date.now();
+        // `brief` keeps messages one minute, the least retention allows; this one would be deliverable only after two.
+        await t.app.queue("brief").send({ id: delayed }, { delay: "2m" });
+        await t.app.queue("typed").send({ id: parked });
+        await sleep(sentAt + 59_000 - Date.now());
+        expect(await stats("brief")).toEqual({ ...zero, delayed: 1 });
+        await waitFor("the drop", async () => (await stats("brief")).delayed === 0, 5_000);
+        expectAbout("the drop after the send", Date.now() - sentAt, 60_000);
+        expect(await stats("brief")).toEqual(zero);
+        expect(await deliveries(t.app, delayed, "brief")).toEqual([]);
+
+        // `typed` keeps them the default 4 days, also without a consumer: still there.
+        expect(await stats("typed")).toEqual({ ...zero, depth: 1 });
+      },
     },
-    clock,
+    retained,
   );
 
   t.test(
     "§queues/retention/1 retention: a message in flight is dropped too, and the late outcome of its delivery is ignored",
-    async () => {
-      const id = uid("fleeting");
-      await t.app.queue("fleeting").send({ id });
-      expect(await stats("fleeting")).toEqual({ ...zero, inFlight: 1 });
-      await t.app.advance("1m");
-      expect(await stats("fleeting")).toEqual(zero);
+    {
+      manual: async () => {
+        const id = uid("fleeting");
+        await t.app.queue("fleeting").send({ id });
+        expect(await stats("fleeting")).toEqual({ ...zero, inFlight: 1 });
+        await t.app.advance("1m");
+        expect(await stats("fleeting")).toEqual(zero);
 
-      await open(t.app, id);
-      await t.app.idle();
-      await t.app.advance("5m");
-      expect(await stats("fleeting")).toEqual(zero);
-      expect(await gatedKeys(t.app, id)).toEqual([`gated/${id}/1`]);
+        await open(t.app, id);
+        await t.app.idle();
+        await t.app.advance("5m");
+        expect(await stats("fleeting")).toEqual(zero);
+        expect(await gatedKeys(t.app, id)).toEqual([`gated/${id}/1`]);
+      },
+      real: async () => {
+        const id = uid("fleeting");
+        const sentAt = Date.now();
+        // `rt-patient` holds it past `rt-fleeting`'s retention (1 m), within its own 90 s timeout.
+        await t.app.queue("rt-fleeting").send({ id });
+        await waitFor("the delivery", async () => (await gatedKeys(t.app, id)).length > 0);
+        await sleep(sentAt + 59_000 - Date.now());
+        expect(await stats("rt-fleeting")).toEqual({ ...zero, inFlight: 1 });
+        await waitFor("the drop", async () => (await stats("rt-fleeting")).inFlight === 0, 5_000);
+        expectAbout("the drop after the send", Date.now() - sentAt, 60_000);
+        expect(await stats("rt-fleeting")).toEqual(zero);
+
+        const response = await t.app.fetch(`/rt-open?id=${encodeURIComponent(id)}`, { method: "POST" });
+        expect(response.status).toBe(200);
+        await t.app.idle();
+        expect(await stats("rt-fleeting")).toEqual(zero);
+        expect(await gatedKeys(t.app, id)).toEqual([`gated/${id}/1`]);
+      },
     },
-    clock,
+    retained,
   );
 
   t.test(
     "§queues/retention/2 retention: in a dead-letter queue it counts from the first send to the queue the message died in",
-    async () => {
-      const id = uid("old");
-      const sentAt = await t.app.now();
-      await t.app.queue("jobs").send({ id, action: "throw" });
-      await t.app.idle();
-      await t.app.advance("1m");
-      expect(await stats("jobs-dlq")).toEqual({ ...zero, depth: 1 });
-      await t.app.advance(sentAt + 4 * 86_400_000 - 1 - (await t.app.now()));
-      expect(await stats("jobs-dlq")).toEqual({ ...zero, depth: 1 });
-      await t.app.advance(1);
-      expect(await stats("jobs-dlq")).toEqual(zero);
+    {
+      manual: async () => {
+        const id = uid("old");
+        const sentAt = await t.app.now();
+        await t.app.queue("jobs").send({ id, action: "throw" });
+        await t.app.idle();
+        await t.app.advance("1m");
+        expect(await stats("jobs-dlq")).toEqual({ ...zero, depth: 1 });
+        await t.app.advance(sentAt + 4 * 86_400_000 - 1 - (await t.app.now()));
+        expect(await stats("jobs-dlq")).toEqual({ ...zero, depth: 1 });
+        await t.app.advance(1);
+        expect(await stats("jobs-dlq")).toEqual(zero);
+      },
+      real: async () => {
+        const id = uid("old");
+        const sentAt = Date.now();
+        // It dies in `rt-doomed` about 10 s after its send; its dead-letter queue `rt-graveyard` keeps messages 1 m.
+        await t.app.queue("rt-doomed").send({ id, action: "throw" }, { delay: "10s" });
+        await waitFor("the dead letter", async () => (await stats("rt-graveyard")).depth === 1, 20_000);
+        expectAbout("the dead-lettering after the send", Date.now() - sentAt, 10_000);
+        await sleep(sentAt + 59_000 - Date.now());
+        expect(await stats("rt-graveyard")).toEqual({ ...zero, depth: 1 });
+        await waitFor("the drop", async () => (await stats("rt-graveyard")).depth === 0, 5_000);
+        // Counted from the dead-lettering it would be about 70 s.
+        expectAbout("the drop after the first send", Date.now() - sentAt, 60_000);
+      },
     },
-    clock,
+    retained,
   );
 });

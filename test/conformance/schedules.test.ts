@@ -1,16 +1,20 @@
 // docs/semantics.md, "Schedules", on every target, against test/fixtures/schedules. Fired
 // times are compared with `nextRuns` from @nimbus/core, and with what the fixture's
 // expressions mean on their own (multiples of the interval, wall-clock hours in the zone).
-// Tests that move time need a clock the test moves; trigger() shows the rest on any
-// target. What only the emulator's log shows stays in test/schedules.test.ts (see
-// README.md, "emulator-only statements").
+// A statement about time has two forms: on the emulator's manual clock it is exact; on the
+// real clock (processes, docker) the app gets the fixture's 2-second schedules and the test
+// checks what the handlers recorded within real-time.ts's tolerances. What only the
+// emulator's log shows stays in test/schedules.test.ts (see README.md, "emulator-only
+// statements").
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { nextRuns, type ScheduleExpression } from "@nimbus/core";
-import { expect } from "vitest";
+import { beforeAll, expect } from "vitest";
+import { copyApp } from "../support/app-copy.ts";
 import { runCliAsync } from "../support/cli.ts";
-import { conformance, type DeployedApp, fixture } from "./conformance.ts";
+import { conformance, type DeployedApp, editApp, fixture } from "./conformance.ts";
 import type { QueueCounts } from "./driver.ts";
+import { early, expectAbout, late, sleep, waitFor } from "./real-time.ts";
 
 /** A run of `recorder` (src/recorder.ts): its controller, and the target's clock as it started and as it ended. */
 interface Run {
@@ -21,7 +25,7 @@ interface Run {
 
 /** What `slow` writes for each run (src/slow.ts). */
 interface SlowRun {
-  controller: unknown;
+  controller: { schedule: string; scheduledTime: number };
   startedAt: number;
   others: number[];
   held: boolean;
@@ -38,6 +42,18 @@ const expressions = {
   report: { cron: "45 * * * *" },
   slow: { every: "10m" },
 } satisfies Record<string, ScheduleExpression>;
+
+/** The fixture's real-clock schedules (declared once `realClock` is switched on), written out again. */
+const fast = {
+  "every-2s": { every: "2s" },
+  "berlin-2s": { cron: "*/2 * * * * *", timezone: "Europe/Berlin" },
+  "new-york-2s": { cron: "1/2 * * * * *", timezone: "America/New_York" },
+  "queue-2s": { every: "2s" },
+  "bus-2s": { every: "2s" },
+} satisfies Record<string, ScheduleExpression>;
+
+/** The fixture's app file with its real-clock schedules declared. */
+const withRealClock = (source: string) => source.replace("const realClock = false;", "const realClock = true;");
 
 /** The instants `expr` fires at in (from, to], as `nextRuns` gives them. */
 function expected(expr: ScheduleExpression, from: number, to: number): number[] {
@@ -115,6 +131,11 @@ function results(app: DeployedApp) {
       (await bucket.list({ prefix: `throwing/${at}/` })).objects.map((o) => o.uploaded.getTime()).sort((a, b) => a - b),
     /** The runs `slow` started, in order of their scheduledTime. */
     slowRuns: async () => (await records<SlowRun>("slow/")).map((r) => r.value),
+    /** When `flaky` made each attempt at the tick due at `at` (the target's clock), in attempt order. */
+    attemptTimes: async (at: number) =>
+      (await bucket.list({ prefix: `flaky/${at}/` })).objects
+        .sort((a, b) => Number(a.key.split("/").pop()) - Number(b.key.split("/").pop()))
+        .map((o) => o.uploaded.getTime()),
     /** Lets `flaky` succeed from now on at the tick due at `at`. */
     fix: (at: number) => bucket.put(`fixed/${at}`, ""),
     bucket,
@@ -142,66 +163,126 @@ conformance(
     beforeReset: (app) => app.bucket("results").delete("hold"),
   },
   (t) => {
+    // On the real clock the section's app gets the fixture's 2-second schedules: on the
+    // manual clock an advance of hours would fire thousands of their ticks.
+    beforeAll(async () => {
+      if (!t.manualClock && t.driver.realClockForms === undefined) await editApp(t.app, withRealClock);
+    });
+
+    /** A deployment of its own of the fixture with its real-clock schedules. */
+    async function deployRealClock(): Promise<DeployedApp> {
+      const copy = await copyApp(fixture("schedules"));
+      try {
+        const file = join(copy.dir, "nimbus.app.ts");
+        await writeFile(file, withRealClock(await readFile(file, "utf8")));
+        return await t.deploy(copy.dir);
+      } finally {
+        await copy.remove();
+      }
+    }
+
     // Firing
 
     t.test(
       "§schedules/firing/1 tick: every and rate fire at exactly the times nextRuns gives, whole multiples of the interval since the epoch; nimbus schedule next lists them",
-      async () => {
-        const { fired, collected } = results(t.app);
-        const start = await t.app.now();
-        const first = nextAfter(expressions.quarterly, start);
+      {
+        manual: async () => {
+          const { fired, collected } = results(t.app);
+          const start = await t.app.now();
+          const first = nextAfter(expressions.quarterly, start);
 
-        // Not a millisecond early, and on the dot.
-        await advanceTo(t.app, first - 1);
-        expect(await fired("quarterly")).toEqual([]);
-        await t.app.advance(1);
-        expect(await fired("quarterly")).toEqual([first]);
+          // Not a millisecond early, and on the dot.
+          await advanceTo(t.app, first - 1);
+          expect(await fired("quarterly")).toEqual([]);
+          await t.app.advance(1);
+          expect(await fired("quarterly")).toEqual([first]);
 
-        await t.app.advance("1h");
-        const end = await t.app.now();
-        const quarterly = await fired("quarterly");
-        expect(quarterly).toEqual(expected(expressions.quarterly, start, end));
-        expect(quarterly).toHaveLength(5);
-        for (const at of quarterly) expect(at % 900_000).toBe(0);
+          await t.app.advance("1h");
+          const end = await t.app.now();
+          const quarterly = await fired("quarterly");
+          expect(quarterly).toEqual(expected(expressions.quarterly, start, end));
+          expect(quarterly).toHaveLength(5);
+          for (const at of quarterly) expect(at % 900_000).toBe(0);
 
-        const fively = (await collected("ticks"))
-          .map((m) => m.body as { schedule?: string; scheduledTime?: number })
-          .filter((body) => body.schedule === "fively")
-          .map((body) => body.scheduledTime!);
-        expect(fively).toEqual(expected(expressions.fively, start, end));
-        expect(fively.length).toBeGreaterThanOrEqual(12);
-        for (const at of fively) expect(at % 300_000).toBe(0);
+          const fively = (await collected("ticks"))
+            .map((m) => m.body as { schedule?: string; scheduledTime?: number })
+            .filter((body) => body.schedule === "fively")
+            .map((body) => body.scheduledTime!);
+          expect(fively).toEqual(expected(expressions.fively, start, end));
+          expect(fively.length).toBeGreaterThanOrEqual(12);
+          for (const at of fively) expect(at % 300_000).toBe(0);
 
-        expect(await scheduleNext(t.app.root, "quarterly", start, quarterly.length)).toEqual(quarterly);
+          expect(await scheduleNext(t.app.root, "quarterly", start, quarterly.length)).toEqual(quarterly);
+        },
+        real: async () => {
+          // `every: "2s"`; a rate is at least a minute, so on the real clock only its
+          // offline listing is checked (both are the same interval once parsed).
+          const { fired } = results(t.app);
+          const start = await t.app.now();
+          const times = await waitFor("2 ticks of every-2s", async () => {
+            const got = (await fired("every-2s")).filter((at) => at > start);
+            return got.length >= 2 && got;
+          });
+          expect(times).toEqual(expected(fast["every-2s"], start, times.at(-1)!));
+          for (const at of times) expect(at % 2_000).toBe(0);
+          expect(await scheduleNext(t.app.root, "every-2s", start, times.length)).toEqual(times);
+          const fively = await scheduleNext(t.app.root, "fively", start, 3);
+          expect(fively).toEqual(
+            nextRuns(expressions.fively, { from: new Date(start), count: 3 }).map((d) => d.getTime()),
+          );
+          for (const at of fively) expect(at % 300_000).toBe(0);
+        },
       },
-      { needs: "clock" },
     );
 
     t.test(
       "§schedules/firing/1 tick: a cron fires at its wall-clock times in its time zone (Europe/Berlin, America/New_York)",
-      async () => {
-        const { fired } = results(t.app);
-        const start = await t.app.now();
-        await t.app.advance("3h");
-        const end = await t.app.now();
-        for (const [name, minute] of [
-          ["berlin", 0],
-          ["new-york", 30],
-        ] as const) {
-          const { timezone } = expressions[name];
-          const times = await fired(name);
-          expect(times, name).toEqual(expected(expressions[name], start, end));
-          expect(times, name).toHaveLength(1);
-          for (const at of times) {
-            expect(wallClock(at, timezone), name).toEqual({ hour: expect.any(Number), minute });
-            expect(wallClock(at, timezone).hour % 3, name).toBe(0);
-            // Neither zone's offset is a multiple of 3 hours: read in UTC, the hours would differ.
-            expect(new Date(at).getUTCHours() % 3, name).not.toBe(0);
+      {
+        manual: async () => {
+          const { fired } = results(t.app);
+          const start = await t.app.now();
+          await t.app.advance("3h");
+          const end = await t.app.now();
+          for (const [name, minute] of [
+            ["berlin", 0],
+            ["new-york", 30],
+          ] as const) {
+            const { timezone } = expressions[name];
+            const times = await fired(name);
+            expect(times, name).toEqual(expected(expressions[name], start, end));
+            expect(times, name).toHaveLength(1);
+            for (const at of times) {
+              expect(wallClock(at, timezone), name).toEqual({ hour: expect.any(Number), minute });
+              expect(wallClock(at, timezone).hour % 3, name).toBe(0);
+              // Neither zone's offset is a multiple of 3 hours: read in UTC, the hours would differ.
+              expect(new Date(at).getUTCHours() % 3, name).not.toBe(0);
+            }
+            expect(await scheduleNext(t.app.root, name, start, 1), name).toEqual(times);
           }
-          expect(await scheduleNext(t.app.root, name, start, 1), name).toEqual(times);
-        }
+        },
+        real: async () => {
+          // Seconds-crons in each zone: Berlin's on even seconds, New York's on odd ones.
+          const { fired } = results(t.app);
+          const start = await t.app.now();
+          // Both zones at once: their ticks interleave.
+          await Promise.all(
+            (
+              [
+                ["berlin-2s", 0],
+                ["new-york-2s", 1],
+              ] as const
+            ).map(async ([name, parity]) => {
+              const times = await waitFor(`2 ticks of ${name}`, async () => {
+                const got = (await fired(name)).filter((at) => at > start);
+                return got.length >= 2 && got;
+              });
+              expect(times, name).toEqual(expected(fast[name], start, times.at(-1)!));
+              for (const at of times) expect((at / 1_000) % 2, name).toBe(parity);
+              expect(await scheduleNext(t.app.root, name, start, times.length), name).toEqual(times);
+            }),
+          );
+        },
       },
-      { needs: "clock" },
     );
 
     t.test("§schedules/firing/2 scheduled: a function target's handler gets { schedule, scheduledTime }", async () => {
@@ -213,9 +294,8 @@ conformance(
       ]);
     });
 
-    t.test(
-      "§schedules/firing/2 scheduled: a tick's scheduledTime is its due time in ms, and the run starts then",
-      async () => {
+    t.test("§schedules/firing/2 scheduled: a tick's scheduledTime is its due time in ms, and the run starts then", {
+      manual: async () => {
         const { runs } = results(t.app);
         const due = nextAfter(expressions.quarterly, await t.app.now());
         await advanceTo(t.app, due);
@@ -223,8 +303,16 @@ conformance(
         expect(got.map((run) => run.controller)).toEqual([{ schedule: "quarterly", scheduledTime: due }]);
         expect(got[0]!.startedAt).toBe(due);
       },
-      { needs: "clock" },
-    );
+      real: async () => {
+        const { runs } = results(t.app);
+        const due = nextAfter(fast["every-2s"], await t.app.now());
+        const run = await waitFor("the next tick of every-2s", async () =>
+          (await runs("every-2s")).find((r) => (r.controller as { scheduledTime: number }).scheduledTime === due),
+        );
+        expect(run.controller).toEqual({ schedule: "every-2s", scheduledTime: due });
+        expectAbout("the run's start after its due time", run.startedAt - due, 0);
+      },
+    });
 
     t.test(
       "§schedules/firing/3 queue target: a tick sends one message: { schedule, scheduledTime } without a payload, the payload with one",
@@ -244,9 +332,8 @@ conformance(
       },
     );
 
-    t.test(
-      "§schedules/firing/3 queue target: each tick due sends one message, when it falls due",
-      async () => {
+    t.test("§schedules/firing/3 queue target: each tick due sends one message, when it falls due", {
+      manual: async () => {
         const { collected } = results(t.app);
         const start = await t.app.now();
         const due = nextAfter(expressions.report, start);
@@ -265,8 +352,31 @@ conformance(
           [...list].sort((a, b) => a.at - b.at || JSON.stringify(a.body).localeCompare(JSON.stringify(b.body)));
         expect(got).toEqual(order(want));
       },
-      { needs: "clock" },
-    );
+      real: async () => {
+        const { collected } = results(t.app);
+        const start = await t.app.now();
+        const got = await waitFor("2 messages of queue-2s", async () => {
+          const messages = (await collected("fast-ticks")).filter(
+            (m) => (m.body as { scheduledTime: number }).scheduledTime > start,
+          );
+          return messages.length >= 2 && messages;
+        });
+        const last = (got.at(-1)!.body as { scheduledTime: number }).scheduledTime;
+        expect(got.map(({ body, attempt }) => ({ body, attempt }))).toEqual(
+          expected(fast["queue-2s"], start, last).map((at) => ({
+            body: { schedule: "queue-2s", scheduledTime: at },
+            attempt: 1,
+          })),
+        );
+        for (const m of got) {
+          expectAbout(
+            "the message's arrival after its tick",
+            m.at - (m.body as { scheduledTime: number }).scheduledTime,
+            0,
+          );
+        }
+      },
+    });
 
     t.test(
       "§schedules/firing/4 bus target: a tick puts one event from nimbus.schedule with the schedule as resource and the due time; rules match it as any put",
@@ -315,9 +425,8 @@ conformance(
       },
     );
 
-    t.test(
-      "§schedules/firing/4 bus target: a tick due puts its event with time the due time",
-      async () => {
+    t.test("§schedules/firing/4 bus target: a tick due puts its event with time the due time", {
+      manual: async () => {
         const { collected } = results(t.app);
         const due = nextAfter({ every: "1h" }, await t.app.now());
         await advanceTo(t.app, due);
@@ -328,54 +437,117 @@ conformance(
           expect.objectContaining({ time: isoSecond(due), detail: { schedule: "bus-tick", scheduledTime: due } }),
         ]);
       },
-      { needs: "clock" },
-    );
+      real: async () => {
+        const { collected } = results(t.app);
+        const due = nextAfter(fast["bus-2s"], await t.app.now());
+        const got = await waitFor("the next tick of bus-2s", async () => {
+          const events = (await collected("events")).filter(
+            (m) => (m.body as { resources: string[] }).resources[0] === "bus-2s",
+          );
+          return (
+            events.some((m) => (m.body as { detail: { scheduledTime: number } }).detail.scheduledTime === due) && events
+          );
+        });
+        const event = got.find((m) => (m.body as { detail: { scheduledTime: number } }).detail.scheduledTime === due)!;
+        expect(event.body).toEqual(
+          expect.objectContaining({
+            source: "nimbus.schedule",
+            "detail-type": "Scheduled Event",
+            time: isoSecond(due),
+            detail: { schedule: "bus-2s", scheduledTime: due },
+          }),
+        );
+        expect(
+          got.filter((m) => (m.body as { detail: { scheduledTime: number } }).detail.scheduledTime === due),
+        ).toHaveLength(1);
+        expectAbout("the event's arrival after its tick", event.at - due, 0);
+      },
+    });
 
     t.test(
       "§schedules/firing/5 scheduled: a handler that throws is retried after 1 s, then after 1 to 2 s, and dropped after 3 attempts",
-      async () => {
-        const { throws } = results(t.app);
-        const { scheduledTime } = await t.app.schedule("throwing").trigger();
-        await t.app.idle();
-        expect(await throws(scheduledTime)).toEqual([scheduledTime]);
-        // b = 1s after the first attempt: exactly 1 s.
-        await t.app.advance(999);
-        expect(await throws(scheduledTime)).toHaveLength(1);
-        await t.app.advance(1);
-        expect(await throws(scheduledTime)).toEqual([scheduledTime, scheduledTime + 1_000]);
-        // b = 2s after the second: within [1 s, 2 s].
-        await t.app.advance(999);
-        expect(await throws(scheduledTime)).toHaveLength(2);
-        await t.app.advance(1_001);
-        const all = await throws(scheduledTime);
-        expect(all).toHaveLength(3);
-        expect(all[2]! - all[1]!).toBeGreaterThanOrEqual(1_000);
-        expect(all[2]! - all[1]!).toBeLessThanOrEqual(2_000);
-        await t.app.advance("1h");
-        expect(await throws(scheduledTime)).toHaveLength(3);
+      {
+        manual: async () => {
+          const { throws } = results(t.app);
+          const { scheduledTime } = await t.app.schedule("throwing").trigger();
+          await t.app.idle();
+          expect(await throws(scheduledTime)).toEqual([scheduledTime]);
+          // b = 1s after the first attempt: exactly 1 s.
+          await t.app.advance(999);
+          expect(await throws(scheduledTime)).toHaveLength(1);
+          await t.app.advance(1);
+          expect(await throws(scheduledTime)).toEqual([scheduledTime, scheduledTime + 1_000]);
+          // b = 2s after the second: within [1 s, 2 s].
+          await t.app.advance(999);
+          expect(await throws(scheduledTime)).toHaveLength(2);
+          await t.app.advance(1_001);
+          const all = await throws(scheduledTime);
+          expect(all).toHaveLength(3);
+          expect(all[2]! - all[1]!).toBeGreaterThanOrEqual(1_000);
+          expect(all[2]! - all[1]!).toBeLessThanOrEqual(2_000);
+          await t.app.advance("1h");
+          expect(await throws(scheduledTime)).toHaveLength(3);
+        },
+        real: async () => {
+          const { throws } = results(t.app);
+          const { scheduledTime } = await t.app.schedule("throwing").trigger();
+          const all = await waitFor(
+            "3 attempts of throwing",
+            async () => {
+              const got = await throws(scheduledTime);
+              return got.length >= 3 && got;
+            },
+            10_000,
+          );
+          // Each record's put is not awaited (the handler throws first), so it can land after
+          // the failure: the back-offs' lower bounds count from the trigger, before attempt 1.
+          expectAbout("attempt 1 after the trigger", all[0]! - scheduledTime, 0);
+          expect(all[1]! - scheduledTime).toBeGreaterThanOrEqual(1_000 - early);
+          expect(all[1]! - all[0]!).toBeLessThanOrEqual(1_000 + late);
+          expect(all[2]! - scheduledTime).toBeGreaterThanOrEqual(2_000 - early);
+          expect(all[2]! - all[1]!).toBeLessThanOrEqual(2_000 + late);
+          // A 4th attempt would come at most 4 s after the 3rd.
+          await sleep(all[2]! + 4_500 - Date.now());
+          expect(await throws(scheduledTime)).toHaveLength(3);
+        },
       },
-      { needs: "clock" },
     );
 
     t.test(
       "§schedules/firing/5 scheduled: a handler that rejects is retried with the same scheduledTime; a retry that succeeds ends it",
-      async () => {
-        const { attempts, fix } = results(t.app);
-        const { scheduledTime } = await t.app.schedule("flaky").trigger();
-        await t.app.idle();
-        expect(await attempts(scheduledTime)).toEqual([1]);
-        await fix(scheduledTime);
-        await t.app.advance("1s");
-        expect(await attempts(scheduledTime)).toEqual([1, 2]);
-        await t.app.advance("1h");
-        expect(await attempts(scheduledTime)).toEqual([1, 2]);
+      {
+        manual: async () => {
+          const { attempts, fix } = results(t.app);
+          const { scheduledTime } = await t.app.schedule("flaky").trigger();
+          await t.app.idle();
+          expect(await attempts(scheduledTime)).toEqual([1]);
+          await fix(scheduledTime);
+          await t.app.advance("1s");
+          expect(await attempts(scheduledTime)).toEqual([1, 2]);
+          await t.app.advance("1h");
+          expect(await attempts(scheduledTime)).toEqual([1, 2]);
+        },
+        real: async () => {
+          const { attempts, attemptTimes, fix } = results(t.app);
+          const { scheduledTime } = await t.app.schedule("flaky").trigger();
+          // Settled: attempt 1 failed and its retry waits.
+          await t.app.idle();
+          expect(await attempts(scheduledTime)).toEqual([1]);
+          await fix(scheduledTime);
+          const times = await waitFor("attempt 2", async () => {
+            const got = await attemptTimes(scheduledTime);
+            return got.length === 2 && got;
+          });
+          expectAbout("the back-off before attempt 2", times[1]! - times[0]!, 1_000);
+          // A 3rd attempt would come 1 to 2 s after the 2nd.
+          await sleep(times[1]! + 2_500 - Date.now());
+          expect(await attempts(scheduledTime)).toEqual([1, 2]);
+        },
       },
-      { needs: "clock" },
     );
 
-    t.test(
-      "§schedules/firing/5 scheduled: a run past the function's timeout is retried",
-      async () => {
+    t.test("§schedules/firing/5 scheduled: a run past the function's timeout is retried", {
+      manual: async () => {
         const { attempts, fix, bucket } = results(t.app);
         await bucket.put("hang-first", "");
         const { scheduledTime } = await t.app.schedule("flaky").trigger();
@@ -388,8 +560,21 @@ conformance(
         await t.app.advance(1);
         expect(await attempts(scheduledTime)).toEqual([1, 2]);
       },
-      { needs: "clock" },
-    );
+      real: async () => {
+        const { attempts, attemptTimes, fix, bucket } = results(t.app);
+        await bucket.put("hang-first", "");
+        const { scheduledTime } = await t.app.schedule("flaky").trigger();
+        await waitFor("attempt 1", async () => (await attempts(scheduledTime)).length === 1);
+        await fix(scheduledTime);
+        const times = await waitFor("attempt 2", async () => {
+          const got = await attemptTimes(scheduledTime);
+          return got.length === 2 && got;
+        });
+        // Cut off after flaky's 1 s timeout, then the 1 s back-off.
+        expectAbout("the timeout and back-off before attempt 2", times[1]! - times[0]!, 2_000);
+        expect(await attempts(scheduledTime)).toEqual([1, 2]);
+      },
+    });
 
     t.test(
       "§schedules/firing/6 queue and bus targets: a tick the target refuses (queue schema, queue size, bus schema) is dropped",
@@ -405,77 +590,142 @@ conformance(
 
     t.test(
       "§schedules/overlap/1 tick: a tick due while the previous run still goes is handed over when it ends, with its own scheduledTime",
-      async () => {
-        const { slowRuns, bucket } = results(t.app);
-        const started = async (count: number) => (await slowRuns()).length === count;
-        await bucket.put("hold", "");
+      {
+        manual: async () => {
+          const { slowRuns, bucket } = results(t.app);
+          const started = async (count: number) => (await slowRuns()).length === count;
+          await bucket.put("hold", "");
 
-        // Run A, by hand, held open.
-        const { scheduledTime: a } = await t.app.schedule("slow").trigger();
-        await until(() => started(1), "run A to start");
+          // Run A, by hand, held open.
+          const { scheduledTime: a } = await t.app.schedule("slow").trigger();
+          await until(() => started(1), "run A to start");
 
-        // B falls due while A goes: stored, not started, also 5 minutes later. (A is held at
-        // most 15 minutes of the clock: less than its delivery's visibility timeout, slow's
-        // timeout plus 30 s, after which A would count as failed.)
-        const b = nextAfter(expressions.slow, await t.app.now());
-        await advanceTo(t.app, b);
-        await t.app.advance("5m");
-        expect(await slowRuns()).toHaveLength(1);
+          // B falls due while A goes: stored, not started, also 5 minutes later. (A is held at
+          // most 15 minutes of the clock: less than its delivery's visibility timeout, slow's
+          // timeout plus 30 s, after which A would count as failed.)
+          const b = nextAfter(expressions.slow, await t.app.now());
+          await advanceTo(t.app, b);
+          await t.app.advance("5m");
+          expect(await slowRuns()).toHaveLength(1);
 
-        await bucket.put(`open/${a}`, "");
-        await until(() => started(2), "run B to start once A ends");
+          await bucket.put(`open/${a}`, "");
+          await until(() => started(2), "run B to start once A ends");
 
-        // C falls due while B goes.
-        const c = nextAfter(expressions.slow, await t.app.now());
-        expect(c).toBe(b + 600_000);
-        await advanceTo(t.app, c);
-        expect(await slowRuns()).toHaveLength(2);
+          // C falls due while B goes.
+          const c = nextAfter(expressions.slow, await t.app.now());
+          expect(c).toBe(b + 600_000);
+          await advanceTo(t.app, c);
+          expect(await slowRuns()).toHaveLength(2);
 
-        await bucket.delete("hold");
-        await until(() => started(3), "run C to start once B ends");
-        await t.app.idle();
+          await bucket.delete("hold");
+          await until(() => started(3), "run C to start once B ends");
+          await t.app.idle();
 
-        expect(await slowRuns()).toEqual([
-          { controller: { schedule: "slow", scheduledTime: a }, startedAt: a, others: [], held: true },
-          { controller: { schedule: "slow", scheduledTime: b }, startedAt: b + 300_000, others: [], held: true },
-          { controller: { schedule: "slow", scheduledTime: c }, startedAt: c, others: [], held: false },
-        ]);
+          expect(await slowRuns()).toEqual([
+            { controller: { schedule: "slow", scheduledTime: a }, startedAt: a, others: [], held: true },
+            { controller: { schedule: "slow", scheduledTime: b }, startedAt: b + 300_000, others: [], held: true },
+            { controller: { schedule: "slow", scheduledTime: c }, startedAt: c, others: [], held: false },
+          ]);
+        },
+        real: async () => {
+          const { slowRuns, bucket } = results(t.app);
+          const ofSlow2s = async () => (await slowRuns()).filter((run) => run.controller.schedule === "slow-2s");
+          await bucket.put("hold", "");
+          const a = await waitFor("a held run A of slow-2s", async () => (await ofSlow2s()).find((run) => run.held));
+          // B falls due 2 s after A, while A is held: not started while A goes.
+          const b = a.controller.scheduledTime + 2_000;
+          await sleep(b + 1_000 - Date.now());
+          expect((await ofSlow2s()).filter((run) => run.controller.scheduledTime > a.controller.scheduledTime)).toEqual(
+            [],
+          );
+
+          const released = Date.now();
+          await bucket.delete("hold");
+          const runB = await waitFor("run B once A ends", async () =>
+            (await ofSlow2s()).find((run) => run.controller.scheduledTime === b),
+          );
+          expect(runB).toEqual({
+            controller: { schedule: "slow-2s", scheduledTime: b },
+            startedAt: expect.any(Number),
+            others: [],
+            held: false,
+          });
+          expectAbout("B's start after A was let go", runB.startedAt - released, 0);
+          // Each tick once, none started while another went.
+          const all = await ofSlow2s();
+          const times = all.map((run) => run.controller.scheduledTime);
+          expect(new Set(times).size).toBe(times.length);
+          for (const run of all)
+            expect(
+              run.others.filter((at) => times.includes(at)),
+              String(run.controller.scheduledTime),
+            ).toEqual([]);
+        },
       },
-      { needs: "clock" },
     );
 
     // Restarts and missed ticks
 
     t.test(
       "§schedules/restarts/1 restart: a tick fired before the stop is not fired again; a delivery stored before it is made after it",
-      async () => {
-        const app = await t.deploy(fixture("schedules"), { manualClock: true });
-        const { fired, attempts, fix } = results(app);
-        const start = await app.now();
-        await app.advance("30m");
-        const last = nextAfter(expressions.quarterly, await app.now());
-        await advanceTo(app, last);
-        expect(await fired("quarterly")).toEqual(expected(expressions.quarterly, start, last));
-        // A run that fails: its retry waits in the schedule's delivery queue over the stop.
-        const failing = (await app.schedule("flaky").trigger()).scheduledTime;
-        await app.idle();
-        expect(await attempts(failing)).toEqual([1]);
-        await fix(failing);
+      {
+        manual: async () => {
+          const app = await t.deploy(fixture("schedules"), { manualClock: true });
+          const { fired, attempts, fix } = results(app);
+          const start = await app.now();
+          await app.advance("30m");
+          const last = nextAfter(expressions.quarterly, await app.now());
+          await advanceTo(app, last);
+          expect(await fired("quarterly")).toEqual(expected(expressions.quarterly, start, last));
+          // A run that fails: its retry waits in the schedule's delivery queue over the stop.
+          const failing = (await app.schedule("flaky").trigger()).scheduledTime;
+          await app.idle();
+          expect(await attempts(failing)).toEqual([1]);
+          await fix(failing);
 
-        await app.restart();
-        // A restarted manual clock starts at the real now, before the last tick fired.
-        expect(await app.now()).toBeLessThan(last);
-        await advanceTo(app, last + 30 * 60_000);
-        // Each tick once, across both runs.
-        expect(await fired("quarterly")).toEqual(expected(expressions.quarterly, start, last + 30 * 60_000));
-        expect(await attempts(failing)).toEqual([1, 2]);
+          await app.restart();
+          // A restarted manual clock starts at the real now, before the last tick fired.
+          expect(await app.now()).toBeLessThan(last);
+          await advanceTo(app, last + 30 * 60_000);
+          // Each tick once, across both runs.
+          expect(await fired("quarterly")).toEqual(expected(expressions.quarterly, start, last + 30 * 60_000));
+          expect(await attempts(failing)).toEqual([1, 2]);
+        },
+        real: async () => {
+          const app = await deployRealClock();
+          const { fired, attempts, attemptTimes, fix } = results(app);
+          await waitFor("2 ticks of every-2s", async () => (await fired("every-2s")).length >= 2);
+          // A run that fails: its retry, 1 s later, waits in the schedule's delivery queue over the stop.
+          const failing = (await app.schedule("flaky").trigger()).scheduledTime;
+          await waitFor("attempt 1", async () => (await attempts(failing)).length === 1);
+          await fix(failing);
+          const before = await fired("every-2s");
+          const stopping = await app.now();
+          await app.restart();
+          const restarted = await app.now();
+
+          const after = await waitFor("2 ticks of every-2s after the restart", async () => {
+            const got = await fired("every-2s");
+            return got.filter((at) => at > restarted).length >= 2 && got;
+          });
+          // Each tick once, across both runs; those fired before the stop among them.
+          expect(new Set(after).size).toBe(after.length);
+          expect(after.slice(0, before.length)).toEqual(before);
+          const times = await waitFor("attempt 2", async () => {
+            const got = await attemptTimes(failing);
+            return got.length === 2 && got;
+          });
+          // Its back-off kept, made after the stop, and as soon as the target is back when due meanwhile.
+          expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(1_000 - early);
+          expect(times[1]!).toBeGreaterThanOrEqual(stopping);
+          expect(times[1]!).toBeLessThanOrEqual(Math.max(times[0]! + 1_000, restarted) + late);
+          expect(await attempts(failing)).toEqual([1, 2]);
+        },
       },
-      { needs: "clock" },
     );
 
-    t.test(
-      "§schedules/restarts/1 kill -9: a delivery stored before the kill is made after it",
-      async () => {
+    t.test("§schedules/restarts/1 kill -9: a delivery stored before the kill is made after it", {
+      manual: async () => {
         const app = await t.deploy(fixture("schedules"), { manualClock: true });
         const { attempts, fix } = results(app);
         const failing = (await app.schedule("flaky").trigger()).scheduledTime;
@@ -489,38 +739,84 @@ conformance(
         await app.idle();
         expect(await attempts(failing)).toEqual([1, 2]);
       },
-      { needs: "clock" },
-    );
+      real: async () => {
+        const app = await t.deploy(fixture("schedules"));
+        const { attempts, attemptTimes, fix } = results(app);
+        const failing = (await app.schedule("flaky").trigger()).scheduledTime;
+        // Settled: attempt 1 failed and its retry waits.
+        await app.idle();
+        expect(await attempts(failing)).toEqual([1]);
+        await fix(failing);
+        // Its retry falls due 1 s after attempt 1: killed before then.
+        const killing = await app.now();
+        await app.kill();
+        const back = await app.now();
+        const times = await waitFor("attempt 2", async () => {
+          const got = await attemptTimes(failing);
+          return got.length === 2 && got;
+        });
+        // Its back-off kept, made after the kill, and as soon as the target is back when due meanwhile.
+        expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(1_000 - early);
+        expect(times[1]!).toBeGreaterThanOrEqual(killing);
+        expect(times[1]!).toBeLessThanOrEqual(Math.max(times[0]! + 1_000, back) + late);
+        expect(await attempts(failing)).toEqual([1, 2]);
+      },
+    });
 
     t.test(
       "§schedules/restarts/3 update: a changed schedule is armed anew from now; an unchanged one keeps its next tick",
-      async () => {
-        const { fired } = results(t.app);
-        const tokyo = { cron: "0 */3 * * *", timezone: "Asia/Tokyo" };
-        const file = join(t.app.root, "nimbus.app.ts");
-        const original = await readFile(file, "utf8");
-        const edited = original.replace(
-          'cron: "0 */3 * * *", timezone: "Europe/Berlin"',
-          'cron: "0 */3 * * *", timezone: "Asia/Tokyo"',
-        );
-        expect(edited).not.toBe(original);
-        await writeFile(file, edited);
-        await t.app.update();
-        try {
-          const start = await t.app.now();
-          await t.app.advance("3h");
-          const end = await t.app.now();
-          // Tokyo is 9 hours ahead of UTC, a multiple of 3: its times are not Berlin's.
-          const times = await fired("berlin");
-          expect(times).toEqual(expected(tokyo, start, end));
-          expect(times).not.toEqual(expected(expressions.berlin, start, end));
-          expect(await fired("quarterly")).toEqual(expected(expressions.quarterly, start, end));
-        } finally {
-          await writeFile(file, original);
+      {
+        manual: async () => {
+          const { fired } = results(t.app);
+          const tokyo = { cron: "0 */3 * * *", timezone: "Asia/Tokyo" };
+          const file = join(t.app.root, "nimbus.app.ts");
+          const original = await readFile(file, "utf8");
+          const edited = original.replace(
+            'cron: "0 */3 * * *", timezone: "Europe/Berlin"',
+            'cron: "0 */3 * * *", timezone: "Asia/Tokyo"',
+          );
+          expect(edited).not.toBe(original);
+          await writeFile(file, edited);
           await t.app.update();
-        }
+          try {
+            const start = await t.app.now();
+            await t.app.advance("3h");
+            const end = await t.app.now();
+            // Tokyo is 9 hours ahead of UTC, a multiple of 3: its times are not Berlin's.
+            const times = await fired("berlin");
+            expect(times).toEqual(expected(tokyo, start, end));
+            expect(times).not.toEqual(expected(expressions.berlin, start, end));
+            expect(await fired("quarterly")).toEqual(expected(expressions.quarterly, start, end));
+          } finally {
+            await writeFile(file, original);
+            await t.app.update();
+          }
+        },
+        real: async () => {
+          // berlin-2s moves from even to odd seconds; every-2s is left as it is.
+          const { fired } = results(t.app);
+          const odd = { cron: "1/2 * * * * *", timezone: "Europe/Berlin" };
+          const restore = await editApp(t.app, (source) =>
+            source.replace(
+              'cron: "*/2 * * * * *", timezone: "Europe/Berlin"',
+              'cron: "1/2 * * * * *", timezone: "Europe/Berlin"',
+            ),
+          );
+          try {
+            const updated = await t.app.now();
+            const berlin = await waitFor(`2 ticks of berlin-2s after the update at ${iso(updated)}`, async () => {
+              const got = (await fired("berlin-2s")).filter((at) => at > updated);
+              return got.length >= 2 && got;
+            });
+            expect(berlin).toEqual(expected(odd, updated, berlin.at(-1)!));
+            expect(berlin).not.toEqual(expected(fast["berlin-2s"], updated, berlin.at(-1)!));
+            const every = (await fired("every-2s")).filter((at) => at > updated && at <= berlin.at(-1)!);
+            expect(every).toEqual(expected(fast["every-2s"], updated, berlin.at(-1)!));
+          } finally {
+            await restore();
+          }
+        },
       },
-      { needs: "clock" },
     );
 
     // Triggering
@@ -538,9 +834,8 @@ conformance(
       ]);
     });
 
-    t.test(
-      "§schedules/triggering/1 trigger: does not move the schedule's next tick",
-      async () => {
+    t.test("§schedules/triggering/1 trigger: does not move the schedule's next tick", {
+      manual: async () => {
         const { fired } = results(t.app);
         const now = await t.app.now();
         const next = nextAfter(expressions.quarterly, now);
@@ -552,45 +847,90 @@ conformance(
         await t.app.advance(1);
         expect(await fired("quarterly")).toEqual([now, next]);
       },
-      { needs: "clock" },
-    );
+      real: async () => {
+        const { fired } = results(t.app);
+        const before = await t.app.now();
+        const { scheduledTime } = await t.app.schedule("every-2s").trigger();
+        expect(scheduledTime).toBeGreaterThanOrEqual(before);
+        const next = nextAfter(fast["every-2s"], scheduledTime);
+        const got = await waitFor("2 ticks of every-2s after the trigger", async () => {
+          const times = (await fired("every-2s")).filter((at) => at >= scheduledTime);
+          return times.includes(next + 2_000) && times;
+        });
+        // The grid tick due at the trigger's own time (1 in 2,000) fires as well.
+        const onGrid = scheduledTime % 2_000 === 0 ? [scheduledTime] : [];
+        expect(got).toEqual([scheduledTime, ...onGrid, next, next + 2_000]);
+      },
+    });
 
     // The clock
 
     t.test(
       "§schedules/clock/2 advance: fires every tick due in the advanced time, in time order, each delivery finished before the next step",
-      async () => {
-        const { runs, collected } = results(t.app);
-        const start = await t.app.now();
-        await t.app.advance("3h");
-        const end = await t.app.now();
-        for (const name of ["quarterly", "berlin", "new-york"] as const) {
-          const got = await runs(name);
-          expect(
-            got.map((run) => (run.controller as { scheduledTime: number }).scheduledTime),
-            name,
-          ).toEqual(expected(expressions[name], start, end));
-          // Each run started and ended with the clock on its own due time: the clock moved on only after it.
-          for (const run of got) {
-            const { scheduledTime } = run.controller as { scheduledTime: number };
-            expect({ startedAt: run.startedAt, endedAt: run.endedAt }, name).toEqual({
-              startedAt: scheduledTime,
-              endedAt: scheduledTime,
-            });
+      {
+        manual: async () => {
+          const { runs, collected } = results(t.app);
+          const start = await t.app.now();
+          await t.app.advance("3h");
+          const end = await t.app.now();
+          for (const name of ["quarterly", "berlin", "new-york"] as const) {
+            const got = await runs(name);
+            expect(
+              got.map((run) => (run.controller as { scheduledTime: number }).scheduledTime),
+              name,
+            ).toEqual(expected(expressions[name], start, end));
+            // Each run started and ended with the clock on its own due time: the clock moved on only after it.
+            for (const run of got) {
+              const { scheduledTime } = run.controller as { scheduledTime: number };
+              expect({ startedAt: run.startedAt, endedAt: run.endedAt }, name).toEqual({
+                startedAt: scheduledTime,
+                endedAt: scheduledTime,
+              });
+            }
           }
-        }
-        const queued = await collected("ticks");
-        const fively = queued.filter((m) => (m.body as { schedule?: string }).schedule === "fively");
-        expect(fively.map((m) => (m.body as { scheduledTime: number }).scheduledTime)).toEqual(
-          expected(expressions.fively, start, end),
-        );
-        // Each message came with the clock on its tick's due time.
-        for (const m of fively) expect(m.at).toBe((m.body as { scheduledTime: number }).scheduledTime);
-        expect(queued.filter((m) => (m.body as { report?: string }).report === "hourly").map((m) => m.at)).toEqual(
-          expected(expressions.report, start, end),
-        );
+          const queued = await collected("ticks");
+          const fively = queued.filter((m) => (m.body as { schedule?: string }).schedule === "fively");
+          expect(fively.map((m) => (m.body as { scheduledTime: number }).scheduledTime)).toEqual(
+            expected(expressions.fively, start, end),
+          );
+          // Each message came with the clock on its tick's due time.
+          for (const m of fively) expect(m.at).toBe((m.body as { scheduledTime: number }).scheduledTime);
+          expect(queued.filter((m) => (m.body as { report?: string }).report === "hourly").map((m) => m.at)).toEqual(
+            expected(expressions.report, start, end),
+          );
+        },
+        real: async () => {
+          // The real clock: every tick due in a span fires once, in time order, each run at its
+          // due time and ended before the next of its schedule starts.
+          const { runs, collected } = results(t.app);
+          const start = await t.app.now();
+          const end = start + 4_000;
+          await sleep(end + 1_000 - Date.now());
+          for (const name of ["every-2s", "berlin-2s", "new-york-2s"] as const) {
+            const got = await waitFor(`the ticks of ${name} up to ${iso(end)}`, async () => {
+              const all = (await runs(name)).filter((run) => {
+                const at = (run.controller as { scheduledTime: number }).scheduledTime;
+                return at > start && at <= end;
+              });
+              return all.length >= expected(fast[name], start, end).length && all;
+            });
+            expect(
+              got.map((run) => (run.controller as { scheduledTime: number }).scheduledTime),
+              name,
+            ).toEqual(expected(fast[name], start, end));
+            for (const [i, run] of got.entries()) {
+              const { scheduledTime } = run.controller as { scheduledTime: number };
+              expectAbout(`${name}: the run's start after its due time`, run.startedAt - scheduledTime, 0);
+              if (i > 0) expect(run.startedAt, name).toBeGreaterThanOrEqual(got[i - 1]!.endedAt);
+            }
+          }
+          const queued = (await collected("fast-ticks"))
+            .map((m) => ({ at: m.at, scheduledTime: (m.body as { scheduledTime: number }).scheduledTime }))
+            .filter((m) => m.scheduledTime > start && m.scheduledTime <= end);
+          expect(queued.map((m) => m.scheduledTime)).toEqual(expected(fast["queue-2s"], start, end));
+          for (const m of queued) expectAbout("the message's arrival after its tick", m.at - m.scheduledTime, 0);
+        },
       },
-      { needs: "clock" },
     );
   },
 );

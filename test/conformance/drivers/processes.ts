@@ -309,6 +309,8 @@ class ProcessesDeployment implements Deployment {
    * schedule ticks).
    */
   async reset(): Promise<void> {
+    // First the partial batches hosts hold are delivered: a purge would not reach them.
+    await jetStreamIdle(this.#nc, this.#graph, this.#queues, { batches: true });
     await this.#store.empty();
     await purgeStreams(this.#nc);
   }

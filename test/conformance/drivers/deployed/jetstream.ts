@@ -30,14 +30,28 @@ export function queueHandle(name: string, queues: JetStreamQueues, admin: QueueA
  * Polls JetStream until no durable consumer that something runs has a message waiting
  * or in flight, several reads in a row: the queues' and delivery queues' `consumer`s
  * and the buses' `router`s. `delays` consumers hold what is due later, which idle()
- * does not wait for; nor do the streams of queues nobody consumes.
+ * does not wait for; nor do the streams of queues nobody consumes; nor does a partial
+ * batch filling for its `maxBatchWait` (the host holds its messages leased while its
+ * pull for the rest waits on the server: nothing pending, fewer than `batchSize` leased,
+ * a pull waiting), unless `options.batches`: then it waits for those to be delivered too,
+ * as a reset must (a purge does not reach the messages a host holds).
  */
-export async function jetStreamIdle(nc: NatsConnection, graph: Graph, queues: JetStreamQueues): Promise<void> {
+export async function jetStreamIdle(
+  nc: NatsConnection,
+  graph: Graph,
+  queues: JetStreamQueues,
+  options: { batches?: boolean } = {},
+): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const unconsumed = new Set(
     resourcesOf(graph, "queue")
       .filter((queue) => !queue.spec.consumer)
       .map((queue) => queues.names(queue.name).stream),
+  );
+  const batching = new Map(
+    resourcesOf(graph, "queue")
+      .filter((queue) => queue.spec.consumer && queue.spec.consumer.maxBatchWait > 0)
+      .map((queue) => [queues.names(queue.name).stream, queue.spec.consumer!.batchSize]),
   );
   const deadline = Date.now() + idleTimeout;
   let quiet = 0;
@@ -47,6 +61,14 @@ export async function jetStreamIdle(nc: NatsConnection, graph: Graph, queues: Je
       if (unconsumed.has(stream.config.name)) continue;
       for await (const consumer of jsm.consumers.list(stream.config.name)) {
         if (consumer.name === "delays") continue;
+        const batchSize = batching.get(stream.config.name);
+        const filling =
+          !options.batches &&
+          batchSize !== undefined &&
+          consumer.num_pending === 0 &&
+          consumer.num_ack_pending < batchSize &&
+          consumer.num_waiting > 0;
+        if (filling) continue;
         const waiting = consumer.num_pending + consumer.num_ack_pending;
         if (waiting > 0) busy.push(`${stream.config.name}/${consumer.name}: ${waiting}`);
       }
