@@ -10,10 +10,10 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ["nimbus-source"] } },
   test: {
-    // Three files at once on two cores: most of the conformance suite's time is spent
-    // waiting out real back-offs, leases and retention, and container starts. Vitest's
-    // default here would be one file at a time.
-    maxWorkers: 3,
+    // Two files at once: most of the conformance suite's time is spent waiting out real
+    // back-offs, leases and retention, and container starts. Vitest's default on two
+    // cores is one file at a time; three at once starved timing tests of CPU.
+    maxWorkers: 2,
     // The JSON report lets .ci/run print one plain closing line of counts.
     // The summary reporter adds one line per conformance target: passed, failed, skipped and why.
     reporters: [

@@ -139,7 +139,7 @@ describe("emu.queue", () => {
 
   it("queue: an unknown queue fails naming the app's queues", () => {
     expect(() => emu.queue("nope")).toThrow(
-      'The app has no queue "nope" (its queues: "batched", "brief", "fleeting", "held", "jobs", "jobs-dlq", "once", "once-dlq", "raw", "slow", "stuck", "stuck-dlq", "typed").',
+      'The app has no queue "nope" (its queues: "batched", "brief", "fleeting", "held", "jobs", "jobs-dlq", "once", "once-dlq", "raw", "rt-batched", "rt-doomed", "rt-fleeting", "rt-graveyard", "rt-held", "rt-jobs", "rt-jobs-dlq", "rtd-batched", "rtd-jobs", "rtd-jobs-dlq", "rtd-once", "rtd-once-dlq", "rtd-settings", "rtd-settings-dlq", "rtd-slow", "rtf-jobs", "rtf-jobs-dlq", "rtf-slow", "rtf-stuck", "rtf-stuck-dlq", "slow", "stuck", "stuck-dlq", "typed").',
     );
     expect(emu.queue("jobs").stats()).toEqual(zero);
   });
@@ -181,25 +181,22 @@ describe("nimbus send, queues and redrive", () => {
     const table = runCli(["queues", copy.dir]);
     expect(table.stderr).toBe("");
     expect(table.status).toBe(0);
-    expect(table.stdout).toBe(
-      [
-        "queue      depth  in flight  delayed  dead-lettered",
-        "batched        0          0        0              0",
-        "brief          0          0        0              0",
-        "fleeting       0          0        0              0",
-        "held           0          0        0              0",
-        "jobs           0          0        0              0",
-        "jobs-dlq       0          0        0              0",
-        "once           0          0        0              1",
-        "once-dlq       1          0        0              0",
-        "raw            0          0        0              0",
-        "slow           0          0        0              0",
-        "stuck          0          0        0              0",
-        "stuck-dlq      0          0        0              0",
-        "typed          0          0        0              0",
-        "",
-      ].join("\n"),
+    // One line per queue of the app, in name order, the columns right-aligned under the header.
+    const lines = table.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^queue +depth {2}in flight {2}delayed {2}dead-lettered$/);
+    expect(new Set(lines.map((line) => line.length)).size).toBe(1);
+    const rows = Object.fromEntries(
+      lines.slice(1).map((line) => {
+        const [name, ...counts] = line.split(/ +/);
+        return [name, counts.map(Number)];
+      }),
     );
+    expect(Object.keys(rows)).toEqual(Object.keys(rows).sort());
+    expect(Object.keys(rows)).toEqual(expect.arrayContaining(["batched", "jobs", "jobs-dlq", "typed"]));
+    for (const [name, counts] of Object.entries(rows)) {
+      const expected = name === "once" ? [0, 0, 0, 1] : name === "once-dlq" ? [1, 0, 0, 0] : [0, 0, 0, 0];
+      expect(counts, name).toEqual(expected);
+    }
 
     const redriven = runCli(["redrive", copy.dir, "once-dlq"]);
     expect(redriven.stderr).toBe("");

@@ -85,7 +85,7 @@ describe("compileRules", () => {
     }
     // The generated rules and events must actually exercise matches.
     expect(matches).toBeGreaterThan(2000);
-  });
+  }, 30_000);
 
   it("compileRules: returns names in the order the rules were given", () => {
     const compiled = compileRules([

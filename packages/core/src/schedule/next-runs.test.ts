@@ -322,7 +322,7 @@ describe("nextRuns: daylight saving time", () => {
       }),
       { numRuns: 300 },
     );
-  });
+  }, 30_000);
 });
 
 describe("compileSchedule", () => {

@@ -45,16 +45,23 @@ export class HostProcess {
     this.#exited = new Promise((resolve) => this.#process.once("exit", () => resolve()));
   }
 
-  /** Starts a host on a free port and resolves once its readiness endpoint answers 200. */
+  /**
+   * Starts a host on `port` (else a free port) and resolves once its readiness endpoint
+   * answers 200. A port another process took between the pick and the listen (several
+   * test files start hosts at once) is tried again: `port` after a pause, a free port anew.
+   */
   static async start(label: string, env: Record<string, string>, port?: number): Promise<HostProcess> {
-    const host = new HostProcess(label, port ?? (await freePort()), env);
-    try {
-      await host.#ready();
-    } catch (error) {
-      await host.kill();
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      const host = new HostProcess(label, port ?? (await freePort()), env);
+      try {
+        await host.#ready();
+        return host;
+      } catch (error) {
+        await host.kill();
+        if (attempt === 5 || !host.output.includes("EADDRINUSE")) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
     }
-    return host;
   }
 
   get url(): string {
