@@ -181,7 +181,19 @@ class ProcessesDeployment implements Deployment {
     const host = await HostProcess.start(label, env, port);
     host.onCrash(() => {
       if (this.#closed) return;
-      const again = this.#supervise(label, host.port, env).then((next) => {
+      // A start that fails (the machine busy, the port taken) is tried again: a host given
+      // up here would leave its queues undelivered for every later test.
+      const startAgain = async (): Promise<HostProcess> => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await this.#supervise(label, host.port, env);
+          } catch (error) {
+            if (this.#closed || attempt === 5) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+          }
+        }
+      };
+      const again = startAgain().then((next) => {
         if (label === "control") this.#control = next;
         else this.#hosts.set(label.slice("function ".length), next);
       });
