@@ -46,35 +46,33 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  */
 export function graphShapeIssues(json: unknown): string[] {
   if (!isObject(json)) return ["(top): expected an object"];
-  const issues: string[] = [];
-  if (json.version !== graphVersion)
-    issues.push(`version: expected ${graphVersion}, found ${JSON.stringify(json.version)}`);
-  if (typeof json.app !== "string") issues.push("app: expected a string");
-  if (!Array.isArray(json.resources)) issues.push("resources: expected an array");
-  else {
-    for (const [index, resource] of json.resources.entries()) {
-      const at = `resources.${index}`;
-      if (!isObject(resource)) issues.push(`${at}: expected an object`);
-      else {
-        if (!resourceKinds.includes(resource.kind as ResourceKind))
-          issues.push(`${at}.kind: expected one of ${resourceKinds.join(", ")}`);
-        if (typeof resource.name !== "string") issues.push(`${at}.name: expected a string`);
-        if (!isObject(resource.spec)) issues.push(`${at}.spec: expected an object`);
-      }
-    }
-  }
-  if (!Array.isArray(json.edges)) issues.push("edges: expected an array");
-  else {
-    for (const [index, edge] of json.edges.entries()) {
-      const at = `edges.${index}`;
-      if (!isObject(edge)) issues.push(`${at}: expected an object`);
-      else {
-        if (!edgeKinds.includes(edge.kind as EdgeKind))
-          issues.push(`${at}.kind: expected one of ${edgeKinds.join(", ")}`);
-        if (typeof edge.from !== "string") issues.push(`${at}.from: expected a string`);
-        if (typeof edge.to !== "string") issues.push(`${at}.to: expected a string`);
-      }
-    }
-  }
-  return issues;
+  return [
+    ...(json.version === graphVersion
+      ? []
+      : [`version: expected ${graphVersion}, found ${JSON.stringify(json.version)}`]),
+    ...text(json.app, "app"),
+    ...objects(json.resources, "resources", (resource, at) => [
+      ...oneOf(resource.kind, resourceKinds, `${at}.kind`),
+      ...text(resource.name, `${at}.name`),
+      ...(isObject(resource.spec) ? [] : [`${at}.spec: expected an object`]),
+    ]),
+    ...objects(json.edges, "edges", (edge, at) => [
+      ...oneOf(edge.kind, edgeKinds, `${at}.kind`),
+      ...text(edge.from, `${at}.from`),
+      ...text(edge.to, `${at}.to`),
+    ]),
+  ];
+}
+
+const text = (value: unknown, at: string): string[] => (typeof value === "string" ? [] : [`${at}: expected a string`]);
+
+const oneOf = (value: unknown, kinds: readonly string[], at: string): string[] =>
+  kinds.includes(value as string) ? [] : [`${at}: expected one of ${kinds.join(", ")}`];
+
+/** The issues of a list of objects at `at`, each checked by `each` under `<at>.<index>`. */
+function objects(value: unknown, at: string, each: (item: Record<string, unknown>, at: string) => string[]): string[] {
+  if (!Array.isArray(value)) return [`${at}: expected an array`];
+  return value.flatMap((item, index) =>
+    isObject(item) ? each(item, `${at}.${index}`) : [`${at}.${index}: expected an object`],
+  );
 }

@@ -8,4 +8,10 @@ export {
   type JetStreamQueuesOptions,
   type Running,
 } from "./queue.ts";
-export { type DeadLetteredMessage, QueueAdmin, type QueueAdminOptions, type QueueStats } from "./queue-admin.ts";
+export {
+  type DeadLetteredMessage,
+  fillingBatch,
+  QueueAdmin,
+  type QueueAdminOptions,
+  type QueueStats,
+} from "./queue-admin.ts";

@@ -317,7 +317,7 @@ export class QueueAdmin {
  * the server with nothing pending; with `concurrency` 1 a host pulls only while no batch
  * runs. With more, a batch filling beside running ones counts as in flight (documented).
  */
-function fillingBatch(info: ConsumerInfo, consumer: QueueConsumerSpec): boolean {
+export function fillingBatch(info: ConsumerInfo, consumer: QueueConsumerSpec): boolean {
   return (
     consumer.maxBatchWait > 0 &&
     consumer.concurrency === 1 &&

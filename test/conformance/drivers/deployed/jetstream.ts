@@ -4,7 +4,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Graph, resourcesOf } from "@nimbus/core";
-import type { JetStreamQueues, QueueAdmin } from "@nimbus/runtime/host";
+import { fillingBatch, type JetStreamQueues, type QueueAdmin } from "@nimbus/runtime/host";
 import { queueClient } from "@nimbus/runtime/target";
 import type { QueueHandle } from "../../driver.ts";
 
@@ -31,9 +31,8 @@ export function queueHandle(name: string, queues: JetStreamQueues, admin: QueueA
  * or in flight, several reads in a row: the queues' and delivery queues' `consumer`s
  * and the buses' `router`s. `delays` consumers hold what is due later, which idle()
  * does not wait for; nor do the streams of queues nobody consumes; nor does a partial
- * batch filling for its `maxBatchWait` (the host holds its messages leased while its
- * pull for the rest waits on the server: nothing pending, fewer than `batchSize` leased,
- * a pull waiting), unless `options.batches`: then it waits for those to be delivered too,
+ * batch filling for its `maxBatchWait` (runtime's `fillingBatch`, as `stats()` tells
+ * it), unless `options.batches`: then it waits for those to be delivered too,
  * as a reset must (a purge does not reach the messages a host holds).
  */
 export async function jetStreamIdle(
@@ -48,10 +47,10 @@ export async function jetStreamIdle(
       .filter((queue) => !queue.spec.consumer)
       .map((queue) => queues.names(queue.name).stream),
   );
-  const batching = new Map(
+  const consumers = new Map(
     resourcesOf(graph, "queue")
-      .filter((queue) => queue.spec.consumer && queue.spec.consumer.maxBatchWait > 0)
-      .map((queue) => [queues.names(queue.name).stream, queue.spec.consumer!.batchSize]),
+      .filter((queue) => queue.spec.consumer)
+      .map((queue) => [queues.names(queue.name).stream, queue.spec.consumer!]),
   );
   const deadline = Date.now() + idleTimeout;
   let quiet = 0;
@@ -61,14 +60,9 @@ export async function jetStreamIdle(
       if (unconsumed.has(stream.config.name)) continue;
       for await (const consumer of jsm.consumers.list(stream.config.name)) {
         if (consumer.name === "delays") continue;
-        const batchSize = batching.get(stream.config.name);
-        const filling =
-          !options.batches &&
-          batchSize !== undefined &&
-          consumer.num_pending === 0 &&
-          consumer.num_ack_pending < batchSize &&
-          consumer.num_waiting > 0;
-        if (filling) continue;
+        // The batch QueueAdmin's stats() counts as waiting: what is due later.
+        const spec = consumers.get(stream.config.name);
+        if (!options.batches && spec && fillingBatch(consumer, spec)) continue;
         const waiting = consumer.num_pending + consumer.num_ack_pending;
         if (waiting > 0) busy.push(`${stream.config.name}/${consumer.name}: ${waiting}`);
       }
