@@ -18,6 +18,9 @@ emulatorSuite("queues", {
 
 /** A name no other test uses. */
 const uid = uniqueNames();
+/** Every queue of the fixture app, as an unknown queue's error lists them. */
+const fixtureQueues =
+  '"batched", "brief", "fleeting", "held", "jobs", "jobs-dlq", "once", "once-dlq", "raw", "rt-batched", "rt-doomed", "rt-fleeting", "rt-graveyard", "rt-held", "rt-jobs", "rt-jobs-dlq", "rtd-batched", "rtd-jobs", "rtd-jobs-dlq", "rtd-once", "rtd-once-dlq", "rtd-settings", "rtd-settings-dlq", "rtd-slow", "rtf-jobs", "rtf-jobs-dlq", "rtf-slow", "rtf-stuck", "rtf-stuck-dlq", "slow", "stuck", "stuck-dlq", "typed"';
 
 const zero = noMessages;
 
@@ -138,9 +141,7 @@ describe("emu.queue", () => {
   });
 
   it("queue: an unknown queue fails naming the app's queues", () => {
-    expect(() => emu.queue("nope")).toThrow(
-      'The app has no queue "nope" (its queues: "batched", "brief", "fleeting", "held", "jobs", "jobs-dlq", "once", "once-dlq", "raw", "rt-batched", "rt-doomed", "rt-fleeting", "rt-graveyard", "rt-held", "rt-jobs", "rt-jobs-dlq", "rtd-batched", "rtd-jobs", "rtd-jobs-dlq", "rtd-once", "rtd-once-dlq", "rtd-settings", "rtd-settings-dlq", "rtd-slow", "rtf-jobs", "rtf-jobs-dlq", "rtf-slow", "rtf-stuck", "rtf-stuck-dlq", "slow", "stuck", "stuck-dlq", "typed").',
-    );
+    expect(() => emu.queue("nope")).toThrow(`The app has no queue "nope" (its queues: ${fixtureQueues}).`);
     expect(emu.queue("jobs").stats()).toEqual(zero);
   });
 });
@@ -211,9 +212,7 @@ describe("nimbus send, queues and redrive", () => {
 
     const unknown = runCli(["send", copy.dir, "nope", "{}"]);
     expect(unknown.status).toBe(1);
-    expect(unknown.stderr).toBe(
-      '✖ The app has no queue "nope" (its queues: "batched", "brief", "fleeting", "held", "jobs", "jobs-dlq", "once", "once-dlq", "raw", "slow", "stuck", "stuck-dlq", "typed").\n',
-    );
+    expect(unknown.stderr).toBe(`✖ The app has no queue "nope" (its queues: ${fixtureQueues}).\n`);
     const notJson = runCli(["send", copy.dir, "jobs", "{id:1}"]);
     expect(notJson.status).toBe(1);
     expect(notJson.stderr).toMatch(/^✖ The message must be JSON \(quote it for your shell/);
