@@ -37,6 +37,8 @@ const coreBusEntries = "@nimbus/core/bus-entries";
 const runtimeHost = "@nimbus/runtime/host";
 /** The host's test harness: a real nats-server per test, open or on a rendered configuration. */
 const runtimeHostTesting = "@nimbus/runtime/host/testing";
+/** The deployed store service, apart from the store's index so that the emulator never loads the NATS client. */
+const storeService = "@nimbus/store/service";
 /** The emulator for an app's own tests: createEmulator and what tests drive it with. */
 const emulatorTesting = "@nimbus/emulator/testing";
 
@@ -66,7 +68,7 @@ export const rules: Record<string, { mayImport: readonly string[]; subpaths: rea
       "@nimbus/deploy-docker",
       "nimbus",
     ],
-    subpaths: [runtimeHost, runtimeHostTesting],
+    subpaths: [runtimeHost, runtimeHostTesting, storeService],
   },
   test: {
     mayImport: [
@@ -77,7 +79,7 @@ export const rules: Record<string, { mayImport: readonly string[]; subpaths: rea
       "@nimbus/deploy-docker",
       "nimbus",
     ],
-    subpaths: [runtimeTarget, runtimeHost, runtimeHostTesting, emulatorTesting],
+    subpaths: [runtimeTarget, runtimeHost, runtimeHostTesting, storeService, emulatorTesting],
   },
   // An example's tests may start it in the emulator, through the testing entry only.
   "examples/*": { mayImport: ["@nimbus/core", "@nimbus/runtime"], subpaths: [emulatorTesting] },

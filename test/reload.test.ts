@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createEmulator, type Emulator } from "@nimbus/emulator";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -24,6 +24,27 @@ async function edit(file: string, from: string, to: string): Promise<void> {
   const text = await readFile(path, "utf8");
   if (!text.includes(from)) throw new Error(`${file} does not contain ${from}`);
   await writeFile(path, text.replace(from, to));
+}
+
+/** esbuild's service processes this test process started, from Linux's /proc. */
+async function esbuildServices(): Promise<number> {
+  let count = 0;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // pid (comm) state ppid ...
+    const [, comm, ppid] = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat) ?? [];
+    if (comm === "esbuild" && Number(ppid) === process.pid) count++;
+  }
+  return count;
+}
+
+async function eventuallyAsync(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 const logged = (pattern: RegExp) => () => emu.logs.some((entry) => pattern.test(entry.message));
@@ -116,5 +137,29 @@ describe("hot reload", () => {
     );
     expect(report.message).not.toMatch(/\.nimbus\/build/);
     expect((await emu.fetch("/hello/still")).status).toBe(200);
+  });
+});
+
+describe("esbuild's service at rest", () => {
+  it("is stopped once nothing was built for a while; a handler edit and an app-file edit start it again", async () => {
+    await emu.close();
+    emu = await createEmulator({ root: dir, buildServiceIdleMs: 300 });
+    await eventuallyAsync(async () => (await esbuildServices()) === 0, "the service to stop at rest");
+
+    await edit("src/hello.ts", 'const version = "v1";', 'const version = "rested";');
+    await eventually(logged(/^reloaded hello in/), "the reload after the rest");
+    expect(await (await emu.fetch("/instance")).json()).toMatchObject({ version: "rested" });
+    await eventuallyAsync(async () => (await esbuildServices()) === 0, "the service to stop again");
+
+    await edit("nimbus.app.ts", '"GET /hold"]', '"GET /hold", "GET /added/:name"]');
+    await eventually(logged(/^app reloaded/), "the app reload after the rest");
+    expect((await emu.fetch("/added/1")).status).toBe(200);
+    // A second handler edit: its incremental context was dropped at the rest and is made anew.
+    await edit("src/hello.ts", 'const version = "rested";', 'const version = "again";');
+    await eventually(
+      () => emu.logs.filter((e) => /^reloaded hello in/.test(e.message)).length === 2,
+      "the second reload",
+    );
+    expect(await (await emu.fetch("/instance")).json()).toMatchObject({ version: "again" });
   });
 });

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { createEmulator } from "@nimbus/emulator";
-import { startStoreService } from "@nimbus/store";
+import { startStoreService } from "@nimbus/store/service";
 import { copyApp, formatCount as count, KiB, median, smallObjectRows, type TimedRuns, timedCount } from "./support.ts";
 
 const bucket = "objects";

@@ -10,3 +10,8 @@ export const nodeModuleBuild = {
   metafile: true,
   logLevel: "silent",
 } as const satisfies BuildOptions;
+
+/** Bundled CommonJS dependencies may call require; an ES module bundle gives them one. */
+export const requireBanner = {
+  js: 'import { createRequire as __nimbusCreateRequire } from "node:module"; const require = __nimbusCreateRequire(import.meta.url);',
+};

@@ -1,4 +1,5 @@
 import type { LinkSpec } from "@nimbus/core";
+import type { BuildRest } from "../build/build-rest.ts";
 import type { Clock } from "../clock/clock.ts";
 import type { Work } from "../clock/work.ts";
 import type { Logger } from "../logs/logger.ts";
@@ -28,6 +29,8 @@ export interface PluginsContext {
   work: Work;
   logger: Logger;
   workers: SpareWorkers;
+  /** Every esbuild build runs through it, so the service can be stopped at rest. */
+  builds: BuildRest;
   /** Serves a call a function makes on one of its links: the plugin of the link's kind answers it. */
   call(from: string, link: LinkSpec, method: string, args: unknown): Promise<unknown>;
 }

@@ -136,7 +136,7 @@ export class FunctionHost {
    * load is thrown and the old one keeps serving.
    */
   async swap(bundle: string): Promise<void> {
-    const handle = this.#spawn(bundle);
+    const handle = this.#spawn(bundle, true);
     try {
       await handle.ready;
     } catch (error) {
@@ -411,7 +411,8 @@ export class FunctionHost {
     }, this.#options.graceMs ?? 500).unref();
   }
 
-  #spawn(bundle: string): WorkerHandle {
+  /** A worker for `bundle`; `forReload` when it replaces the running code (see `SpareWorkers.take`). */
+  #spawn(bundle: string, forReload = false): WorkerHandle {
     const data: WorkerData = {
       fn: this.name,
       stateDir: this.#options.stateDir,
@@ -421,7 +422,7 @@ export class FunctionHost {
       links: this.spec.links,
     };
     // The bundle is plain JavaScript with the worker runtime inside: nothing to type-strip.
-    const worker = this.#options.workers.take(Math.max(16, Math.round(this.spec.memory / 1_048_576)));
+    const worker = this.#options.workers.take(Math.max(16, Math.round(this.spec.memory / 1_048_576)), forReload);
     worker.ref();
     worker.postMessage({ bundle, runtime: this.#options.runtime, data });
     const { promise: ready, resolve, reject } = Promise.withResolvers<void>();

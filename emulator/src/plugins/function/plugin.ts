@@ -8,14 +8,16 @@ import {
   unknownResource,
 } from "@nimbus/core";
 import type { Hono } from "hono";
+import type { BuildRest } from "../../build/build-rest.ts";
 import { routeParams } from "../../gateway/route-params.ts";
 import { buildRouter } from "../../gateway/router.ts";
 import type { Logger } from "../../logs/logger.ts";
 import { readDotEnv } from "../../state/dotenv.ts";
 import type { Plugin, Service } from "../plugin.ts";
-import { buildWorkerRuntime, FunctionBundler } from "./bundler.ts";
+import { FunctionBundler } from "./bundler.ts";
 import { FunctionHost } from "./host.ts";
 import type { SpareWorkers } from "./spare-workers.ts";
+import { workerRuntime } from "./worker-runtime.ts";
 
 export interface FunctionPluginContext {
   /** The app folder: handlers and `.env` are found from it. */
@@ -26,6 +28,8 @@ export interface FunctionPluginContext {
   call(from: string, link: LinkSpec, method: string, args: unknown): Promise<unknown>;
   /** Where the functions' workers come from. */
   workers: SpareWorkers;
+  /** Every build runs through it, so esbuild's service can be stopped at rest. */
+  builds: BuildRest;
   /** A manual clock's shared time; undefined on the real clock. */
   clock?: SharedArrayBuffer;
 }
@@ -47,6 +51,8 @@ export class FunctionPlugin implements Plugin {
   readonly #functions = new Map<string, RunningFunction>();
   #graph: Graph | undefined;
   #router: Hono | undefined;
+  /** Every bundler with a build context, a function's being started too: what `releaseBuilds` drops. */
+  readonly #bundlers = new Set<FunctionBundler>();
   /** The worker runtime's build, made once and shared by every function's workers. */
   #runtime: Promise<string> | undefined;
 
@@ -80,11 +86,11 @@ export class FunctionPlugin implements Plugin {
       const resource = wanted.get(name);
       if (!resource) {
         this.#functions.delete(name);
-        await stop(running);
+        await this.#stop(running);
         changes.push(`removed ${name}`);
       } else if (plan(running.spec, resource.spec) === "restart") {
         await this.#start(resource, secrets);
-        await stop(running);
+        await this.#stop(running);
         changes.push(`restarted ${name}`);
       }
     }
@@ -103,7 +109,7 @@ export class FunctionPlugin implements Plugin {
 
   /** Waits for running invocations (each bound by its timeout), then stops every worker. */
   async close(): Promise<void> {
-    await Promise.all([...this.#functions.values()].map((fn) => stop(fn)));
+    await Promise.all([...this.#functions.values()].map((fn) => this.#stop(fn)));
     this.#functions.clear();
   }
 
@@ -116,6 +122,11 @@ export class FunctionPlugin implements Plugin {
   /** The running host of function `name`, to run its handlers. */
   host(name: string): FunctionHost | undefined {
     return this.#functions.get(name)?.host;
+  }
+
+  /** Drops every function's incremental build context (the next build makes it again): for `BuildRest`. */
+  async releaseBuilds(): Promise<void> {
+    await Promise.all([...this.#bundlers].map((bundler) => bundler.dispose()));
   }
 
   /** Every running function, for the file watcher. */
@@ -147,7 +158,7 @@ export class FunctionPlugin implements Plugin {
 
   /** Rebuilds a function after a source change and swaps the new code in. */
   async reload(running: RunningFunction): Promise<void> {
-    const bundle = await running.bundler.build();
+    const bundle = await this.#ctx.builds.during(() => running.bundler.build());
     await running.host.swap(bundle.file);
     running.inputs = bundle.inputs;
   }
@@ -159,14 +170,14 @@ export class FunctionPlugin implements Plugin {
   async #start(resource: ResourceOf<"function">, secrets: Record<string, string>, wait = true): Promise<void> {
     const ctx = this.#ctx;
     const { name, spec } = resource;
-    this.#runtime ??= buildWorkerRuntime(join(ctx.stateDir, "build", "functions"));
     const bundler = new FunctionBundler({
       name,
       entry: resolve(ctx.root, spec.handler),
       outDir: join(ctx.stateDir, "build", "functions"),
     });
+    this.#bundlers.add(bundler);
     try {
-      const [bundle, runtime] = await Promise.all([bundler.build(), this.#runtime]);
+      const [bundle, runtime] = await ctx.builds.during(() => Promise.all([bundler.build(), this.#workerRuntime()]));
       const host = new FunctionHost({
         runtime,
         name,
@@ -183,9 +194,24 @@ export class FunctionPlugin implements Plugin {
       if (wait) await host.warm();
       this.#functions.set(name, { name, spec, host, bundler, inputs: bundle.inputs });
     } catch (error) {
-      await bundler.dispose();
+      await this.#stopBundler(bundler);
       throw error;
     }
+  }
+
+  #workerRuntime(): Promise<string> {
+    this.#runtime ??= workerRuntime();
+    return this.#runtime;
+  }
+
+  async #stop(running: RunningFunction): Promise<void> {
+    await running.host.stop();
+    await this.#stopBundler(running.bundler);
+  }
+
+  async #stopBundler(bundler: FunctionBundler): Promise<void> {
+    this.#bundlers.delete(bundler);
+    await bundler.dispose();
   }
 }
 
@@ -201,11 +227,6 @@ function plan(current: FunctionSpec, next: FunctionSpec): "keep" | "restart" {
   const { routes: _a, ...a } = current;
   const { routes: _b, ...b } = next;
   return JSON.stringify(a) === JSON.stringify(b) ? "keep" : "restart";
-}
-
-async function stop(running: RunningFunction): Promise<void> {
-  await running.host.stop();
-  await running.bundler.dispose();
 }
 
 function envValues(

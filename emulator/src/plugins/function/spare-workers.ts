@@ -3,20 +3,25 @@ import { Worker } from "node:worker_threads";
 const bootstrap = new URL("./bootstrap.mjs", import.meta.url);
 
 /**
- * Started workers waiting for a function to load, one per memory limit in use: a
+ * Started workers waiting for a function to load, one per memory limit reloads use: a
  * reload then costs loading the new code, not starting a thread (most of a reload's
- * time otherwise). A spare taken is replaced once the emulator is idle again.
+ * time otherwise). Spares exist only once code is being edited: the first reload starts
+ * one (an idle thread holds about 15 MB), and a spare taken by a reload is replaced once
+ * the emulator is idle again.
  */
 export class SpareWorkers {
   readonly #spares = new Map<number, Worker>();
   readonly #refills = new Set<NodeJS.Timeout>();
   #closed = false;
 
-  /** A started worker with this heap limit (MiB): a spare if one is waiting, else a new one. */
-  take(memoryMb: number): Worker {
+  /**
+   * A started worker with this heap limit (MiB): a spare if one is waiting, else a new
+   * one. `forReload` keeps a spare of this limit ready for the next reload.
+   */
+  take(memoryMb: number, forReload: boolean): Worker {
     const spare = this.#spares.get(memoryMb);
     this.#spares.delete(memoryMb);
-    if (!this.#closed) this.#refillLater(memoryMb);
+    if (forReload && !this.#closed) this.#refillLater(memoryMb);
     return spare ?? start(memoryMb);
   }
 

@@ -30,6 +30,8 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
     allowedHosts: args.allowedHosts,
     state: join(resolve(args.dir), ".nimbus"),
     logFormat: args.logFormat,
+    // This process builds only for the emulator: esbuild's service can go while no file changes.
+    buildServiceIdleMs: 2_000,
   });
   // The emulator keeps .nimbus/emulator.json, token included; the token is never printed.
   const info = {
