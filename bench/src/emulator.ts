@@ -16,6 +16,8 @@ import { benchDir, copyApp, median } from "./support.ts";
 
 const repoRoot = join(benchDir, "..");
 const node = process.execPath;
+/** Where the emulator, run from its sources, keeps the worker runtime it built (emulator/src/plugins/function/worker-runtime.ts). */
+const workerRuntimeCache = join(repoRoot, "emulator/node_modules/.cache/nimbus");
 /** Node's arguments for `nimbus`, as `./pnpm nimbus` passes them: the root package's script, split into words. */
 const nimbusArgs = (JSON.parse(await readFile(join(repoRoot, "package.json"), "utf8")).scripts.nimbus as string)
   .split(" ")
@@ -88,13 +90,15 @@ async function benchStart(runs: number): Promise<void> {
   const app = await copyApp("hello");
   const shop = await copyApp("shop", join(repoRoot, "examples/shop"));
   try {
-    // cold: .nimbus deleted, so every bundle is built anew. firstEver: Node's compile cache is off too, as on a new machine.
+    // cold: .nimbus deleted, so every bundle is built anew. firstEver: as on a new machine, Node's
+    // compile cache is off and the emulator's cached worker runtime is gone (it is built again).
     const sample = async (
       dir: string,
       path: string,
       options: { cold: boolean; viaPnpm?: boolean; anyStatus?: boolean; firstEver?: boolean },
     ) => {
       if (options.cold) await rm(join(dir, ".nimbus"), { recursive: true, force: true });
+      if (options.firstEver) await rm(workerRuntimeCache, { recursive: true, force: true });
       const port = await freePort();
       const [command, args] =
         (options.viaPnpm ?? true)
@@ -137,7 +141,7 @@ async function benchStart(runs: number): Promise<void> {
     console.log(`   ./pnpm nimbus dev, 10 functions, warm           ${ms(warm.ms)}   (.nimbus kept)`);
     console.log(`   node bin.ts dev (no package manager), cold      ${ms(direct.ms)}`);
     console.log(
-      `   ./pnpm nimbus dev, cold, no compile cache       ${ms(firstEver.ms)}   (a first run on a new machine)`,
+      `   ./pnpm nimbus dev, cold, no caches              ${ms(firstEver.ms)}   (a first run on a new machine: no compile cache, worker runtime built)`,
     );
     console.log(
       `   ./pnpm nimbus dev examples/shop, cold           ${ms(shopCold.ms)}   (first response: ${shopCold.status})`,
