@@ -175,6 +175,32 @@ export async function dockerAvailable(engine?: DockerEngine): Promise<string | u
   return reason;
 }
 
+/**
+ * Removes a network of the run. One can still have endpoints although its containers are
+ * gone: a container a test was starting or restarting as the teardown listed them, or the
+ * engine releasing an endpoint after the container's removal returned. Those are
+ * disconnected (force) and the removal tried again, for up to 5 s.
+ */
+async function removeNetwork(engine: DockerEngine, id: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      await engine.call("DELETE", `/networks/${id}`);
+      return;
+    } catch (error) {
+      const busy = error instanceof DockerApiError && /active endpoints/.test(error.message);
+      if (!busy || Date.now() > deadline) throw error;
+    }
+    const { Containers } = await engine.call<{ Containers: Record<string, unknown> | null }>("GET", `/networks/${id}`);
+    for (const container of Object.keys(Containers ?? {})) {
+      await engine
+        .call("POST", `/networks/${id}/disconnect`, { json: { Container: container, Force: true } })
+        .catch(() => {});
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** What `cleanup` removed, by kind. */
 export interface Removed {
   containers: string[];
@@ -200,7 +226,7 @@ export async function cleanup(runId: string, engine = new DockerEngine()): Promi
   }
   const networks = await engine.call<{ Id: string; Name: string }[]>("GET", "/networks", { query: { filters } });
   for (const network of networks) {
-    await engine.call("DELETE", `/networks/${network.Id}`);
+    await removeNetwork(engine, network.Id);
     removed.networks.push(network.Name);
   }
   const volumes = await engine.call<{ Volumes: { Name: string }[] | null }>("GET", "/volumes", { query: { filters } });
