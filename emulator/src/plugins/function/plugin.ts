@@ -53,7 +53,7 @@ export class FunctionPlugin implements Plugin {
   #router: Hono | undefined;
   /** Every bundler with a build context, a function's being started too: what `releaseBuilds` drops. */
   readonly #bundlers = new Set<FunctionBundler>();
-  /** The worker runtime's build, made once and shared by every function's workers. */
+  /** Where the worker runtime is, which every function's workers load (worker-runtime.ts). */
   #runtime: Promise<string> | undefined;
 
   readonly services: Readonly<Record<string, Service>> = {
