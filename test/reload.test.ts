@@ -39,14 +39,6 @@ async function esbuildServices(): Promise<number> {
   return count;
 }
 
-async function eventuallyAsync(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const logged = (pattern: RegExp) => () => emu.logs.some((entry) => pattern.test(entry.message));
 
 describe("hot reload", () => {
@@ -144,20 +136,20 @@ describe("esbuild's service at rest", () => {
   it("is stopped once nothing was built for a while; a handler edit and an app-file edit start it again", async () => {
     await emu.close();
     emu = await createEmulator({ root: dir, buildServiceIdleMs: 300 });
-    await eventuallyAsync(async () => (await esbuildServices()) === 0, "the service to stop at rest");
+    await eventually(async () => (await esbuildServices()) === 0, "the service to stop at rest");
 
     // What /instance answers: the version of the code serving it.
     const serving = async (version: string) =>
       ((await (await emu.fetch("/instance")).json()) as { version: string }).version === version;
     await edit("src/hello.ts", 'const version = "v1";', 'const version = "rested";');
-    await eventuallyAsync(() => serving("rested"), "the reload after the rest");
-    await eventuallyAsync(async () => (await esbuildServices()) === 0, "the service to stop again");
+    await eventually(() => serving("rested"), "the reload after the rest");
+    await eventually(async () => (await esbuildServices()) === 0, "the service to stop again");
 
     await edit("nimbus.app.ts", '"GET /hold"]', '"GET /hold", "GET /added/:name"]');
     await eventually(logged(/^app reloaded/), "the app reload after the rest");
     expect((await emu.fetch("/added/1")).status).toBe(200);
     // A second handler edit: its incremental context was dropped at the rest and is made anew.
     await edit("src/hello.ts", 'const version = "rested";', 'const version = "again";');
-    await eventuallyAsync(() => serving("again"), "the second reload");
+    await eventually(() => serving("again"), "the second reload");
   });
 });

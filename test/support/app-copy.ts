@@ -13,9 +13,9 @@ export async function copyFixture(name: string): Promise<{ dir: string; remove: 
 }
 
 /** Resolves once `check` holds, polling briefly; fails with `what` after `ms`. */
-export async function eventually(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { writeWhole } from "./write-whole.ts";
 
 /**
  * What a running emulator leaves in `<state>/emulator.json` (readable by its owner only)
@@ -29,10 +30,7 @@ export function newControlToken(): string {
  * where a file of an earlier run was readable by others.
  */
 export async function writeEmulatorInfo(stateDir: string, info: EmulatorInfo): Promise<void> {
-  const path = join(stateDir, emulatorInfoFile);
-  const partial = `${path}.${process.pid}.tmp`;
-  await writeFile(partial, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
-  await rename(partial, path);
+  await writeWhole(join(stateDir, emulatorInfoFile), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** Removes the file, unless another run has written its own since (a second emulator on the same state). */

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, version as esbuildVersion, type Plugin } from "esbuild";
 import { nodeModuleBuild, requireBanner } from "../../build/node-module.ts";
+import { writeWhole } from "../../state/write-whole.ts";
 
 /**
  * The worker runtime: the part of every function's worker that talks to the emulator,
@@ -86,11 +87,13 @@ function runtimeBuild(output: { outfile: string; write?: boolean }) {
 }
 
 async function stampOf(inputs: string[]): Promise<string | undefined> {
+  // All at once: this runs at every start, over a few hundred files.
+  const stats = await Promise.all(inputs.map((input) => stat(input).catch(() => undefined)));
   const hash = createHash("sha256").update(`esbuild ${esbuildVersion} node ${process.version}\n`);
-  for (const input of inputs) {
-    const stats = await stat(input).catch(() => undefined);
-    if (!stats) return undefined;
-    hash.update(`${input} ${stats.size} ${stats.mtimeMs}\n`);
+  for (const [index, input] of inputs.entries()) {
+    const found = stats[index];
+    if (!found) return undefined;
+    hash.update(`${input} ${found.size} ${found.mtimeMs}\n`);
   }
   return hash.digest("hex").slice(0, 16);
 }
@@ -105,8 +108,8 @@ async function cached(): Promise<string | undefined> {
 }
 
 /**
- * Builds into the cache. Every file is written under a temporary name and renamed, so
- * processes starting at once (test files in parallel) never read half a file. A built
+ * Builds into the cache. Every file is written whole (`writeWhole`), so processes
+ * starting at once (test files in parallel) never read half a file. A built
  * file's name holds its stamp, so one a running emulator loads is never rewritten;
  * older ones are removed after a day.
  */
@@ -116,16 +119,10 @@ async function buildCached(): Promise<string> {
   const stamp = (await stampOf(inputs)) ?? "unstamped";
   const file = join(cacheDir, `worker-runtime-${stamp}.mjs`);
   await mkdir(cacheDir, { recursive: true });
-  await writeAtomically(file, result.outputFiles![0]!.contents);
-  await writeAtomically(manifestFile, JSON.stringify({ inputs, stamp, file } satisfies Manifest));
+  await writeWhole(file, result.outputFiles![0]!.contents);
+  await writeWhole(manifestFile, JSON.stringify({ inputs, stamp, file } satisfies Manifest));
   await removeStale(file);
   return file;
-}
-
-async function writeAtomically(file: string, contents: string | Uint8Array): Promise<void> {
-  const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(temporary, contents);
-  await rename(temporary, file);
 }
 
 async function removeStale(kept: string): Promise<void> {
