@@ -180,6 +180,26 @@ const cases: Case[] = [
     matches: true,
   },
   {
+    // Found by the property tests: pairing the dotted value with each element pinned one element,
+    // in which `exists: false` then held.
+    title: "exists: false beside a dotted value counts every element of the array it is not in",
+    pattern: { items: { qty: [2], sku: [{ exists: false }] } },
+    event: { items: [{ sku: "A" }, { note: "x" }], "items.qty": 2 },
+    matches: false,
+  },
+  {
+    title: "exists: false beside a dotted value holds when no element has the field",
+    pattern: { items: { qty: [2], sku: [{ exists: false }] } },
+    event: { items: [{ note: "y" }, { note: "x" }], "items.qty": 2 },
+    matches: true,
+  },
+  {
+    title: "exists: false beside a dotted value: a field picked in an element confines absence to it",
+    pattern: { items: { qty: [2], note: ["x"], sku: [{ exists: false }] } },
+    event: { items: [{ sku: "A" }, { note: "x" }], "items.qty": 2 },
+    matches: true,
+  },
+  {
     title: "dotted event keys the pattern does not read are ignored",
     pattern: { source: ["orders"] },
     event: { source: "orders", "source.kind": "x" },
@@ -218,6 +238,15 @@ describe("field names with dots", () => {
       "eur",
       "usd",
     ]);
+  });
+
+  it("explain: names the field that must be absent beside a dotted value", () => {
+    const pattern = { items: { qty: [2], sku: [{ exists: false }] } };
+    expect(explain(pattern, { items: [{ sku: "A" }, { note: "x" }], "items.qty": 2 })).toMatchObject({
+      matched: false,
+      path: "items.sku",
+      operator: "exists",
+    });
   });
 
   it("explain: agrees with matchesPattern on every case", () => {

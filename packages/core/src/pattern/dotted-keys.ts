@@ -77,19 +77,29 @@ function parts(value: unknown, objects: Json[], leaves: unknown[]): void {
   else if (isLeaf(value)) leaves.push(value);
 }
 
+/** What giving one event its nested shape found. */
+interface Reading {
+  /** Objects of two spellings were paired (see `combine`): the shape is inexact for absence. */
+  paired: boolean;
+}
+
 /**
  * Two values found at the same path by different spellings, as one. Neither lies in an array of
  * the other, so anything of one may be matched together with anything of the other: objects merge,
  * and when either side is an array its elements are paired with every element of the other (an
  * array's elements stay alternatives, exactly as they were). Leaves become further elements; a
  * pattern never needs a leaf at a path and a field below it in one branch, so that is safe.
+ *
+ * A pair is exact for values but not for absence: it pins an element of the array, where the event
+ * has the other side outside that array, so `exists: false` would be checked in that element only.
+ * `reading.paired` records it, and `pairedOriginal` then sends the event to occurrences.ts.
  */
-function combine(a: unknown, b: unknown): unknown {
+function combine(a: unknown, b: unknown, reading: Reading): unknown {
   if (a === undefined) return b;
   if (b === undefined) return a;
   if (isObject(a) && isObject(b)) {
     const merged = copyOf(a);
-    for (const key of Object.keys(b)) merged[key] = combine(fieldValue(merged, key), fieldValue(b, key));
+    for (const key of Object.keys(b)) merged[key] = combine(fieldValue(merged, key), fieldValue(b, key), reading);
     return merged;
   }
   const objectsA: Json[] = [];
@@ -97,12 +107,13 @@ function combine(a: unknown, b: unknown): unknown {
   const leaves: unknown[] = [];
   parts(a, objectsA, leaves);
   parts(b, objectsB, leaves);
-  const objects =
-    objectsA.length === 0
-      ? objectsB
-      : objectsB.length === 0
-        ? objectsA
-        : objectsA.flatMap((left) => objectsB.map((right) => combine(left, right)));
+  let objects: unknown[];
+  if (objectsA.length === 0) objects = objectsB;
+  else if (objectsB.length === 0) objects = objectsA;
+  else {
+    reading.paired = true;
+    objects = objectsA.flatMap((left) => objectsB.map((right) => combine(left, right, reading)));
+  }
   return [...objects, ...leaves];
 }
 
@@ -127,7 +138,7 @@ function holdsDotted(object: Json, at: PathNode): boolean {
 }
 
 /** `object` with each dotted key that leads along the paths moved to where its dots point. */
-function unfold(object: Json, at: PathNode): Json {
+function unfold(object: Json, at: PathNode, reading: Reading): Json {
   const result = copyOf(object);
   for (const key of Object.keys(object)) {
     if (!at.dotted.has(key)) continue;
@@ -135,18 +146,18 @@ function unfold(object: Json, at: PathNode): Json {
     if (value === undefined) continue;
     const segments = key.split(".");
     const [first = ""] = segments;
-    result[first] = combine(fieldValue(result, first), nest(segments, 1, value));
+    result[first] = combine(fieldValue(result, first), nest(segments, 1, value), reading);
   }
   return result;
 }
 
-function normalize(value: unknown, at: PathNode): unknown {
+function normalize(value: unknown, at: PathNode, reading: Reading): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const element: unknown = value[i];
-      const normal = normalize(element, at);
+      const normal = normalize(element, at, reading);
       if (normal !== element) {
         copy ??= [...value];
         copy[i] = normal;
@@ -155,11 +166,11 @@ function normalize(value: unknown, at: PathNode): unknown {
     return copy ?? value;
   }
   const original = value as Json;
-  const object = at.probes.length > 0 && holdsDotted(original, at) ? unfold(original, at) : original;
+  const object = at.probes.length > 0 && holdsDotted(original, at) ? unfold(original, at, reading) : original;
   let copy = object === original ? undefined : object;
   for (const [key, child] of at.deep) {
     const content = fieldValue(object, key);
-    const normal = normalize(content, child);
+    const normal = normalize(content, child, reading);
     if (normal !== content) {
       copy ??= copyOf(object);
       copy[key] = normal;
@@ -177,7 +188,21 @@ export function dottedKeyReader(branches: readonly BranchNode[]): ((event: unkno
   for (const branch of branches) addBranch(root, branch);
   finish(root);
   if (root.dotted.size === 0 && root.deep.length === 0) return undefined;
-  return (event) => normalize(event, root);
+  return (event) => {
+    const reading: Reading = { paired: false };
+    const nested = normalize(event, root, reading);
+    // A pair is made only in a copy, so the nested shape is a new object.
+    if (reading.paired) pairedEvents.set(nested as object, event);
+    return nested;
+  };
+}
+
+/** Nested shapes that paired two spellings (see `combine`), with the event each was read from. */
+const pairedEvents = new WeakMap<object, unknown>();
+
+/** The event a nested shape was read from when that reading paired two spellings; else undefined. */
+export function pairedOriginal(nested: unknown): unknown {
+  return typeof nested === "object" && nested !== null ? pairedEvents.get(nested) : undefined;
 }
 
 /**

@@ -1,6 +1,8 @@
 import { type BranchNode, type LeafField, leafHolds } from "./branch.ts";
+import { pairedOriginal } from "./dotted-keys.ts";
 import { formatLeaf, type Leaf } from "./leaf.ts";
 import { compiledPattern } from "./match.ts";
+import { occurrenceTest } from "./occurrences.ts";
 import type { EventPattern, MatchExplanation } from "./types.ts";
 import { fieldValue } from "./values.ts";
 
@@ -65,17 +67,44 @@ function explainNode(node: BranchNode, value: unknown, path: string): Failure | 
 }
 
 /**
+ * `explainNode` for an event whose nested shape paired two spellings of a path (dotted-keys.ts):
+ * the verdict is the exact test's, and where the nested shape saw no failure, the field that had
+ * to be absent is present, spelled with dots in one place and nested in another.
+ */
+function pairedFailure(
+  branch: BranchNode,
+  test: ((event: unknown) => boolean) | undefined,
+  subject: unknown,
+  original: unknown,
+): Failure | undefined {
+  if (test?.(subject)) return undefined;
+  const failure = explainNode(branch, subject, "");
+  if (failure) return failure;
+  const present = occurrenceTest(branch).present(original);
+  const path = present?.path ?? "";
+  return {
+    matched: false,
+    path,
+    operator: "exists",
+    reason:
+      "field exists (the event spells this path both with dots and with nested keys; absence counts the values of both)",
+  };
+}
+
+/**
  * Says whether `event` matches `pattern` and, if not, which field and operator rejected it and why:
  * `{ matched: false, path: "detail.total", operator: "numeric", reason: "0 is not > 0" }`. Fields are
  * checked in pattern order; for `$or`, the failure of the first branch is reported. The path is dotted
  * whichever way the pattern or the event spells it: `{ "detail.total": [...] }` reports `detail.total`.
  */
 export function explain(pattern: EventPattern, event: unknown): MatchExplanation {
-  const { branches, read } = compiledPattern(pattern);
+  const { branches, tests, read } = compiledPattern(pattern);
   const subject = read ? read(event) : event;
+  const original = pairedOriginal(subject);
   let first: Failure | undefined;
-  for (const branch of branches) {
-    const failure = explainNode(branch, subject, "");
+  for (const [i, branch] of branches.entries()) {
+    const failure =
+      original === undefined ? explainNode(branch, subject, "") : pairedFailure(branch, tests[i], subject, original);
     if (!failure) return { matched: true };
     first ??= failure;
   }

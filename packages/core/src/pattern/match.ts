@@ -1,5 +1,6 @@
 import { type BranchNode, branchTest, compileNode, spellingTest } from "./branch.ts";
-import { dottedKeyReader } from "./dotted-keys.ts";
+import { dottedKeyReader, pairedOriginal } from "./dotted-keys.ts";
+import { occurrenceTest } from "./occurrences.ts";
 import { PatternError } from "./pattern-error.ts";
 import type { EventPattern } from "./types.ts";
 import { analysePattern } from "./validate.ts";
@@ -19,8 +20,8 @@ export function compilePattern(pattern: unknown, subject?: string): CompiledPatt
   const analysis = analysePattern(pattern);
   if (analysis.issues.length > 0) throw new PatternError(analysis.issues, subject);
   const branches = analysis.branches.map((branch) => compileNode(branch, ""));
-  const tests = branches.map(branchTest);
   const read = dottedKeyReader(branches);
+  const tests = branches.map((branch) => (read ? exactWhenPaired(branch) : branchTest(branch)));
   const spelled = read
     ? branches.map((branch, i) => spellingTest(branch, tests[i] as (typeof tests)[number], read))
     : tests;
@@ -28,6 +29,22 @@ export function compilePattern(pattern: unknown, subject?: string): CompiledPatt
   const test =
     spelled.length === 1 && only ? only : (event: unknown) => spelled.some((branchMatches) => branchMatches(event));
   return { branches, tests, read, test };
+}
+
+/**
+ * `branchTest`, except for an event whose nested shape paired two spellings of a path
+ * (dotted-keys.ts `combine`): that one is matched by its occurrences, which is exact there.
+ */
+function exactWhenPaired(branch: BranchNode): (event: unknown) => boolean {
+  const nested = branchTest(branch);
+  // Built on first use: few events ever need it.
+  let exact: ((event: unknown) => boolean) | undefined;
+  return (event) => {
+    const original = pairedOriginal(event);
+    if (original === undefined) return nested(event);
+    exact ??= occurrenceTest(branch).test;
+    return exact(original);
+  };
 }
 
 // Patterns are treated as immutable once used, so each is validated and compiled only once.
