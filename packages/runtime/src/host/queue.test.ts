@@ -406,6 +406,38 @@ describe.skipIf(missing !== undefined)("JetStream queues", () => {
     expect(seen.messages()[1]).toMatchObject({ id: seen.messages()[0]!.id, timestamp: seen.messages()[0]!.timestamp });
   });
 
+  test("retry({ delay }) round after round: each batch comes back on time, also when a long poll expires just then (§queues/redelivery/3)", async () => {
+    // nats-server 2.9 ends an expired pull silently when a message arrives just as it
+    // expires; a driver that waits for the server's word holds the message back seconds.
+    const q = name("retry-rounds");
+    const driver = await open({ [q]: queueSpec({ visibilityTimeout: 5_000 }) });
+    const retriedAt = new Map<string, number>();
+    const gaps: number[] = [];
+    const seen = recorder((batch) => {
+      for (const message of batch.messages) {
+        if (message.attempts === 1) {
+          retriedAt.set(message.id, Date.now());
+          message.retry({ delay: 2 });
+        } else gaps.push(Date.now() - retriedAt.get(message.id)!);
+      }
+    });
+    driver.consume(q, seen.deliver);
+    const rounds = 6;
+    for (let round = 1; round <= rounds; round++) {
+      const body = new TextEncoder().encode(String(round));
+      await driver.send(
+        q,
+        [1, 2, 3].map(() => ({ format: "json" as const, body })),
+      );
+      await seen.received(6 * round);
+    }
+    expect(gaps).toHaveLength(3 * rounds);
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThanOrEqual(2_000 - 5);
+      expect(gap).toBeLessThan(2_000 + 400);
+    }
+  }, 30_000);
+
   test("send delay: holds back only that message, which counts as delayed until then (§queues/delays/1, /3)", async () => {
     const q = name("delayed");
     const driver = await open({ [q]: queueSpec() });

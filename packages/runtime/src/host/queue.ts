@@ -234,10 +234,21 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** How long an idle pull waits on the server; also the longest `stop()` waits for one. */
-const longPoll = 1_000;
-/** A pull whose server reply got lost (a reconnect) is given up this long after it expired. */
-const pullGrace = 2_000;
+/**
+ * How long an idle pull waits on the server; also the longest `stop()` waits for one. Not a
+ * whole second: a retry after whole seconds, counted from about when a long poll began,
+ * would fall due just as one expires (see `expiryGrace`) far more often than by chance.
+ */
+const longPoll = 970;
+/**
+ * A pull that expires is given up this long after its expiry when the server's 408 did not
+ * come: nats-server 2.9 ends an expired request without a word when a message arrives just
+ * as it expires (and the message stays in the stream), so waiting longer only delays that
+ * message. A 408 that comes later still is stale: see `PullInbox`.
+ */
+const expiryGrace = 100;
+/** A `no_wait` pull, which the server answers at once, is given up this long after it was sent (a lost reply). */
+const answerGrace = 2_000;
 /** Before trying again after a failed pull (the server restarting). */
 const pauseAfterError = 250;
 const ns = 1_000_000;
@@ -509,11 +520,24 @@ export class JetStreamQueues {
   #consumeLoop(queue: string, spec: QueueSpec, deliver: Deliver): Running {
     const consumer = spec.consumer!;
     const { stream, consumer: durable } = this.names(queue);
-    const inbox = new PullInbox(this.#nc, this.#inboxPrefix);
     /** Handlers running: at most `concurrency`. */
     const inFlight = new Set<Promise<void>>();
     /** Batches not yet settled, handlers running or not: what `stop()` waits for. */
     const settling = new Set<Promise<void>>();
+    const track = (running: Promise<void>) => {
+      settling.add(running);
+      void running.finally(() => settling.delete(running));
+    };
+    // A message of a pull given up on, with no slot to run it: back in the queue as it was.
+    const inbox = new PullInbox(this.#nc, this.#inboxPrefix, (item) =>
+      track(
+        this.#giveBack(queue, spec, item).catch((error: unknown) => {
+          this.#log(
+            `queue "${queue}": putting back a late message failed; it comes again: ${(error as Error).message}`,
+          );
+        }),
+      ),
+    );
     let stopping = false;
     let freed: (() => void) | undefined;
 
@@ -569,7 +593,7 @@ export class JetStreamQueues {
         }
         if (stopping) {
           // Taken after stop(): back in the queue without counting a delivery.
-          await Promise.all(batch.map((pulled) => this.#giveBack(pulled)));
+          await Promise.all(batch.map((pulled) => this.#giveBack(queue, spec, pulled)));
           break;
         }
         if (batch.length === 0) continue;
@@ -583,8 +607,7 @@ export class JetStreamQueues {
             );
           })
           .finally(slot.resolve);
-        settling.add(run);
-        void run.finally(() => settling.delete(run));
+        track(run);
         inFlight.add(slot.promise);
         void slot.promise.then(() => {
           inFlight.delete(slot.promise);
@@ -617,23 +640,13 @@ export class JetStreamQueues {
     delivered: () => void,
   ): Promise<void> {
     const policy = this.#policy(spec);
-    const now = Date.now();
     const deliverable: { pulled: Pulled; carried: Carried; attempts: number }[] = [];
     await Promise.all(
       pulled.map(async (item) => {
         const carried = fromHeaders(item.msg.headers);
-        const attempts = carried.attempts + item.deliveries;
         if (await this.#expired(queue, spec, item, carried)) return;
-        if (item.deliveries > 1) {
-          // The previous delivery of this copy was never settled: its host died or ran past the visibility timeout.
-          const error = `visibility timeout expired (delivery ${attempts - 1} was not settled within ${formatDuration(spec.visibilityTimeout)})`;
-          const decision = decideDelivery(policy, attempts - 1, { type: "retry", error }, this.#random);
-          if (decision.action !== "retry" || decision.after > 0) {
-            await this.#settleFailed(queue, item, { ...carried, attempts: attempts - 1 }, decision, now);
-            return;
-          }
-        }
-        deliverable.push({ pulled: item, carried, attempts });
+        if (await this.#settleUnsettled(queue, spec, item, carried)) return;
+        deliverable.push({ pulled: item, carried, attempts: carried.attempts + item.deliveries });
       }),
     );
     if (deliverable.length === 0) return;
@@ -749,7 +762,6 @@ export class JetStreamQueues {
     const spec = this.#spec(queue);
     const names = this.names(queue);
     const moves = new Set<Promise<void>>();
-    const inbox = new PullInbox(this.#nc, this.#inboxPrefix);
     let stopping = false;
     const move = async (item: Pulled) => {
       const carried = fromHeaders(item.msg.headers);
@@ -767,18 +779,18 @@ export class JetStreamQueues {
       });
       await this.#ack(item);
     };
+    const take = (item: Pulled) => {
+      const moving = move(item).catch((error: unknown) => {
+        this.#log(`queue "${queue}": moving a delayed message failed; it comes again: ${(error as Error).message}`);
+      });
+      moves.add(moving);
+      void moving.finally(() => moves.delete(moving));
+    };
+    const inbox = new PullInbox(this.#nc, this.#inboxPrefix, take);
     const loop = (async () => {
       while (!stopping && !this.#nc.isClosed()) {
         try {
-          await this.#pull(inbox, names.stream, names.delays, { batch: 256, expires: longPoll }, (item) => {
-            const moving = move(item).catch((error: unknown) => {
-              this.#log(
-                `queue "${queue}": moving a delayed message failed; it comes again: ${(error as Error).message}`,
-              );
-            });
-            moves.add(moving);
-            void moving.finally(() => moves.delete(moving));
-          });
+          await this.#pull(inbox, names.stream, names.delays, { batch: 256, expires: longPoll }, take);
         } catch (error) {
           if (!stopping)
             this.#log(`queue "${queue}": pulling delayed messages failed, trying again: ${(error as Error).message}`);
@@ -796,9 +808,29 @@ export class JetStreamQueues {
     };
   }
 
-  /** Puts a pulled message back as it was, without counting a delivery: a new copy, then ack. */
-  async #giveBack(item: Pulled): Promise<void> {
+  /**
+   * A copy JetStream delivered again (`deliveries` above 1): its previous delivery was never
+   * settled (its host died or ran past the visibility timeout), so that delivery failed. Settles
+   * the message as the failure decides (back-off, dead letter, drop) and returns true, or returns
+   * false when it is to be delivered again at once.
+   */
+  async #settleUnsettled(queue: string, spec: QueueSpec, item: Pulled, carried: Carried): Promise<boolean> {
+    if (item.deliveries <= 1) return false;
+    const failed = carried.attempts + item.deliveries - 1;
+    const error = `visibility timeout expired (delivery ${failed} was not settled within ${formatDuration(spec.visibilityTimeout)})`;
+    const decision = decideDelivery(this.#policy(spec), failed, { type: "retry", error }, this.#random);
+    if (decision.action === "retry" && decision.after === 0) return false;
+    await this.#settleFailed(queue, item, { ...carried, attempts: failed }, decision, Date.now());
+    return true;
+  }
+
+  /**
+   * Puts a pulled message back as it was, without counting this delivery: a new copy, then ack.
+   * A copy delivered again is first decided as `#settleUnsettled` says, as a batch would.
+   */
+  async #giveBack(queue: string, spec: QueueSpec, item: Pulled): Promise<void> {
     const carried = fromHeaders(item.msg.headers);
+    if (await this.#settleUnsettled(queue, spec, item, carried)) return;
     const next: Carried = { ...carried, attempts: carried.attempts + item.deliveries - 1, copy: carried.copy + 1 };
     // Same subject, so a dead letter keeps its slot.
     await this.#js.publish(item.msg.subject, item.msg.data, {
@@ -867,7 +899,7 @@ export class JetStreamQueues {
       else got.push(item);
       if (++count >= request.batch) end();
     });
-    const guard = setTimeout(() => end(), (request.expires ?? 0) + pullGrace);
+    const guard = setTimeout(() => end(), request.expires === undefined ? answerGrace : request.expires + expiryGrace);
     const end = (error?: Error) => {
       clearTimeout(guard);
       inbox.receive(undefined);
@@ -884,21 +916,26 @@ export class JetStreamQueues {
 
 /**
  * The reply subject of one loop's pulls, subscribed once: a subscription per pull cost a
- * subscribe and an unsubscribe for every batch. A loop's pulls run one after the other;
- * a late message of a pull given up on is taken by the next one (it is a delivery like
- * any), or, when none waits, not taken and delivered again after its ack wait.
+ * subscribe and an unsubscribe for every batch. A loop's pulls run one after the other,
+ * but a pull given up on (`expiryGrace`, `answerGrace`) may still be open on the server,
+ * and a stale status may end the next pull early, leaving that one open. What such a pull
+ * still brings is a delivery like any: the pull running takes it, and when none runs it
+ * goes to `orphan`, which must settle it (never dropped: it would come back only after its
+ * ack wait, counted as a failed delivery). Statuses with no pull running are dropped.
  */
 class PullInbox {
   readonly subject: string;
   readonly #sub: Subscription;
   #receiver: ((msg: Msg) => void) | undefined;
 
-  constructor(nc: NatsConnection, inboxPrefix: string | undefined) {
+  constructor(nc: NatsConnection, inboxPrefix: string | undefined, orphan: (item: Pulled) => void) {
     this.subject = createInbox(inboxPrefix);
     // Pulled messages carry their stream subject, not the inbox: they are told apart by subscription only.
     this.#sub = nc.subscribe(this.subject, {
       callback: (error, msg) => {
-        if (!error) this.#receiver?.(msg);
+        if (error) return;
+        if (this.#receiver) this.#receiver(msg);
+        else if (!msg.headers?.code) orphan(pulledOf(msg));
       },
     });
   }
