@@ -37,13 +37,9 @@ export function compilePattern(pattern: unknown, subject?: string): CompiledPatt
  */
 function exactWhenPaired(branch: BranchNode): (event: unknown) => boolean {
   const nested = branchTest(branch);
-  // Built on first use: few events ever need it.
-  let exact: ((event: unknown) => boolean) | undefined;
   return (event) => {
     const original = pairedOriginal(event);
-    if (original === undefined) return nested(event);
-    exact ??= occurrenceTest(branch).test;
-    return exact(original);
+    return original === undefined ? nested(event) : occurrenceTest(branch).test(original);
   };
 }
 

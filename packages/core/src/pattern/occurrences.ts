@@ -59,11 +59,26 @@ const compatible = (a: ReadonlyMap<number, number>, b: ReadonlyMap<number, numbe
   return true;
 };
 
-/** The test of one branch by occurrences, and its fields that must be absent but are not. */
-export function occurrenceTest(node: BranchNode): {
+interface OccurrenceTest {
   test: (event: unknown) => boolean;
+  /** The first field that must be absent but has a value in `event`. */
   present: (event: unknown) => LeafField | undefined;
-} {
+}
+
+// Built for a branch the first time an event needs it (few ever do), then kept with the branch.
+const built = new WeakMap<BranchNode, OccurrenceTest>();
+
+/** The test of one branch by occurrences, and its fields that must be absent but are not. */
+export function occurrenceTest(node: BranchNode): OccurrenceTest {
+  let result = built.get(node);
+  if (result === undefined) {
+    result = buildOccurrenceTest(node);
+    built.set(node, result);
+  }
+  return result;
+}
+
+function buildOccurrenceTest(node: BranchNode): OccurrenceTest {
   const fields = pathLeaves(node, [], []).map((leaf) => leaf.field);
   const wanted = new Set(fields.map((field) => field.path));
   const leading = new Set<string>();

@@ -528,7 +528,7 @@ export class JetStreamQueues {
       settling.add(running);
       void running.finally(() => settling.delete(running));
     };
-    // A message of a pull given up on, with no slot to run it: back in the queue as it was.
+    // A message of a pull given up on that came while no pull ran: back in the queue as it was.
     const inbox = new PullInbox(this.#nc, this.#inboxPrefix, (item) =>
       track(
         this.#giveBack(queue, spec, item).catch((error: unknown) => {
