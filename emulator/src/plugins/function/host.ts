@@ -43,6 +43,12 @@ export interface FunctionHostOptions {
   workers: SpareWorkers;
   /** How long a timed-out invocation may take to stop before its worker is recycled. */
   graceMs?: number;
+  /**
+   * Told of each run (`queue`, `event`, `scheduled`) with a promise that settles once its
+   * worker is done with it, binding calls the handler did not await included: the
+   * emulator counts it as background work, which `idle()` and `advance` wait for.
+   */
+  track?: (finished: Promise<void>) => void;
 }
 
 /** Why an invocation failed: `message` for a fetch's error response, `reason` (default: `message`) for a run's result. */
@@ -319,9 +325,14 @@ export class FunctionHost {
       release();
       return { ok: false, error: handle };
     }
+    const finished = Promise.withResolvers<void>();
+    this.#options.track?.(finished.promise);
     return this.#invoke<RunResult>(
       handle,
-      release,
+      () => {
+        release();
+        finished.resolve();
+      },
       (id, invocationId) => ({ message: { type: "run", id, invocationId, handler, payload, chain } }),
       {
         response: () => ({ ok: false, error: `function "${this.name}" answered a ${handler} run with a response` }),

@@ -9,6 +9,7 @@ import {
 } from "@nimbus/core";
 import type { Hono } from "hono";
 import type { BuildRest } from "../../build/build-rest.ts";
+import type { Work } from "../../clock/work.ts";
 import { routeParams } from "../../gateway/route-params.ts";
 import { buildRouter } from "../../gateway/router.ts";
 import type { Logger } from "../../logs/logger.ts";
@@ -32,6 +33,8 @@ export interface FunctionPluginContext {
   builds: BuildRest;
   /** A manual clock's shared time; undefined on the real clock. */
   clock?: SharedArrayBuffer;
+  /** The emulator's background work: each run counts until its worker is done with it. */
+  work: Pick<Work, "track">;
 }
 
 export interface RunningFunction {
@@ -190,6 +193,7 @@ export class FunctionPlugin implements Plugin {
         callLink: (link, method, request) => ctx.call(name, link, method, request) as Promise<Response>,
         callService: (link, method, args) => ctx.call(name, link, method, args),
         workers: ctx.workers,
+        track: (finished) => ctx.work.track(finished),
       });
       if (wait) await host.warm();
       this.#functions.set(name, { name, spec, host, bundler, inputs: bundle.inputs });

@@ -66,7 +66,47 @@ function call(message: { binding: string; method: string; request?: WireRequest;
     { type: "call", id, invocationId: invocation.getStore(), ...message },
     transferables(message.request?.body ?? null),
   );
-  return reply;
+  return started(reply);
+}
+
+/**
+ * The binding operations each invocation started that have not settled: its worker
+ * reports the invocation done only after them, so one the handler did not await (a put
+ * before a throw) still ends before the emulator counts the invocation's work as over,
+ * and before a retired worker is stopped.
+ */
+const unsettled = new Map<string, Set<Promise<unknown>>>();
+
+function started<T>(operation: Promise<T>): Promise<T> {
+  const id = invocation.getStore();
+  if (id === undefined) return operation;
+  const running = unsettled.get(id) ?? new Set();
+  unsettled.set(id, running);
+  const settled: Promise<unknown> = operation.then(
+    () => running.delete(settled),
+    () => running.delete(settled),
+  );
+  running.add(settled);
+  return operation;
+}
+
+/** Whether `id` has binding operations that have not settled. */
+const busy = (id: string) => (unsettled.get(id)?.size ?? 0) > 0;
+
+/** Resolves once every binding operation `id` started has settled, those they started too. */
+async function allSettled(id: string): Promise<void> {
+  const running = unsettled.get(id);
+  while (running && running.size > 0) await Promise.all(running);
+  unsettled.delete(id);
+}
+
+/** `target` with each method's promise counted as an operation of the invocation calling it. */
+function counted<T extends object>(target: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(target))
+    wrapped[name] =
+      typeof value === "function" ? (...args: unknown[]) => started(Promise.resolve(value.apply(target, args))) : value;
+  return wrapped as T;
 }
 
 /** A linked function's `fetch`. */
@@ -90,12 +130,14 @@ const bindings = {
   bucket: (link) =>
     bucketClient(
       link.resource,
-      storeTransport(
-        () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
-        async (key, options) => (await callService(link.name, "presign", { key, ...options })) as string,
-        async () => {
-          await callService(link.name, "changed", {});
-        },
+      counted(
+        storeTransport(
+          () => new BucketStore({ name: link.resource, dir: bucketDir(data.stateDir, link.resource), now }),
+          async (key, options) => (await callService(link.name, "presign", { key, ...options })) as string,
+          async () => {
+            await callService(link.name, "changed", {});
+          },
+        ),
       ),
       chain,
     ),
@@ -176,8 +218,9 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
       const packed: Body = await packBody(result.response.body);
       const { status, statusText, headers: responseHeaders } = result.response;
       const wire: WireResponse = { status, statusText, headers: [...responseHeaders], body: packed };
-      if (!done) {
+      if (!done && !busy(message.invocationId)) {
         running.delete(message.id);
+        unsettled.delete(message.invocationId);
         post({ type: "response", id: message.id, response: wire, done: true }, transferables(packed));
         return;
       }
@@ -186,6 +229,7 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
       post({ type: "error", id: message.id, error: toWireError(error) });
     }
     await done;
+    await allSettled(message.invocationId);
     running.delete(message.id);
     post({ type: "done", id: message.id });
   });
@@ -209,9 +253,10 @@ async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<vo
     if ("error" in result) {
       post({ type: "error", id: message.id, error: toWireError(result.error), value: result.value });
     } else {
-      post({ type: "result", id: message.id, value: result.value, done: !result.done });
+      post({ type: "result", id: message.id, value: result.value, done: !result.done && !busy(message.invocationId) });
     }
     await result.done;
+    await allSettled(message.invocationId);
     running.delete(message.id);
     post({ type: "done", id: message.id });
   });
