@@ -216,7 +216,8 @@ describe.skipIf(missing !== undefined)("host control role", () => {
     const graph = app.toGraph();
     const prefix = await provision(graph);
     const names = busNames("orders", { prefix });
-    // A short ack wait, so the event comes again within the test, well inside the duplicate window.
+    // An ack wait shorter than the 2.5 s at which a running router renews its lease, so the
+    // event comes again as from a router that died, soon and well inside the duplicate window.
     await jsm.consumers.update(names.stream, names.router, { ack_wait: 1_000_000_000 });
     const { promise: frozen, resolve: thaw } = Promise.withResolvers<void>();
     const { promise: stored, resolve: storedAll } = Promise.withResolvers<void>();

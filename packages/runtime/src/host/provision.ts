@@ -41,8 +41,12 @@ const headerRoom = 8 * 1024;
 const duplicateWindow = 60_000;
 /** Ack wait of a `delays` consumer: only the mover's own crash waits for it. */
 const delaysAckWait = 30_000;
-/** Ack wait of a bus's router: routing one event is a few local publishes. */
-const routerAckWait = busLimits.forwardTimeout;
+/**
+ * Ack wait of a bus's router. Routing one event is a few local publishes, and a running
+ * router renews its lease on the events in hand every half of this (router.ts), so it is
+ * short: the events a killed router held are routed again 5 s after they were handed out.
+ */
+export const routerAckWait = 5_000;
 /** A fired tick is remembered this long: far longer than two replicas can disagree about one. */
 const tickMemory = 7 * 24 * 3_600_000;
 

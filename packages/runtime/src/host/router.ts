@@ -19,8 +19,10 @@
  *
  * Exactly-once storing within the duplicate window: every publish carries the JetStream
  * message id `<event id>:<route key>`, and the bus message is acked (confirmed by the
- * server) only once every publish was. A router that dies in between has its event
- * delivered again after the consumer's ack wait (30 s), and the repeated publishes are
+ * server) only once every publish was. A running router renews its lease on the events
+ * in hand (`+WPI`) every half ack wait, for at most `busLimits.forwardTimeout` (30 s) an
+ * event; one that dies has its events delivered again after the consumer's ack wait
+ * (5 s, `routerAckWait`), and the repeated publishes are
  * dropped by the target streams' duplicate window (60 s; 120 s for buses), so no delivery
  * is made twice unless the router was stuck longer than the window (then at least once).
  * A publish that fails naks the event, which is routed again a second later.
@@ -64,6 +66,7 @@ import {
 } from "@nimbus/core";
 import { type DetailCheck, detailCheck } from "@nimbus/core/bus-entries";
 import { deliveryQueuePlans, openDeliveries } from "./deliveries.ts";
+import { routerAckWait } from "./provision.ts";
 import type { IdentifiedMessage, JetStreamQueues, RefusedMessage } from "./queue.ts";
 import { header } from "./queue-headers.ts";
 
@@ -170,16 +173,24 @@ export class BusRouter {
     const messages = await consumer.consume({ max_messages: prefetch });
     const loop = (async () => {
       const routing = new Set<Promise<void>>();
+      // The events in hand, with when each came: their leases are renewed while they are routed.
+      const inHand = new Map<JsMsg, number>();
+      const renewing = setInterval(() => renewLeases(inHand), routerAckWait / 2).unref();
       try {
         for await (const msg of messages) {
           // #handle publishes the event's stores before its first await: they leave in put order.
           const handled = this.#handle(bus, msg);
           routing.add(handled);
-          void handled.finally(() => routing.delete(handled));
+          inHand.set(msg, Date.now());
+          void handled.finally(() => {
+            routing.delete(handled);
+            inHand.delete(msg);
+          });
           if (routing.size >= prefetch) await Promise.race(routing);
         }
       } finally {
         await Promise.all(routing);
+        clearInterval(renewing);
       }
       if (!this.#stopping) throw new Error(`its consumer ${names.router} on stream ${names.stream} went away`);
     })().catch((error: unknown) => {
@@ -349,4 +360,13 @@ export class BusRouter {
     target.check({ source: event.source, detailType: event["detail-type"], detail: event.detail }, 0);
     return this.route(name, event, putAt, path, idSuffix, chain);
   }
+}
+
+/**
+ * Restarts the ack wait of each event in hand, for at most `busLimits.forwardTimeout`
+ * since it came: an event a router is stuck on longer is given up, to be routed again.
+ */
+function renewLeases(inHand: Map<JsMsg, number>): void {
+  const now = Date.now();
+  for (const [msg, since] of inHand) if (now - since < busLimits.forwardTimeout) msg.working();
 }
