@@ -38,13 +38,20 @@ export class DeliveryLoop {
    * Starts what is due for a queue: batches up to its concurrency, and with `sweep` (its
    * clock wake-up, set for the next lease expiry or retention) expired leases and old
    * messages first. A send or a finished batch need no sweep: nothing expires by them.
+   *
+   * `dueFrom`: the caller's change makes nothing due before this time (a send of messages
+   * deliverable at once: their retention; a batch that ended all acked: never). When the
+   * deliveries started here add nothing earlier either, and the queue's wake-up comes no
+   * later, it is kept as it is, without the queries that work it out: a wake-up that finds
+   * nothing due only works it out then. Unknown changes (a delay, a retry) pass nothing.
    */
-  pump(name: string, sweep = false): void {
+  pump(name: string, { sweep = false, dueFrom }: { sweep?: boolean; dueFrom?: number } = {}): void {
     const queue = this.#ctx.queues.get(name);
     if (!queue || this.#closed) return;
     const now = this.#ctx.clock.now();
     if (sweep) this.#sweep(queue, now);
-    this.#start(queue, now);
+    const started = this.#start(queue, now);
+    if (dueFrom !== undefined && queue.wake && queue.wake.at <= Math.min(dueFrom, started)) return;
     this.#schedule(queue);
   }
 
@@ -79,11 +86,13 @@ export class DeliveryLoop {
     if (old.length) logger.warn(`queue ${label}: dropped ${old.length} message(s) older than its retention`);
   }
 
-  #start(queue: RunningQueue, now: number): void {
+  /** Starts the batches due; returns the earliest time they make something due (a lease's expiry, a batch wait). */
+  #start(queue: RunningQueue, now: number): number {
     const { store, work } = this.#ctx;
     const name = queue.name;
     const consumer = queue.consumer;
-    if (!consumer?.ready()) return;
+    let due = Number.POSITIVE_INFINITY;
+    if (!consumer?.ready()) return due;
     while (queue.running < consumer.concurrency) {
       // A read first: an empty queue then costs no write transaction.
       const ready = store.readyCount(name, now, consumer.batchSize);
@@ -96,20 +105,34 @@ export class DeliveryLoop {
         // oldest message became deliverable, not from when a slot came free: a message
         // that waited for a busy consumer goes at once.
         queue.waitingSince = store.oldestDeliverable(name, now) ?? now;
-        if (now < queue.waitingSince + consumer.maxBatchWait) break;
+        if (now < queue.waitingSince + consumer.maxBatchWait) {
+          due = Math.min(due, queue.waitingSince + consumer.maxBatchWait);
+          break;
+        }
       }
       const { lease, messages } = store.lease(name, consumer.batchSize, now, queue.policy);
       if (messages.length === 0) break;
       queue.waitingSince = undefined;
       queue.running++;
-      const delivery = this.#deliver(queue, consumer, lease, messages).finally(() => {
-        queue.running--;
-        this.#deliveries.delete(delivery);
-        this.pump(name);
-      });
+      due = Math.min(due, now + queue.policy.visibilityTimeout);
+      const delivery: Promise<void> = this.#deliver(queue, consumer, lease, messages).then(
+        (dueFrom) => this.#ended(queue, delivery, dueFrom),
+        (error: unknown) => {
+          this.#ended(queue, delivery);
+          throw error;
+        },
+      );
       this.#deliveries.add(delivery);
       work.track(delivery);
     }
+    return due;
+  }
+
+  /** A batch ended: its slot is free for the next; `dueFrom` as for `pump`. */
+  #ended(queue: RunningQueue, delivery: Promise<void>, dueFrom?: number): void {
+    queue.running--;
+    this.#deliveries.delete(delivery);
+    this.pump(queue.name, { dueFrom });
   }
 
   /** Sets the queue's one wake-up for the next thing due: a delayed message, a back-off, a lease, a batch wait. */
@@ -129,17 +152,18 @@ export class DeliveryLoop {
     if (due === undefined) return;
     const cancel = clock.at(due, () => {
       queue.wake = undefined;
-      this.pump(queue.name, true);
+      this.pump(queue.name, { sweep: true });
     });
     queue.wake = { at: due, cancel };
   }
 
+  /** Delivers a batch and settles it; resolves to `pump`'s `dueFrom`: never when nothing was retried. */
   async #deliver(
     queue: RunningQueue,
     consumer: Consumer,
     lease: string,
     messages: readonly LeasedMessage[],
-  ): Promise<void> {
+  ): Promise<number | undefined> {
     const outcomes = await consumer.deliver(
       messages.map(({ id, body, format, attempts, firstSeen, chain }) => ({
         id,
@@ -150,7 +174,9 @@ export class DeliveryLoop {
         ...(chain ? { chain } : {}),
       })),
     );
-    this.#logDeadEnds(queue, this.#ctx.store.settle(lease, outcomes, this.#ctx.clock.now(), queue.policy));
+    const settled = this.#ctx.store.settle(lease, outcomes, this.#ctx.clock.now(), queue.policy);
+    this.#logDeadEnds(queue, settled);
+    return settled.retried.length === 0 ? Number.POSITIVE_INFINITY : undefined;
   }
 
   #logDeadEnds(queue: RunningQueue, result: Pick<SettleResult, "deadLettered" | "dropped" | "bodies">): void {

@@ -129,13 +129,13 @@ export class QueuePlugin implements Plugin {
         check: bodyCheck(name, spec.schema),
       })),
     );
-    for (const queue of wake) this.#loop.pump(queue.name, true);
+    for (const queue of wake) this.#loop.pump(queue.name, { sweep: true });
   }
 
   /** Takes every delivery queue of the bus or of the schedules (`owner`), replacing that owner's previous set. */
   applyDeliveries(owner: DeliveryOwner, deliveries: readonly DeliveryQueue[]): void {
     this.#store.nameRoutes(deliveries.map(({ name, label }) => ({ key: name, label })));
-    for (const queue of this.#queues.replaceDeliveries(owner, deliveries)) this.#loop.pump(queue.name, true);
+    for (const queue of this.#queues.replaceDeliveries(owner, deliveries)) this.#loop.pump(queue.name, { sweep: true });
   }
 
   /** The app's queues, by name (delivery queues are not among them). */
@@ -153,8 +153,11 @@ export class QueuePlugin implements Plugin {
     if (messages.length === 0) return [];
     checkBatch(name, messages.length);
     for (const [index, message] of messages.entries()) checkMessage(queue, message, index);
-    const ids = this.#store.send(name, messages, this.#ctx.clock.now());
-    this.#loop.pump(name);
+    const now = this.#ctx.clock.now();
+    const ids = this.#store.send(name, messages, now);
+    // Messages deliverable at once make nothing due before their retention.
+    const delayed = messages.some((message) => (message.delay ?? 0) > 0);
+    this.#loop.pump(name, delayed ? {} : { dueFrom: now + queue.policy.retention });
     return ids;
   }
 
@@ -223,7 +226,7 @@ export class QueuePlugin implements Plugin {
       const label = this.#label(source);
       counts[label] = (counts[label] ?? 0) + count;
       this.#ctx.logger.info(`queue ${name}: redrove ${count} message${count === 1 ? "" : "s"} back to ${label}`);
-      if (this.#queues.get(source)) this.#loop.pump(source, true);
+      if (this.#queues.get(source)) this.#loop.pump(source, { sweep: true });
     }
     return counts;
   }
