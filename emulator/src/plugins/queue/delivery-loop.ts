@@ -94,20 +94,24 @@ export class DeliveryLoop {
     let due = Number.POSITIVE_INFINITY;
     if (!consumer?.ready()) return due;
     while (queue.running < consumer.concurrency) {
-      // A read first: an empty queue then costs no write transaction.
-      const ready = store.readyCount(name, now, consumer.batchSize);
-      if (ready === 0) {
-        queue.waitingSince = undefined;
-        break;
-      }
-      if (ready < consumer.batchSize && consumer.maxBatchWait > 0) {
-        // A partial batch waits for more, up to maxBatchWait. The wait runs from when the
-        // oldest message became deliverable, not from when a slot came free: a message
-        // that waited for a busy consumer goes at once.
-        queue.waitingSince = store.oldestDeliverable(name, now) ?? now;
-        if (now < queue.waitingSince + consumer.maxBatchWait) {
-          due = Math.min(due, queue.waitingSince + consumer.maxBatchWait);
+      // With a batch wait, a read first tells whether a partial batch waits (and an empty
+      // queue costs no write transaction). Without one, the lease finds out by itself: one
+      // transaction rather than a read and a write, which a steady stream of sends favours.
+      if (consumer.maxBatchWait > 0) {
+        const ready = store.readyCount(name, now, consumer.batchSize);
+        if (ready === 0) {
+          queue.waitingSince = undefined;
           break;
+        }
+        if (ready < consumer.batchSize) {
+          // A partial batch waits for more, up to maxBatchWait. The wait runs from when the
+          // oldest message became deliverable, not from when a slot came free: a message
+          // that waited for a busy consumer goes at once.
+          queue.waitingSince = store.oldestDeliverable(name, now) ?? now;
+          if (now < queue.waitingSince + consumer.maxBatchWait) {
+            due = Math.min(due, queue.waitingSince + consumer.maxBatchWait);
+            break;
+          }
         }
       }
       const { lease, messages } = store.lease(name, consumer.batchSize, now, queue.policy);
