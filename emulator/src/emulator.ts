@@ -17,6 +17,7 @@ import { type AllowedHosts, hostCheck } from "./gateway/host-check.ts";
 import { answeredDirectly, type NodeBindings } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
+import { collectWhenIdle } from "./memory/idle-collection.ts";
 import { s3Region } from "./plugins/bucket-plugin.ts";
 import { SpareWorkers } from "./plugins/function/spare-workers.ts";
 import type { Plugin } from "./plugins/plugin.ts";
@@ -83,6 +84,13 @@ export interface EmulatorOptions {
    * `nimbus dev` sets 2,000.
    */
   buildServiceIdleMs?: number;
+  /**
+   * The process is the emulator's own: its main thread collects its garbage once it goes
+   * quiet after a burst of work, as each function's worker always does
+   * (memory/idle-collection.ts). Unset, the main thread is left to V8: other code (a test
+   * runner's) runs there too. `nimbus dev` sets it.
+   */
+  collectWhenIdle?: boolean;
 }
 
 /** The emulator's time, as tests see it. */
@@ -212,6 +220,7 @@ class LocalEmulator implements Emulator {
   #temporaryState = false;
   #appInputs: string[] = [];
   #closed: Promise<void> | undefined;
+  #stopCollecting: (() => void) | undefined;
 
   constructor(options: EmulatorOptions) {
     this.#options = options;
@@ -220,6 +229,7 @@ class LocalEmulator implements Emulator {
     this.clock.work = this.#work;
     this.#logger = new Logger({ format: options.logFormat ?? "silent", color: process.stdout.isTTY });
     this.#checkHost = hostCheck(options.host ?? "127.0.0.1", options.allowedHosts);
+    if (options.collectWhenIdle) this.#stopCollecting = collectWhenIdle();
     this.#builds = new BuildRest({
       restMs: options.buildServiceIdleMs,
       rest: async () => {
@@ -531,6 +541,7 @@ class LocalEmulator implements Emulator {
   }
 
   async #shutdown(): Promise<void> {
+    this.#stopCollecting?.();
     await this.#reloader?.stop();
     await this.#builds.close();
     const server = this.#server;

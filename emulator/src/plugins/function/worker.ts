@@ -11,6 +11,7 @@ import { type Chain, type ErrorCode, formatChain, type LinkSpec, NimbusError } f
 import { bucketClient, busClient, type HandlerInvoker, handlerInvoker, queueClient } from "@nimbus/runtime/target";
 import { BucketStore, bucketDir } from "@nimbus/store";
 import { sharedNow } from "../../clock/clock.ts";
+import { collectWhenIdle } from "../../memory/idle-collection.ts";
 import { storeTransport } from "../bucket/transport.ts";
 import {
   type Body,
@@ -183,6 +184,9 @@ async function toWireRequest(request: Request): Promise<WireRequest> {
     body: await packBody(request.body),
   };
 }
+
+// What a burst of invocations leaves behind is collected once the worker goes quiet.
+collectWhenIdle();
 
 let invoker: HandlerInvoker | undefined;
 const env = buildEnv();

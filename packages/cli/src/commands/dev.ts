@@ -32,6 +32,7 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
     logFormat: args.logFormat,
     // This process builds only for the emulator: esbuild's service can go while no file changes.
     buildServiceIdleMs: 2_000,
+    collectWhenIdle: true,
   });
   // The emulator keeps .nimbus/emulator.json, token included; the token is never printed.
   const info = {
