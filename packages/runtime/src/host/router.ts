@@ -368,5 +368,12 @@ export class BusRouter {
  */
 function renewLeases(inHand: Map<JsMsg, number>): void {
   const now = Date.now();
-  for (const [msg, since] of inHand) if (now - since < busLimits.forwardTimeout) msg.working();
+  for (const [msg, since] of inHand) {
+    if (now - since >= busLimits.forwardTimeout) continue;
+    try {
+      msg.working();
+    } catch {
+      // The connection is closed or draining: the event comes again after its ack wait, as from a router that died.
+    }
+  }
 }
