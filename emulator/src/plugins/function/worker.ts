@@ -71,18 +71,18 @@ function call(message: { binding: string; method: string; request?: WireRequest;
 }
 
 /**
- * The binding operations each invocation started that have not settled: its worker
- * reports the invocation done only after them, so one the handler did not await (a put
- * before a throw) still ends before the emulator counts the invocation's work as over,
- * and before a retired worker is stopped.
+ * The binding operations each running invocation started that have not settled: its
+ * worker reports the invocation done only after them, so one the handler did not await
+ * (a put before a throw) still ends before the emulator counts the invocation's work as
+ * over, and before a retired worker is stopped. An entry lives while its invocation
+ * runs; what code started after the end (a timer's send) is not held for.
  */
 const unsettled = new Map<string, Set<Promise<unknown>>>();
 
 function started<T>(operation: Promise<T>): Promise<T> {
   const id = invocation.getStore();
-  if (id === undefined) return operation;
-  const running = unsettled.get(id) ?? new Set();
-  unsettled.set(id, running);
+  const running = id === undefined ? undefined : unsettled.get(id);
+  if (!running) return operation;
   const settled: Promise<unknown> = operation.then(
     () => running.delete(settled),
     () => running.delete(settled),
@@ -201,6 +201,7 @@ function track(id: number): AbortController {
 
 async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promise<void> {
   const controller = track(message.id);
+  unsettled.set(message.invocationId, new Set());
   await invocation.run(message.invocationId, async () => {
     let done: Promise<void> | undefined;
     try {
@@ -248,6 +249,7 @@ function fromWireError(wire: WireError | undefined): Error {
 /** Runs `queue`, `event` or `scheduled`: the result is what the handler decided, reported also when it throws. */
 async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
   const controller = track(message.id);
+  unsettled.set(message.invocationId, new Set());
   await invocation.run(message.invocationId, async () => {
     const result = await invoker!.run(message.handler, message.payload, {
       invocationId: message.invocationId,
