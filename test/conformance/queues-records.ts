@@ -9,6 +9,8 @@ export interface Delivery {
   batch: string[];
   timestamp: string;
   pid: number;
+  /** When the handler got the batch, in ms (its host's clock). */
+  at: number;
 }
 
 /** What `echo` recorded for one delivery from `raw`. */
@@ -61,6 +63,13 @@ export async function echoed(app: DeployedApp): Promise<Echo[]> {
 
 /** The keys `gated` recorded for message `id`: `gated/<id>/<attempt>`. */
 export const gatedKeys = (app: DeployedApp, id: string): Promise<string[]> => keys(app, `gated/${id}/`);
+
+/** When `gated` got delivery `attempt` of message `id`, in ms (its host's clock). */
+export async function gatedAt(app: DeployedApp, id: string, attempt: number): Promise<number> {
+  const object = await app.bucket("results").get(`gated/${id}/${attempt}`);
+  if (!object) throw new Error(`no delivery ${attempt} of ${id} recorded by gated`);
+  return (await object.json<{ at: number }>()).at;
+}
 
 /** Lets `gated` ack message `id` (it holds each message until then). */
 export async function open(app: DeployedApp, id: string): Promise<void> {
