@@ -1,6 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, type TestContext, test } from "vitest";
 import { repoRoot } from "../support/cli.ts";
 import type { Deployment, DeployOptions, TargetDriver } from "./driver.ts";
 import { targets } from "./targets.ts";
@@ -114,6 +114,25 @@ export function conformance(
   }
 }
 
+/**
+ * `body`, which on failure prints what the apps' processes last printed (where the target
+ * keeps it), so a failure on CI comes with the hosts' side of it.
+ */
+function withOutputOnFailure(
+  body: () => Promise<void>,
+  apps: () => (DeployedApp | undefined)[],
+): (context: TestContext) => Promise<void> {
+  return async (context) => {
+    context.onTestFailed(() => {
+      const output = apps()
+        .map((app) => app?.recentOutput?.())
+        .filter(Boolean);
+      if (output.length > 0) process.stderr.write(`${context.task.name}: the app's processes\n${output.join("\n")}\n`);
+    });
+    await body();
+  };
+}
+
 function defineFor(
   driver: TargetDriver,
   options: ConformanceOptions,
@@ -182,7 +201,10 @@ function defineFor(
           timeout: testOptions.timeout,
           meta: { conformanceTarget: driver.name, ...(reason ? { skipReason: reason } : {}) },
         },
-        typeof body === "function" ? body : manual ? body.manual : body.real,
+        withOutputOnFailure(typeof body === "function" ? body : manual ? body.manual : body.real, () => [
+          shared,
+          ...extra,
+        ]),
       );
     },
   });

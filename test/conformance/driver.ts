@@ -80,6 +80,12 @@ export interface Deployment {
   /** Empties every queue, bucket and schedule record, keeping the app deployed. */
   reset(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The latest output of the app's processes, for a failed test's report: how a flake on
+   * CI, where nothing else is kept, shows what the hosts did. Absent where the target has
+   * no processes of its own to read.
+   */
+  recentOutput?(): string;
 }
 
 export interface DeployOptions {

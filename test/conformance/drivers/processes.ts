@@ -212,6 +212,11 @@ class ProcessesDeployment implements Deployment {
     await Promise.all(hosts.map((host) => (signal === "SIGTERM" ? host.stop() : host.kill())));
   }
 
+  recentOutput(): string {
+    const hosts = [...this.#hosts.values(), ...(this.#control ? [this.#control] : [])];
+    return hosts.map((host) => `--- ${host.label}, its last output ---\n${host.output}`).join("\n");
+  }
+
   fetch(path: string, init?: RequestInit): Promise<Response> {
     const url = new URL(path, "http://gateway");
     const fn = this.#route(init?.method ?? "GET", url.pathname);
