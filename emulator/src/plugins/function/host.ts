@@ -521,6 +521,25 @@ export class FunctionHost {
       case "call":
         void this.#serveCall(handle, message);
         return;
+      case "notice":
+        void this.#serveNotice(message);
+        return;
+    }
+  }
+
+  async #serveNotice(message: Extract<FromWorker, { type: "notice" }>) {
+    // As for calls, the link is looked up in the spec: a forged notice reaches only what the function linked.
+    const link = this.spec.links.find((l) => l.name === message.binding);
+    try {
+      if (!link) throw new Error(`function "${this.name}" has no link named "${message.binding}"`);
+      await this.#options.callService(link, message.method, message.args, message.invocationId);
+    } catch (error) {
+      this.#options.logger.log({
+        fn: this.name,
+        invocationId: message.invocationId,
+        level: "error",
+        message: `${message.method} on ${message.binding}: ${(error as Error).message}`,
+      });
     }
   }
 

@@ -13,6 +13,8 @@ import { BucketStore, bucketDir } from "@nimbus/store";
 import { sharedNow } from "../../clock/clock.ts";
 import { collectWhenIdle } from "../../memory/idle-collection.ts";
 import { storeTransport } from "../bucket/transport.ts";
+import { QueueStore, queueStoreFile } from "../queue/store.ts";
+import { workerSends } from "../queue/worker-sends.ts";
 import {
   type Body,
   type FromWorker,
@@ -123,6 +125,9 @@ async function callService(binding: string, method: string, args: unknown): Prom
 
 const now = sharedNow(data.clock);
 
+/** Queue sends, stored from this thread (the emulator is told after each, to wake the consumer). */
+const sendToQueue = workerSends(() => new QueueStore({ file: queueStoreFile(data.stateDir) }), now);
+
 /**
  * Each link kind's binding: the runtime's client over this worker's transport. A new
  * kind adds its line here; `satisfies` fails the build while one is missing.
@@ -147,7 +152,17 @@ const bindings = {
       link.resource,
       {
         send: async (messages, sent) => {
-          await callService(link.name, "send", { messages, chain: wireChain(sent) });
+          const stored = sendToQueue(
+            link.resource,
+            messages.map((message) => (sent ? { ...message, chain: sent } : message)),
+          );
+          post({
+            type: "notice",
+            invocationId: invocation.getStore(),
+            binding: link.name,
+            method: "sent",
+            args: stored,
+          });
         },
       },
       chain,

@@ -1,13 +1,4 @@
-import { join } from "node:path";
-import {
-  type Graph,
-  NimbusError,
-  parseChain,
-  type QueueConsumerSpec,
-  type QueueSpec,
-  type ResourceOf,
-  resourcesOf,
-} from "@nimbus/core";
+import { type Graph, type QueueConsumerSpec, type QueueSpec, type ResourceOf, resourcesOf } from "@nimbus/core";
 import { bodyCheck } from "@nimbus/runtime/target";
 import { z } from "zod";
 import type { Clock } from "../../clock/clock.ts";
@@ -18,7 +9,7 @@ import type { Consumer, DeliveryQueue } from "./consumer.ts";
 import { DeliveryLoop } from "./delivery-loop.ts";
 import { type DeliveryOwner, RunningQueues } from "./queues.ts";
 import { checkBatch, checkMessage } from "./send-checks.ts";
-import { type Enqueued, type OutgoingMessage, type QueueStats, QueueStore } from "./store.ts";
+import { type Enqueued, type OutgoingMessage, type QueueStats, QueueStore, queueStoreFile } from "./store.ts";
 
 /** A message in a dead-letter queue, as tests and tools inspect it. */
 export interface DeadLetteredMessage {
@@ -44,14 +35,8 @@ export interface QueuePluginContext {
   consumer?: (queue: string, spec: QueueConsumerSpec) => Consumer;
 }
 
-/** Messages as bindings send them, checked at the boundary: worker messages can be forged. */
-const wireMessagesSchema = z.object({
-  messages: z.array(
-    z.object({ format: z.enum(["json", "bytes"]), body: z.instanceof(Uint8Array), delay: z.number().optional() }),
-  ),
-  /** The sending invocation's chain, as core's `formatChain` writes it. */
-  chain: z.string().optional(),
-});
+/** What a worker says after it stored a send (worker-sends.ts), checked at the boundary: worker messages can be forged. */
+const sentSchema = z.object({ at: z.number(), delayed: z.boolean() });
 
 /**
  * Queues in the emulator: messages durable in SQLite under `<state>/queues/`, delivered
@@ -68,25 +53,19 @@ export class QueuePlugin implements Plugin {
   readonly #loop: DeliveryLoop;
 
   readonly services: Readonly<Record<string, Service>> = {
-    send: async ({ from, resource, args }: { from: string; resource: string; args: unknown }) => {
-      const parsed = wireMessagesSchema.safeParse(args);
-      if (!parsed.success) {
-        throw new NimbusError(
-          "NIMBUS_QUEUE_BODY",
-          `queue "${resource}": function "${from}" sent messages the emulator cannot read`,
-        );
-      }
-      const chain = parseChain(parsed.data.chain);
-      return this.send(
-        resource,
-        parsed.data.messages.map((message) => (chain ? { ...message, chain } : message)),
-      );
+    // A function's worker stores its sends itself, in this store, then says so: the queue is woken here.
+    sent: async ({ resource, args }: { resource: string; args: unknown }) => {
+      const parsed = sentSchema.safeParse(args);
+      const queue = this.#queues.get(resource);
+      if (!parsed.success || !queue) return;
+      // Messages deliverable at once make nothing due before their retention.
+      this.#loop.pump(resource, parsed.data.delayed ? {} : { dueFrom: parsed.data.at + queue.policy.retention });
     },
   };
 
   constructor(ctx: QueuePluginContext) {
     this.#ctx = ctx;
-    this.#store = new QueueStore({ file: join(ctx.stateDir, "queues", "queues.sqlite") });
+    this.#store = new QueueStore({ file: queueStoreFile(ctx.stateDir) });
     const renamed = this.#store.renamedRoutes;
     if (renamed.length > 0) {
       ctx.logger.info(
@@ -113,6 +92,8 @@ export class QueuePlugin implements Plugin {
 
   /** Takes the graph's queues (new, changed or removed); messages stay in the store either way. */
   applyQueues(queues: readonly ResourceOf<"queue">[]): void {
+    // What functions' workers check their sends against, from now on.
+    this.#store.publishSpecs(queues);
     const consumer = this.#ctx.consumer;
     const wake = this.#queues.replaceApp(
       queues.map(({ name, spec }) => ({

@@ -19,7 +19,11 @@ export function checkBatch(name: string, count: number): void {
  * Throws what a send of `message` to the app's queue would: too large, a delay out of
  * range, a body its schema refuses. `index` numbers the message in the error.
  */
-export function checkMessage(queue: RunningQueue & { spec: QueueSpec }, message: OutgoingMessage, index = 0): void {
+export function checkMessage(
+  queue: Pick<RunningQueue, "name" | "check"> & { spec: QueueSpec },
+  message: OutgoingMessage,
+  index = 0,
+): void {
   const { name, spec } = queue;
   if (message.body.byteLength > spec.maxMessageSize) {
     throw new NimbusError(

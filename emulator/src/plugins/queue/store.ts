@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import {
   type Chain,
@@ -11,6 +11,7 @@ import {
   formatChain,
   formatDuration,
   parseChain,
+  type QueueSpec,
 } from "@nimbus/core";
 import { openDatabase, transactions } from "@nimbus/store";
 
@@ -133,6 +134,10 @@ CREATE TABLE IF NOT EXISTS routes (
   key TEXT PRIMARY KEY,
   label TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS queue_specs (
+  name TEXT PRIMARY KEY,
+  spec TEXT NOT NULL
+);
 `;
 
 /**
@@ -164,6 +169,11 @@ interface HeldRow {
   id: string;
   queue: string;
   attempts: number;
+}
+
+/** Where the queue store of the emulator with state folder `stateDir` lives. */
+export function queueStoreFile(stateDir: string): string {
+  return join(stateDir, "queues", "queues.sqlite");
 }
 
 /**
@@ -222,7 +232,9 @@ export class QueueStore {
     | "body"
     | "readyQueues"
     | "nameRoute"
-    | "routeLabel",
+    | "routeLabel"
+    | "publishedSpec"
+    | "publishedNames",
     StatementSync
   >;
 
@@ -318,6 +330,8 @@ export class QueueStore {
         "INSERT INTO routes (key, label) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET label = excluded.label WHERE label <> excluded.label",
       ),
       routeLabel: prepare("SELECT label FROM routes WHERE key = ?"),
+      publishedSpec: prepare("SELECT spec FROM queue_specs WHERE name = ?"),
+      publishedNames: prepare("SELECT name FROM queue_specs ORDER BY name"),
       // One seek per queue in the partial index of ready messages, however many wait in each.
       readyQueues: prepare(
         `WITH RECURSIVE ready(name) AS (
@@ -345,44 +359,76 @@ export class QueueStore {
    * a restart never fires it again. Returns the ids, in order.
    */
   enqueue(items: readonly Enqueued[], now: number, tick?: { schedule: string; at: number }): string[] {
-    const ids: string[] = [];
+    let ids: string[] = [];
     this.#transaction(() => {
-      // The write lock is held from BEGIN IMMEDIATE: no other writer can take these numbers.
-      let seq = (this.#sql.last.get() as { seq: number }).seq;
-      for (const { queue, message, dead } of items) {
-        const id = messageId(++seq);
-        const chain = message.chain ? formatChain(message.chain) : null;
-        if (dead) {
-          this.#sql.insertDead.run(
-            seq,
-            id,
-            queue,
-            now,
-            now,
-            message.format,
-            message.body,
-            dead.error,
-            dead.from,
-            chain,
-          );
-        } else {
-          const delay = Math.max(0, message.delay ?? 0);
-          this.#sql.insert.run(
-            seq,
-            id,
-            queue,
-            delay > 0 ? delayed : ready,
-            now + delay,
-            now,
-            message.format,
-            message.body,
-            chain,
-          );
-        }
-        ids.push(id);
-      }
-      if (tick) this.#sql.tick.run(tick.schedule, tick.at);
+      ids = this.#append(items, now, tick);
     });
+    return ids;
+  }
+
+  /**
+   * Publishes the app's queues (name and spec), replacing what was published: what a
+   * function's worker checks its sends against (`sendAsPublished`).
+   */
+  publishSpecs(queues: readonly { name: string; spec: QueueSpec }[]): void {
+    this.#transaction(() => {
+      this.#db.exec("DELETE FROM queue_specs");
+      const insert = this.#db.prepare("INSERT INTO queue_specs (name, spec) VALUES (?, ?)");
+      for (const { name, spec } of queues) insert.run(name, JSON.stringify(spec));
+    });
+  }
+
+  /**
+   * `send` from another thread than the emulator's: in the same transaction, `check` is
+   * given queue `queue`'s published spec as JSON (undefined when the app has no such queue)
+   * and the published names, and may throw to refuse the send. So a send is checked
+   * against the spec it is stored under, also while the app reloads.
+   */
+  sendAsPublished(
+    queue: string,
+    messages: readonly OutgoingMessage[],
+    now: number,
+    check: (spec: string | undefined, names: () => string[]) => void,
+  ): string[] {
+    let ids: string[] = [];
+    this.#transaction(() => {
+      const row = this.#sql.publishedSpec.get(queue) as { spec: string } | undefined;
+      check(row?.spec, () => (this.#sql.publishedNames.all() as { name: string }[]).map((r) => r.name));
+      ids = this.#append(
+        messages.map((message) => ({ queue, message })),
+        now,
+      );
+    });
+    return ids;
+  }
+
+  /** `enqueue`'s rows, inside its transaction. */
+  #append(items: readonly Enqueued[], now: number, tick?: { schedule: string; at: number }): string[] {
+    const ids: string[] = [];
+    // The write lock is held from BEGIN IMMEDIATE: no other writer can take these numbers.
+    let seq = (this.#sql.last.get() as { seq: number }).seq;
+    for (const { queue, message, dead } of items) {
+      const id = messageId(++seq);
+      const chain = message.chain ? formatChain(message.chain) : null;
+      if (dead) {
+        this.#sql.insertDead.run(seq, id, queue, now, now, message.format, message.body, dead.error, dead.from, chain);
+      } else {
+        const delay = Math.max(0, message.delay ?? 0);
+        this.#sql.insert.run(
+          seq,
+          id,
+          queue,
+          delay > 0 ? delayed : ready,
+          now + delay,
+          now,
+          message.format,
+          message.body,
+          chain,
+        );
+      }
+      ids.push(id);
+    }
+    if (tick) this.#sql.tick.run(tick.schedule, tick.at);
     return ids;
   }
 

@@ -1,0 +1,49 @@
+import { type QueueSpec, unknownResource } from "@nimbus/core";
+import { bodyCheck } from "@nimbus/runtime/target";
+import { checkBatch, checkMessage } from "./send-checks.ts";
+import type { OutgoingMessage, QueueStore } from "./store.ts";
+
+/** What a worker tells the emulator after a send it stored: when, and whether a message waits for a delay. */
+export interface Sent {
+  at: number;
+  delayed: boolean;
+}
+
+/**
+ * A function's queue sends, stored from its worker's own thread: one transaction in the
+ * emulator's queue store (opened on first use), checked in it against the queue's spec as
+ * the emulator last published it, so a reload that changes a queue applies to the next
+ * send of a worker that keeps running. No round trip through the emulator's thread: the
+ * caller tells it afterwards (`Sent`), so it wakes the queue's consumer.
+ */
+export function workerSends(
+  open: () => QueueStore,
+  now: () => number,
+): (name: string, messages: readonly OutgoingMessage[]) => Sent {
+  let store: QueueStore | undefined;
+  // Each queue's checks, made again only when its published spec changed.
+  const made = new Map<
+    string,
+    { published: string; queue: { name: string; spec: QueueSpec; check: ReturnType<typeof bodyCheck> } }
+  >();
+  const checksOf = (name: string, published: string) => {
+    let entry = made.get(name);
+    if (entry?.published !== published) {
+      const spec = JSON.parse(published) as QueueSpec;
+      entry = { published, queue: { name, spec, check: bodyCheck(name, spec.schema) } };
+      made.set(name, entry);
+    }
+    return entry.queue;
+  };
+  return (name, messages) => {
+    const at = now();
+    store ??= open();
+    store.sendAsPublished(name, messages, at, (published, names) => {
+      if (published === undefined) throw unknownResource("queue", name, names());
+      const queue = checksOf(name, published);
+      checkBatch(name, messages.length);
+      for (const [index, message] of messages.entries()) checkMessage(queue, message, index);
+    });
+    return { at, delayed: messages.some((message) => (message.delay ?? 0) > 0) };
+  };
+}
