@@ -75,7 +75,7 @@ export type FromWorker =
       method: string;
       /** A linked function's `fetch`. */
       request?: WireRequest;
-      /** A service binding's call (a bucket's presign): plain, cloneable data. */
+      /** A service binding's call (a queue's send, a bucket's presign): plain, cloneable data. */
       args?: unknown;
     }
   /** A service binding's call that wants no answer (a queue's `sent`, after a send the worker stored). */

@@ -125,7 +125,7 @@ async function callService(binding: string, method: string, args: unknown): Prom
 
 const now = sharedNow(data.clock);
 
-/** Queue sends, stored from this thread (the emulator is told after each, to wake the consumer). */
+/** Queue sends, stored from this thread (the emulator is told after each, to wake the consumer); see worker-sends.ts. */
 const sendToQueue = workerSends(() => new QueueStore({ file: queueStoreFile(data.stateDir) }), now);
 
 /**
@@ -156,6 +156,11 @@ const bindings = {
             link.resource,
             messages.map((message) => (sent ? { ...message, chain: sent } : message)),
           );
+          // A queue with a schema: the emulator checks and stores the send.
+          if (!stored) {
+            await callService(link.name, "send", { messages, chain: wireChain(sent) });
+            return;
+          }
           post({
             type: "notice",
             invocationId: invocation.getStore(),

@@ -1,4 +1,12 @@
-import { type Graph, type QueueConsumerSpec, type QueueSpec, type ResourceOf, resourcesOf } from "@nimbus/core";
+import {
+  type Graph,
+  NimbusError,
+  parseChain,
+  type QueueConsumerSpec,
+  type QueueSpec,
+  type ResourceOf,
+  resourcesOf,
+} from "@nimbus/core";
 import { bodyCheck } from "@nimbus/runtime/target";
 import { z } from "zod";
 import type { Clock } from "../../clock/clock.ts";
@@ -35,7 +43,16 @@ export interface QueuePluginContext {
   consumer?: (queue: string, spec: QueueConsumerSpec) => Consumer;
 }
 
-/** What a worker says after it stored a send (worker-sends.ts), checked at the boundary: worker messages can be forged. */
+/** Messages a worker leaves to the emulator (a queue with a schema), checked at the boundary: worker messages can be forged. */
+const wireMessagesSchema = z.object({
+  messages: z.array(
+    z.object({ format: z.enum(["json", "bytes"]), body: z.instanceof(Uint8Array), delay: z.number().optional() }),
+  ),
+  /** The sending invocation's chain, as core's `formatChain` writes it. */
+  chain: z.string().optional(),
+});
+
+/** What a worker says after it stored a send (worker-sends.ts), checked at the boundary too. */
 const sentSchema = z.object({ at: z.number(), delayed: z.boolean() });
 
 /**
@@ -53,6 +70,21 @@ export class QueuePlugin implements Plugin {
   readonly #loop: DeliveryLoop;
 
   readonly services: Readonly<Record<string, Service>> = {
+    // A send to a queue with a schema, which the worker leaves to the emulator: zod stays out of workers.
+    send: async ({ from, resource, args }: { from: string; resource: string; args: unknown }) => {
+      const parsed = wireMessagesSchema.safeParse(args);
+      if (!parsed.success) {
+        throw new NimbusError(
+          "NIMBUS_QUEUE_BODY",
+          `queue "${resource}": function "${from}" sent messages the emulator cannot read`,
+        );
+      }
+      const chain = parseChain(parsed.data.chain);
+      return this.send(
+        resource,
+        parsed.data.messages.map((message) => (chain ? { ...message, chain } : message)),
+      );
+    },
     // A function's worker stores its sends itself, in this store, then says so: the queue is woken here.
     sent: async ({ resource, args }: { resource: string; args: unknown }) => {
       const parsed = sentSchema.safeParse(args);

@@ -381,19 +381,20 @@ export class QueueStore {
   /**
    * `send` from another thread than the emulator's: in the same transaction, `check` is
    * given queue `queue`'s published spec as JSON (undefined when the app has no such queue)
-   * and the published names, and may throw to refuse the send. So a send is checked
-   * against the spec it is stored under, also while the app reloads.
+   * and the published names, and may throw to refuse the send, or return false to store
+   * nothing (then undefined is returned). So a send is checked against the spec it is
+   * stored under, also while the app reloads.
    */
   sendAsPublished(
     queue: string,
     messages: readonly OutgoingMessage[],
     now: number,
-    check: (spec: string | undefined, names: () => string[]) => void,
-  ): string[] {
-    let ids: string[] = [];
+    check: (spec: string | undefined, names: () => string[]) => boolean,
+  ): string[] | undefined {
+    let ids: string[] | undefined;
     this.#transaction(() => {
       const row = this.#sql.publishedSpec.get(queue) as { spec: string } | undefined;
-      check(row?.spec, () => (this.#sql.publishedNames.all() as { name: string }[]).map((r) => r.name));
+      if (!check(row?.spec, () => (this.#sql.publishedNames.all() as { name: string }[]).map((r) => r.name))) return;
       ids = this.#append(
         messages.map((message) => ({ queue, message })),
         now,

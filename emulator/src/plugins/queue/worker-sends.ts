@@ -1,5 +1,4 @@
 import { type QueueSpec, unknownResource } from "@nimbus/core";
-import { bodyCheck } from "@nimbus/runtime/target";
 import { checkBatch, checkMessage } from "./send-checks.ts";
 import type { OutgoingMessage, QueueStore } from "./store.ts";
 
@@ -15,22 +14,22 @@ export interface Sent {
  * the emulator last published it, so a reload that changes a queue applies to the next
  * send of a worker that keeps running. No round trip through the emulator's thread: the
  * caller tells it afterwards (`Sent`), so it wakes the queue's consumer.
+ *
+ * A queue with a `schema` is left to the emulator (undefined: nothing stored): checking
+ * a schema takes zod, about 700 KB that every worker would otherwise load.
  */
 export function workerSends(
   open: () => QueueStore,
   now: () => number,
-): (name: string, messages: readonly OutgoingMessage[]) => Sent {
+): (name: string, messages: readonly OutgoingMessage[]) => Sent | undefined {
   let store: QueueStore | undefined;
   // Each queue's checks, made again only when its published spec changed.
-  const made = new Map<
-    string,
-    { published: string; queue: { name: string; spec: QueueSpec; check: ReturnType<typeof bodyCheck> } }
-  >();
+  const made = new Map<string, { published: string; queue: { name: string; spec: QueueSpec; check: undefined } }>();
   const checksOf = (name: string, published: string) => {
     let entry = made.get(name);
     if (entry?.published !== published) {
       const spec = JSON.parse(published) as QueueSpec;
-      entry = { published, queue: { name, spec, check: bodyCheck(name, spec.schema) } };
+      entry = { published, queue: { name, spec, check: undefined } };
       made.set(name, entry);
     }
     return entry.queue;
@@ -38,12 +37,14 @@ export function workerSends(
   return (name, messages) => {
     const at = now();
     store ??= open();
-    store.sendAsPublished(name, messages, at, (published, names) => {
+    const stored = store.sendAsPublished(name, messages, at, (published, names) => {
       if (published === undefined) throw unknownResource("queue", name, names());
       const queue = checksOf(name, published);
+      if (queue.spec.schema) return false;
       checkBatch(name, messages.length);
       for (const [index, message] of messages.entries()) checkMessage(queue, message, index);
+      return true;
     });
-    return { at, delayed: messages.some((message) => (message.delay ?? 0) > 0) };
+    return stored ? { at, delayed: messages.some((message) => (message.delay ?? 0) > 0) } : undefined;
   };
 }
