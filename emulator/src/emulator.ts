@@ -72,6 +72,13 @@ export interface EmulatorOptions {
    */
   logFormat?: LogFormat;
   /**
+   * How many of the latest log entries `logs` keeps. `nimbus dev` keeps none: it prints
+   * them, and holding 10,000 entries made every request's entry outlive the young
+   * generation, which cost a busy emulator about a fifth of its throughput.
+   * @default 10_000
+   */
+  keepLogs?: number;
+  /**
    * Rebuild and swap on file changes.
    * @default true
    */
@@ -227,7 +234,11 @@ class LocalEmulator implements Emulator {
     this.root = resolve(options.root);
     this.clock = new Clock(options.clock ?? "real");
     this.clock.work = this.#work;
-    this.#logger = new Logger({ format: options.logFormat ?? "silent", color: process.stdout.isTTY });
+    this.#logger = new Logger({
+      format: options.logFormat ?? "silent",
+      color: process.stdout.isTTY,
+      keep: options.keepLogs,
+    });
     this.#checkHost = hostCheck(options.host ?? "127.0.0.1", options.allowedHosts);
     if (options.collectWhenIdle) this.#stopCollecting = collectWhenIdle();
     this.#builds = new BuildRest({

@@ -36,9 +36,11 @@ export class Logger {
 
   log(entry: Omit<LogEntry, "time"> & { time?: Date }): void {
     const full: LogEntry = { time: entry.time ?? new Date(), ...entry };
-    this.entries.push(full);
-    // Trimmed in steps, not per entry: dropping the oldest of 10,000 on every request would cost more than serving it.
-    if (this.entries.length > this.#keep * 1.25) this.entries.splice(0, this.entries.length - this.#keep);
+    if (this.#keep > 0) {
+      this.entries.push(full);
+      // Trimmed in steps, not per entry: dropping the oldest of 10,000 on every request would cost more than serving it.
+      if (this.entries.length > this.#keep * 1.25) this.entries.splice(0, this.entries.length - this.#keep);
+    }
     if (this.#options.format === "silent") return;
     const line = this.#options.format === "json" ? JSON.stringify(full) : this.#pretty(full);
     if (this.#options.write) {

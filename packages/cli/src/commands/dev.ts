@@ -30,6 +30,8 @@ export async function devCommand(args: DevArgs, output: Output): Promise<void> {
     allowedHosts: args.allowedHosts,
     state: join(resolve(args.dir), ".nimbus"),
     logFormat: args.logFormat,
+    // Printed, never read back: holding entries would only cost memory and time.
+    keepLogs: 0,
     // This process builds only for the emulator: esbuild's service can go while no file changes.
     buildServiceIdleMs: 2_000,
     collectWhenIdle: true,
