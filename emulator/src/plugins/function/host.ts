@@ -4,10 +4,14 @@ import type { TransferListItem, Worker } from "node:worker_threads";
 import { type Chain, type FunctionSpec, formatDuration, type LinkSpec, NimbusError } from "@nimbus/core";
 import { Limiter } from "@nimbus/runtime/target";
 import type { Logger } from "../../logs/logger.ts";
+import { Batches, eachMessage } from "./batches.ts";
 import {
   type Body,
   type FromWorker,
+  headerList,
+  headerPairs,
   packBody,
+  packHeaders,
   type RequestBody,
   type ToWorker,
   toWireError,
@@ -80,6 +84,8 @@ interface Invocation {
 class WorkerHandle {
   readonly worker: Worker;
   readonly ready: Promise<void>;
+  /** What goes to the worker, a batch per turn. */
+  readonly outbox: Batches<ToWorker>;
   readonly invocations = new Map<number, Invocation>();
   /** No new invocations; terminated once the running ones finish. */
   retired = false;
@@ -88,6 +94,9 @@ class WorkerHandle {
   constructor(worker: Worker, ready: Promise<void>) {
     this.worker = worker;
     this.ready = ready;
+    this.outbox = new Batches((batch, transfer) => {
+      if (!this.exited) worker.postMessage(batch, transfer);
+    });
   }
 
   /** Invocations that can still finish on their own. */
@@ -226,7 +235,13 @@ export class FunctionHost {
       handle,
       release,
       (id, invocationId) => ({
-        message: { type: "fetch", id, invocationId, params, request: { method, url, headers: [...headers], body } },
+        message: {
+          type: "fetch",
+          id,
+          invocationId,
+          params,
+          request: { method, url, headers: packHeaders(headers), body },
+        },
         transfer: transferables(body),
       }),
       {
@@ -262,8 +277,8 @@ export class FunctionHost {
       writeWire(outgoing, {
         status,
         statusText: "",
-        headers: [["content-type", "text/plain; charset=utf-8"], ...Object.entries(headers)],
-        body: Buffer.from(`${message}\n`),
+        headers: packHeaders([["content-type", "text/plain; charset=utf-8"], ...Object.entries(headers)]),
+        body: `${message}\n`,
       });
     if (this.#stopped) return problem(503, `function "${this.name}" is stopping`);
     const release = await this.#limiter.acquire();
@@ -290,9 +305,7 @@ export class FunctionHost {
         return problem(400, `could not read the request body: ${(error as Error).message}`);
       }
     }
-    const headers: [string, string][] = [];
-    const raw = incoming.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) headers.push([raw[i]!, raw[i + 1]!]);
+    const headers = incoming.rawHeaders.join("\0");
     const wire = await this.#invoke<WireResponse>(
       handle,
       release,
@@ -386,7 +399,7 @@ export class FunctionHost {
     handle.invocations.set(id, invocation);
     timer = setTimeout(() => this.#timeOut(handle, id, invocation), this.spec.timeout);
     const outgoing = message(id, invocationId);
-    handle.worker.postMessage(outgoing.message, outgoing.transfer ?? []);
+    handle.outbox.post(outgoing.message, outgoing.transfer);
     return promise;
   }
 
@@ -403,7 +416,7 @@ export class FunctionHost {
       message: `function "${this.name}" timed out after ${limit}`,
       reason: `timed out after ${limit}`,
     });
-    if (!handle.exited) handle.worker.postMessage({ type: "abort", id } satisfies ToWorker);
+    handle.outbox.now({ type: "abort", id });
     // The function is recycled: new requests go to a fresh worker at once, since this one
     // may be blocked; it finishes what else it runs, then stops.
     if (this.#current === handle) this.#current = undefined;
@@ -440,7 +453,9 @@ export class FunctionHost {
     ready.catch(() => {});
     const handle = new WorkerHandle(worker, ready);
     this.#handles.add(handle);
-    worker.on("message", (message: FromWorker) => this.#onMessage(handle, message, resolve, reject));
+    worker.on("message", (data: FromWorker | FromWorker[]) =>
+      eachMessage(data, (message) => this.#onMessage(handle, message, resolve, reject)),
+    );
     worker.on("error", (error) => {
       // Before `ready`, this is the author's module failing to load.
       reject(new NimbusError("NIMBUS_FUNCTION_LOAD", error.stack ?? error.message));
@@ -548,8 +563,7 @@ export class FunctionHost {
       answer: { response?: WireResponse; value?: unknown; error?: WireError },
       transfer: TransferListItem[] = [],
     ) => {
-      if (!handle.exited)
-        handle.worker.postMessage({ type: "reply", id: message.id, ...answer } satisfies ToWorker, transfer);
+      handle.outbox.post({ type: "reply", id: message.id, ...answer }, transfer);
     };
     // The link is looked up in the spec, so a forged message cannot reach a resource the function did not link.
     const link = this.spec.links.find((l) => l.name === message.binding);
@@ -563,7 +577,12 @@ export class FunctionHost {
         return;
       }
       const { method, url, headers, body } = message.request;
-      const request = new Request(url, { method, headers, body: body as RequestBody, duplex: "half" } as RequestInit);
+      const request = new Request(url, {
+        method,
+        headers: headerPairs(headers),
+        body: body as RequestBody,
+        duplex: "half",
+      } as RequestInit);
       const response = await this.#options.callLink(link, message.method, request, message.invocationId);
       const packed = await packBody(response.body);
       reply(
@@ -571,7 +590,7 @@ export class FunctionHost {
           response: {
             status: response.status,
             statusText: response.statusText,
-            headers: [...response.headers],
+            headers: packHeaders(response.headers),
             body: packed,
           },
         },
@@ -618,8 +637,8 @@ function problemWire(status: number, message: string): WireResponse {
   return {
     status,
     statusText: "",
-    headers: [["content-type", "text/plain; charset=utf-8"]],
-    body: Buffer.from(`${message}\n`),
+    headers: packHeaders([["content-type", "text/plain; charset=utf-8"]]),
+    body: `${message}\n`,
   };
 }
 
@@ -648,13 +667,15 @@ function readAll(incoming: IncomingMessage): Promise<Uint8Array> {
 
 /** Writes a worker's response on the server's response: bytes at once, a stream as it comes, heeding back-pressure. */
 async function writeWire(outgoing: ServerResponse, wire: WireResponse): Promise<void> {
-  const headers: string[] = [];
+  const headers = headerList(wire.headers);
   let length = false;
-  for (const [name, value] of wire.headers) {
-    headers.push(name, value);
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
     if (name.length === 14 && name.toLowerCase() === "content-length") length = true;
   }
   const body = nullBodyStatuses.has(wire.status) ? null : wire.body;
+  // A string is written with the head in one write, where bytes take two.
+  if (typeof body === "string" && !length) headers.push("content-length", String(Buffer.byteLength(body)));
   if (body instanceof Uint8Array && !length) headers.push("content-length", String(body.byteLength));
   if (wire.statusText) outgoing.writeHead(wire.status, wire.statusText, headers);
   else outgoing.writeHead(wire.status, headers);
@@ -693,8 +714,12 @@ async function writeWire(outgoing: ServerResponse, wire: WireResponse): Promise<
 }
 
 function toResponse(wire: WireResponse): Response {
-  const body: Body = nullBodyStatuses.has(wire.status) ? null : wire.body;
-  return new Response(body as RequestBody, { status: wire.status, statusText: wire.statusText, headers: wire.headers });
+  const body = nullBodyStatuses.has(wire.status) ? null : wire.body;
+  return new Response(body as RequestBody, {
+    status: wire.status,
+    statusText: wire.statusText,
+    headers: headerPairs(wire.headers),
+  });
 }
 
 /** The error with the author's frames only (every frame with NIMBUS_DEBUG=1). */

@@ -10,21 +10,49 @@ import type { Chain, LinkSpec } from "@nimbus/core";
 
 export type Body = ReadableStream<Uint8Array> | Uint8Array | null;
 
+/** A response body may also be the string the handler made its Response with (see lazy-web.ts). */
+export type ResponseBody = Body | string;
+
 /** What `new Request` and `new Response` take as a body. */
 export type RequestBody = ConstructorParameters<typeof Response>[0];
 
 export interface WireRequest {
   method: string;
   url: string;
-  headers: [string, string][];
+  headers: PackedHeaders;
   body: Body;
 }
 
 export interface WireResponse {
   status: number;
   statusText: string;
-  headers: [string, string][];
-  body: Body;
+  headers: PackedHeaders;
+  body: ResponseBody;
+}
+
+/**
+ * A header list as it crosses between threads: names and values in order, joined by NUL,
+ * which HTTP allows in neither. One string is copied across far more cheaply than an
+ * array of pairs, and a side that never reads the headers never splits it.
+ */
+export type PackedHeaders = string;
+
+export function packHeaders(pairs: Iterable<readonly [string, string]>): PackedHeaders {
+  let packed = "";
+  for (const [name, value] of pairs) packed += packed === "" ? `${name}\0${value}` : `\0${name}\0${value}`;
+  return packed;
+}
+
+/** Names and values alternating, as Node's `rawHeaders` and `writeHead` have them. */
+export function headerList(packed: PackedHeaders): string[] {
+  return packed === "" ? [] : packed.split("\0");
+}
+
+export function headerPairs(packed: PackedHeaders): [string, string][] {
+  const list = headerList(packed);
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!]);
+  return pairs;
 }
 
 export interface WireError {
@@ -181,11 +209,11 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 }
 
 /** The objects of a body that must be transferred rather than copied. */
-export function transferables(body: Body): TransferListItem[] {
+export function transferables(body: ResponseBody): TransferListItem[] {
   if (body instanceof ReadableStream) return [body as unknown as TransferListItem];
   // Bytes that own their whole buffer move without a copy.
   if (
-    body &&
+    body instanceof Uint8Array &&
     body.byteOffset === 0 &&
     body.byteLength === body.buffer.byteLength &&
     body.buffer instanceof ArrayBuffer

@@ -15,11 +15,14 @@ import { collectWhenIdle } from "../../memory/idle-collection.ts";
 import { storeTransport } from "../bucket/transport.ts";
 import { QueueStore, queueStoreFile } from "../queue/store.ts";
 import { workerSends } from "../queue/worker-sends.ts";
+import { Batches, eachMessage } from "./batches.ts";
+import { givenBody, installLazyWeb, lazyRequest } from "./lazy-web.ts";
 import {
-  type Body,
   type FromWorker,
+  headerPairs,
   type LogLevel,
   packBody,
+  packHeaders,
   type RequestBody,
   type ToWorker,
   toWireError,
@@ -33,6 +36,7 @@ import {
 // Set by bootstrap.mjs before this module loads; a worker can so be started before it knows its function.
 const data = (globalThis as { __nimbusWorkerData?: WorkerData }).__nimbusWorkerData ?? (workerData as WorkerData);
 const port = parentPort!;
+installLazyWeb();
 const invocation = new AsyncLocalStorage<string>();
 /** The chain of the running invocation, which binding calls carry (docs/semantics.md, "Recursive loops"). */
 const chains = new AsyncLocalStorage<Chain>();
@@ -40,16 +44,21 @@ const chain = () => chains.getStore();
 /** A chain as it crosses to the emulator, which reads it with core's `parseChain`. */
 const wireChain = (sent: Chain | undefined) => (sent ? formatChain(sent) : undefined);
 
-const post = (message: FromWorker, transfer: TransferListItem[] = []) => port.postMessage(message, transfer);
+const outbox = new Batches<FromWorker>((batch, transfer) => port.postMessage(batch, transfer));
+const post = (message: FromWorker, transfer: TransferListItem[] = []) => outbox.post(message, transfer);
+/** Sends at once what the emulator must see even if this thread then blocks or exits: log lines, the ready signal. */
+const postNow = (message: FromWorker) => outbox.now(message);
+// A handler's `process.exit` ends the thread before the turn does: what it answered still goes.
+process.on("exit", () => outbox.flush());
 
 // Every console line carries the function and the invocation it came from.
 const levels: Record<string, LogLevel> = { debug: "debug", log: "info", info: "info", warn: "warn", error: "error" };
 for (const [method, level] of Object.entries(levels)) {
   (console as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
-    post({ type: "log", invocationId: invocation.getStore(), level, message: format(...args) });
+    postNow({ type: "log", invocationId: invocation.getStore(), level, message: format(...args) });
 }
 process.on("unhandledRejection", (reason) => {
-  post({
+  postNow({
     type: "log",
     invocationId: invocation.getStore(),
     level: "error",
@@ -115,7 +124,8 @@ function counted<T extends object>(target: T): T {
 /** A linked function's `fetch`. */
 async function callBinding(binding: string, method: string, request: Request): Promise<Response> {
   const { response } = await call({ binding, method, request: await toWireRequest(request) });
-  return new Response(response!.body, response);
+  const { body, status, statusText, headers } = response!;
+  return new Response(body as RequestBody, { status, statusText, headers: headerPairs(headers) });
 }
 
 /** A service binding's call: plain data there and back, no HTTP objects on the way. */
@@ -200,7 +210,7 @@ async function toWireRequest(request: Request): Promise<WireRequest> {
   return {
     method: request.method,
     url: request.url,
-    headers: [...request.headers],
+    headers: packHeaders(request.headers),
     body: await packBody(request.body),
   };
 }
@@ -226,13 +236,7 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
     let done: Promise<void> | undefined;
     try {
       const { method, url, headers, body } = message.request;
-      const request = new Request(url, {
-        method,
-        headers,
-        body: body as RequestBody,
-        signal: controller.signal,
-        duplex: "half",
-      } as RequestInit);
+      const request = lazyRequest({ method, url, headers, body: body as RequestBody, signal: controller.signal });
       const result = await invoker!.fetch(request, {
         invocationId: message.invocationId,
         params: message.params,
@@ -240,9 +244,9 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
       });
       done = result.done;
       if ("error" in result) throw result.error;
-      const packed: Body = await packBody(result.response.body);
+      const packed = givenBody(result.response) ?? (await packBody(result.response.body));
       const { status, statusText, headers: responseHeaders } = result.response;
-      const wire: WireResponse = { status, statusText, headers: [...responseHeaders], body: packed };
+      const wire: WireResponse = { status, statusText, headers: packHeaders(responseHeaders), body: packed };
       if (!done && !busy(message.invocationId)) {
         running.delete(message.id);
         unsettled.delete(message.invocationId);
@@ -288,7 +292,9 @@ async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<vo
   });
 }
 
-port.on("message", (message: ToWorker) => {
+port.on("message", (data: ToWorker | ToWorker[]) => eachMessage(data, receive));
+
+function receive(message: ToWorker): void {
   switch (message.type) {
     case "fetch":
       void serveFetch(message);
@@ -307,15 +313,15 @@ port.on("message", (message: ToWorker) => {
       break;
     }
   }
-});
+}
 
 /** Called by bootstrap.mjs with the author's handler module, once it has loaded. */
 export function serve(module: { default?: unknown }): void {
   try {
     invoker = handlerInvoker(module, env, { name: data.fn, chains });
   } catch (error) {
-    post({ type: "load-error", error: toWireError(error) });
+    postNow({ type: "load-error", error: toWireError(error) });
     return;
   }
-  post({ type: "ready" });
+  postNow({ type: "ready" });
 }
