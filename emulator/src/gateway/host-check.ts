@@ -36,14 +36,24 @@ export function hostCheck(
     isIP(name.replace(/^\[(.*)\]$/, "$1")) !== 0 ||
     exact.has(name) ||
     suffixes.some((suffix) => name.endsWith(suffix));
+  // A client sends the same few Host values again and again: each is parsed once.
+  const seen = new Map<string, string | undefined>();
   return (header) => {
     // Only a client that is not a browser leaves Host out (HTTP/1.0); a browser always sends it.
     if (header === undefined || header === null) return undefined;
+    if (seen.has(header)) return seen.get(header);
+    const verdict = check(header);
+    if (seen.size >= 256) seen.clear();
+    seen.set(header, verdict);
+    return verdict;
+  };
+
+  function check(header: string): string | undefined {
     const name = hostnameOf(header);
     if (name !== undefined && isServed(name)) return undefined;
     const shown = name ?? header;
     return `Blocked a request for host "${shown}": the emulator answers only requests to localhost, IP addresses and the names it is told to, so that web pages cannot reach it under a name of their own (DNS rebinding). If you reach it as "${shown}" on purpose, start it with \`nimbus dev --allowed-hosts ${shown}\` (or createEmulator({ allowedHosts: ["${shown}"] })).`;
-  };
+  }
 }
 
 /** The host name of a `Host` header (`name`, `name:port`, `[v6]:port`), lower-cased; undefined when it is not one. */
