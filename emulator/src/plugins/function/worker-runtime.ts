@@ -37,6 +37,12 @@ const packageDir = resolve(dirname(source), "../../..");
 const cacheDir = join(packageDir, "node_modules", ".cache", "nimbus");
 const manifestFile = join(cacheDir, "worker-runtime.json");
 
+/** This module and the build options it shares with the bundler. */
+const buildFiles = [
+  fileURLToPath(import.meta.url),
+  fileURLToPath(new URL(`../../build/node-module.${fromSources ? "ts" : "js"}`, import.meta.url)),
+];
+
 /** What a cached build was made from, and where it is. */
 interface Manifest {
   /** Absolute paths of every file the build read. */
@@ -83,13 +89,17 @@ function runtimeBuild(output: { outfile: string; write?: boolean }) {
     conditions: fromSources ? ["nimbus-source"] : [],
     banner: requireBanner,
     plugins: [storeWithoutSideEffects],
+    // Its frames map to the emulator's files, which are there to read: every worker holds
+    // the map, and the sources inside it tripled the runtime's size.
+    sourcesContent: false,
   };
 }
 
 async function stampOf(inputs: string[]): Promise<string | undefined> {
   // All at once: this runs at every start, over a few hundred files.
   const stats = await Promise.all(inputs.map((input) => stat(input).catch(() => undefined)));
-  const hash = createHash("sha256").update(`esbuild ${esbuildVersion} node ${process.version}\n`);
+  // The layout: caches of a layout without the build files among their inputs are not trusted.
+  const hash = createHash("sha256").update(`layout 2 esbuild ${esbuildVersion} node ${process.version}\n`);
   for (const [index, input] of inputs.entries()) {
     const found = stats[index];
     if (!found) return undefined;
@@ -115,7 +125,8 @@ async function cached(): Promise<string | undefined> {
  */
 async function buildCached(): Promise<string> {
   const result = await build(runtimeBuild({ outfile: join(cacheDir, "worker-runtime.mjs"), write: false }));
-  const inputs = Object.keys(result.metafile.inputs).map((input) => resolve(input));
+  // The files that say how it is built count too: a change of build options builds it again.
+  const inputs = [...Object.keys(result.metafile.inputs).map((input) => resolve(input)), ...buildFiles];
   const stamp = (await stampOf(inputs)) ?? "unstamped";
   const file = join(cacheDir, `worker-runtime-${stamp}.mjs`);
   await mkdir(cacheDir, { recursive: true });
