@@ -20,7 +20,7 @@ export function checkBatch(name: string, count: number): void {
  * range, a body its schema refuses. `index` numbers the message in the error.
  */
 export function checkMessage(
-  queue: Pick<RunningQueue, "name" | "check"> & { spec: QueueSpec },
+  queue: { name: string; spec: QueueSpec; check?: RunningQueue["check"] },
   message: OutgoingMessage,
   index = 0,
 ): void {

@@ -23,14 +23,13 @@ export function workerSends(
   now: () => number,
 ): (name: string, messages: readonly OutgoingMessage[]) => Sent | undefined {
   let store: QueueStore | undefined;
-  // Each queue's checks, made again only when its published spec changed.
-  const made = new Map<string, { published: string; queue: { name: string; spec: QueueSpec; check: undefined } }>();
-  const checksOf = (name: string, published: string) => {
-    let entry = made.get(name);
+  // Each queue's spec, parsed again only when what the emulator published changed.
+  const parsed = new Map<string, { published: string; queue: { name: string; spec: QueueSpec } }>();
+  const queueOf = (name: string, published: string) => {
+    let entry = parsed.get(name);
     if (entry?.published !== published) {
-      const spec = JSON.parse(published) as QueueSpec;
-      entry = { published, queue: { name, spec, check: undefined } };
-      made.set(name, entry);
+      entry = { published, queue: { name, spec: JSON.parse(published) as QueueSpec } };
+      parsed.set(name, entry);
     }
     return entry.queue;
   };
@@ -39,7 +38,7 @@ export function workerSends(
     store ??= open();
     const stored = store.sendAsPublished(name, messages, at, (published, names) => {
       if (published === undefined) throw unknownResource("queue", name, names());
-      const queue = checksOf(name, published);
+      const queue = queueOf(name, published);
       if (queue.spec.schema) return false;
       checkBatch(name, messages.length);
       for (const [index, message] of messages.entries()) checkMessage(queue, message, index);
