@@ -14,7 +14,7 @@ import { Clock } from "./clock/clock.ts";
 import { Work } from "./clock/work.ts";
 import { controlApi, controlTokenHeader } from "./gateway/control.ts";
 import { type AllowedHosts, hostCheck } from "./gateway/host-check.ts";
-import { answeredDirectly, type NodeBindings } from "./gateway/router.ts";
+import { pathOf, type Routes } from "./gateway/router.ts";
 import { findAppFile, loadApp } from "./loader/load-app.ts";
 import { type LogEntry, type LogFormat, Logger } from "./logs/logger.ts";
 import { collectWhenIdle } from "./memory/idle-collection.ts";
@@ -180,16 +180,6 @@ export interface Emulator extends AsyncDisposable {
 
 /** Bodies up to this size (with a Content-Length) are read whole and sent to the worker as bytes. */
 const smallBody = 64 * 1024;
-
-/** Writes one of the emulator's own small responses (a 404, a 413, a 503) on `outgoing`. */
-async function writeResponse(outgoing: ServerResponse, response: Response): Promise<void> {
-  const body = Buffer.from(await response.arrayBuffer());
-  const headers: string[] = [];
-  for (const [name, value] of response.headers) headers.push(name, value);
-  headers.push("content-length", String(body.byteLength));
-  outgoing.writeHead(response.status, headers);
-  outgoing.end(body);
-}
 
 /**
  * Starts the emulator for the app in `options.root`: builds every function, serves the
@@ -388,33 +378,32 @@ class LocalEmulator implements Emulator {
    */
   #serveRoute(incoming: IncomingMessage, outgoing: ServerResponse, hostname: string): boolean {
     const target = incoming.url ?? "";
-    if (target[0] !== "/" || incoming.method === "HEAD") return false;
+    const method = incoming.method ?? "GET";
+    if (target[0] !== "/" || method === "HEAD") return false;
     const { headers } = incoming;
     if (headers["transfer-encoding"] !== undefined) return false;
-    if (headers["content-length"] !== undefined && Number(headers["content-length"]) > smallBody) return false;
+    const declared = Number(headers["content-length"] ?? 0);
+    if (declared > smallBody) return false;
     const query = target.indexOf("?");
     const pathname = query === -1 ? target : target.slice(0, query);
     if (pathname === "/_nimbus" || pathname.startsWith("/_nimbus/")) return false;
     if (this.#checkHost(headers.host) !== undefined) return false;
-    const routes = this.#each()
+    const url = `http://${headers.host ?? hostname}${target}`;
+    const found = this.#routes()?.match(method, pathOf(url));
+    // No route (the 404 lists the routes), a function not running, a body over its limit: `#handle` answers those.
+    if (!found?.host || declared > found.host.spec.maxBodySize) return false;
+    found.host.serveHttp(incoming, outgoing, url, found.params).catch((error: unknown) => {
+      this.#logger.error(`answering ${method} ${pathname} failed: ${(error as Error).stack ?? error}`);
+      if (!outgoing.headersSent) outgoing.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+      outgoing.end();
+    });
+    return true;
+  }
+
+  #routes(): Routes | undefined {
+    return this.#each()
       .find((plugin) => plugin.routes)
       ?.routes?.();
-    if (!routes) return false;
-    const url = `http://${headers.host ?? hostname}${target}`;
-    // Routing reads only the URL and the method.
-    const request = { url, method: incoming.method } as Request;
-    const bindings: NodeBindings = { incoming, outgoing, url };
-    void (async () => {
-      try {
-        const response = await routes.fetch(request, bindings);
-        if (response !== answeredDirectly) await writeResponse(outgoing, response);
-      } catch (error) {
-        this.#logger.error(`answering ${incoming.method} ${pathname} failed: ${(error as Error).stack ?? error}`);
-        if (!outgoing.headersSent) outgoing.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
-        outgoing.end();
-      }
-    })();
-    return true;
   }
 
   #handle(request: Request): Response | Promise<Response> {
@@ -424,10 +413,8 @@ class LocalEmulator implements Emulator {
     }
     const { pathname } = new URL(request.url);
     if (pathname === "/_nimbus" || pathname.startsWith("/_nimbus/")) return this.#control.fetch(request);
-    const routes = this.#each()
-      .find((plugin) => plugin.routes)
-      ?.routes?.();
-    return routes ? routes.fetch(request) : new Response("No routes\n", { status: 404 });
+    const routes = this.#routes();
+    return routes ? routes.app.fetch(request) : new Response("No routes\n", { status: 404 });
   }
 
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {

@@ -37,4 +37,20 @@ describe("Limiter", () => {
     releaseSecond?.();
     expect(limiter.active).toBe(0);
   });
+
+  it("tryAcquire: a slot now or nothing, never a place in the queue", async () => {
+    const limiter = new Limiter(1, 5);
+    const first = limiter.tryAcquire();
+    expect(first).toBeTypeOf("function");
+    expect(limiter.tryAcquire()).toBeUndefined();
+    expect([limiter.active, limiter.waiting]).toEqual([1, 0]);
+    const waiter = limiter.acquire();
+    first?.();
+    // The freed slot went to the waiter, not to whoever tries next.
+    expect(limiter.tryAcquire()).toBeUndefined();
+    (await waiter)?.();
+    expect(limiter.active).toBe(0);
+    limiter.tryAcquire()?.();
+    expect(limiter.active).toBe(0);
+  });
 });

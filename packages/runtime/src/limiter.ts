@@ -27,12 +27,17 @@ export class Limiter {
    * waits whatever the queue (for work bounded elsewhere, such as a consumer's deliveries).
    */
   async acquire(always = false): Promise<(() => void) | undefined> {
-    if (this.#active < this.limit) {
-      this.#active++;
-      return this.#releaser();
-    }
+    const free = this.tryAcquire();
+    if (free) return free;
     if (!always && this.#waiting.length >= this.queueLimit) return undefined;
     await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return this.#releaser();
+  }
+
+  /** A release function when a slot is free now, without waiting a turn; else undefined. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.#active >= this.limit) return undefined;
+    this.#active++;
     return this.#releaser();
   }
 

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TransferListItem, Worker } from "node:worker_threads";
 import { type Chain, type FunctionSpec, formatDuration, type LinkSpec, NimbusError } from "@nimbus/core";
@@ -84,6 +83,8 @@ interface Invocation {
 class WorkerHandle {
   readonly worker: Worker;
   readonly ready: Promise<void>;
+  /** Set once `ready` resolved: a request then goes to the worker without waiting a turn. */
+  isReady = false;
   /** What goes to the worker, a batch per turn. */
   readonly outbox: Batches<ToWorker>;
   readonly invocations = new Map<number, Invocation>();
@@ -94,6 +95,12 @@ class WorkerHandle {
   constructor(worker: Worker, ready: Promise<void>) {
     this.worker = worker;
     this.ready = ready;
+    ready.then(
+      () => {
+        this.isReady = true;
+      },
+      () => {},
+    );
     this.outbox = new Batches((batch, transfer) => {
       if (!this.exited) worker.postMessage(batch, transfer);
     });
@@ -177,6 +184,12 @@ export class FunctionHost {
 
   get stats(): { running: number; waiting: number } {
     return { running: this.#limiter.active, waiting: this.#limiter.waiting };
+  }
+
+  /** The worker new invocations go to, when it is ready now. */
+  #readyNow(): WorkerHandle | undefined {
+    const handle = this.#current;
+    return handle?.isReady && !handle.retired && !handle.exited ? handle : undefined;
   }
 
   /** The worker new invocations go to, started if need be; a message when its module does not load. */
@@ -273,27 +286,22 @@ export class FunctionHost {
   ): Promise<void> {
     const method = incoming.method ?? "GET";
     const path = url.slice(url.indexOf("/", url.indexOf("//") + 2)).split("?")[0]!;
-    const problem = (status: number, message: string, headers: Record<string, string> = {}) =>
-      writeWire(outgoing, {
-        status,
-        statusText: "",
-        headers: packHeaders([["content-type", "text/plain; charset=utf-8"], ...Object.entries(headers)]),
-        body: `${message}\n`,
-      });
-    if (this.#stopped) return problem(503, `function "${this.name}" is stopping`);
-    const release = await this.#limiter.acquire();
+    if (this.#stopped) return writeProblem(outgoing, 503, `function "${this.name}" is stopping`);
+    // Without a wait when a slot and the worker are free, as under load they are.
+    const release = this.#limiter.tryAcquire() ?? (await this.#limiter.acquire());
     if (!release) {
       const { limit, queueLimit } = this.#limiter;
-      return problem(
+      return writeProblem(
+        outgoing,
         503,
         `function "${this.name}" is at its concurrency limit (${limit} running, ${queueLimit} waiting); retry shortly or raise its concurrency`,
         { "retry-after": "1" },
       );
     }
-    const handle = await this.#readyWorker();
+    const handle = this.#readyNow() ?? (await this.#readyWorker());
     if (typeof handle === "string") {
       release();
-      return problem(500, handle);
+      return writeProblem(outgoing, 500, handle);
     }
     let body: Uint8Array | null = null;
     if (method !== "GET" && method !== "HEAD" && incoming.headers["content-length"] !== undefined) {
@@ -302,7 +310,7 @@ export class FunctionHost {
       } catch (error) {
         release();
         this.#options.logger.log({ fn: this.name, level: "info", message: `${method} ${path} 400 0ms` });
-        return problem(400, `could not read the request body: ${(error as Error).message}`);
+        return writeProblem(outgoing, 400, `could not read the request body: ${(error as Error).message}`);
       }
     }
     const headers = incoming.rawHeaders.join("\0");
@@ -372,7 +380,7 @@ export class FunctionHost {
   ): Promise<T> {
     const started = performance.now();
     const id = this.#nextId++;
-    const invocationId = randomUUID().slice(0, 8);
+    const invocationId = newInvocationId();
     const { promise, resolve } = Promise.withResolvers<T>();
     let timer: NodeJS.Timeout | undefined;
     const answer = (result: T) => {
@@ -632,6 +640,28 @@ export type RunHandler = "queue" | "event" | "scheduled";
 
 /** How a run ended; `value` is what the handler reported (a queue batch's outcomes), also on failure. */
 export type RunResult = { ok: true; value: unknown } | { ok: false; error: string; value?: unknown };
+
+/** An invocation's id in logs and `ctx.invocationId`: 8 hex digits, random enough to tell invocations apart in a log. */
+function newInvocationId(): string {
+  return Math.floor(Math.random() * 0x1_0000_0000)
+    .toString(16)
+    .padStart(8, "0");
+}
+
+/** One of the emulator's own plain-text answers, written on the server's response. */
+function writeProblem(
+  outgoing: ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  return writeWire(outgoing, {
+    status,
+    statusText: "",
+    headers: packHeaders([["content-type", "text/plain; charset=utf-8"], ...Object.entries(headers)]),
+    body: `${message}\n`,
+  });
+}
 
 function problemWire(status: number, message: string): WireResponse {
   return {

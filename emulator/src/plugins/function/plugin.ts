@@ -7,11 +7,10 @@ import {
   resourcesOf,
   unknownResource,
 } from "@nimbus/core";
-import type { Hono } from "hono";
 import type { BuildRest } from "../../build/build-rest.ts";
 import type { Work } from "../../clock/work.ts";
 import { routeParams } from "../../gateway/route-params.ts";
-import { buildRouter } from "../../gateway/router.ts";
+import { buildRouter, type Routes } from "../../gateway/router.ts";
 import type { Logger } from "../../logs/logger.ts";
 import { readDotEnv } from "../../state/dotenv.ts";
 import type { Plugin, Service } from "../plugin.ts";
@@ -53,7 +52,7 @@ export class FunctionPlugin implements Plugin {
   readonly #ctx: FunctionPluginContext;
   readonly #functions = new Map<string, RunningFunction>();
   #graph: Graph | undefined;
-  #router: Hono | undefined;
+  #router: Routes | undefined;
   /** Every bundler with a build context, a function's being started too: what `releaseBuilds` drops. */
   readonly #bundlers = new Set<FunctionBundler>();
   /** Where the worker runtime is, which every function's workers load (worker-runtime.ts). */
@@ -117,7 +116,7 @@ export class FunctionPlugin implements Plugin {
   }
 
   /** The app's routes, each calling its function's host. */
-  routes(): Hono {
+  routes(): Routes {
     this.#router ??= buildRouter(this.#graph!, (name) => this.#functions.get(name)?.host);
     return this.#router;
   }
