@@ -19,6 +19,7 @@ export { type BusSpec, busDefaults } from "./bus/spec.ts";
 export { backoffDelay } from "./delivery/backoff.ts";
 export {
   type Chain,
+  chainStartedBy,
   deepestChain,
   deliveredChain,
   formatChain,

@@ -1,4 +1,4 @@
-import { type Chain, deliveredChain } from "@nimbus/core";
+import { type Chain, chainStartedBy } from "@nimbus/core";
 import type { FetchContext, InvocationContext } from "./handler.ts";
 import { messageBatch, type QueueRunPayload } from "./message-batch.ts";
 
@@ -16,7 +16,7 @@ export interface InvocationOptions {
   /**
    * The chain the invocation runs in (docs/semantics.md, "Recursive loops"): for a
    * delivery, one deeper than what sent it (core's `deliveredChain`).
-   * @default a new chain at depth 1: nothing of the app caused the invocation
+   * @default a new chain at depth 1, named after the invocation: nothing of the app caused it
    */
   chain?: Chain;
 }
@@ -88,15 +88,17 @@ export function handlerInvoker(
     }
     return (found as Method).bind(handler);
   };
-  const within = <R>(chain: Chain | undefined, callback: () => R): R =>
-    options.chains ? options.chains.run(chain ?? deliveredChain(undefined), callback) : callback();
+  const within = <R>(invocationId: string, chain: Chain | undefined, callback: () => R): R =>
+    options.chains ? options.chains.run(chain ?? chainStartedBy(invocationId), callback) : callback();
 
   return {
     async fetch(request, { invocationId, signal, params, chain }) {
       const { ctx, lingering } = invocationContext(invocationId, signal ?? request.signal);
       try {
         const fetch = method("fetch");
-        const response = await within(chain, () => fetch(request, env, { ...ctx, params } satisfies FetchContext));
+        const response = await within(invocationId, chain, () =>
+          fetch(request, env, { ...ctx, params } satisfies FetchContext),
+        );
         if (!(response instanceof Response)) {
           throw new TypeError(
             `fetch must return a Response; function "${options.name}" returned ${describe(response)}`,
@@ -118,7 +120,7 @@ export function handlerInvoker(
           argument = batch;
           report = outcomes;
         }
-        await within(chain, () => run(argument, env, ctx));
+        await within(invocationId, chain, () => run(argument, env, ctx));
         return { value: report(), ...lingering() };
       } catch (error) {
         return { error, value: report(), ...lingering() };

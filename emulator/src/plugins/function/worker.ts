@@ -37,10 +37,23 @@ import {
 const data = (globalThis as { __nimbusWorkerData?: WorkerData }).__nimbusWorkerData ?? (workerData as WorkerData);
 const port = parentPort!;
 installLazyWeb();
-const invocation = new AsyncLocalStorage<string>();
-/** The chain of the running invocation, which binding calls carry (docs/semantics.md, "Recursive loops"). */
-const chains = new AsyncLocalStorage<Chain>();
-const chain = () => chains.getStore();
+/** The running invocation: its id, and the chain its binding calls carry (docs/semantics.md, "Recursive loops"). */
+const context = new AsyncLocalStorage<{ id: string; chain?: Chain }>();
+const invocation = { getStore: () => context.getStore()?.id };
+const chain = () => context.getStore()?.chain;
+/**
+ * Where the invoker keeps an invocation's chain: in the invocation's own entry, which
+ * `running` already carries, rather than in a second async context per invocation.
+ */
+const chains = {
+  run<R>(entered: Chain, callback: () => R): R {
+    const current = context.getStore();
+    if (!current) return context.run({ id: "", chain: entered }, callback);
+    current.chain = entered;
+    return callback();
+  },
+  getStore: chain,
+};
 /** A chain as it crosses to the emulator, which reads it with core's `parseChain`. */
 const wireChain = (sent: Chain | undefined) => (sent ? formatChain(sent) : undefined);
 
@@ -232,7 +245,7 @@ function track(id: number): AbortController {
 async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promise<void> {
   const controller = track(message.id);
   unsettled.set(message.invocationId, new Set());
-  await invocation.run(message.invocationId, async () => {
+  await context.run({ id: message.invocationId }, async () => {
     let done: Promise<void> | undefined;
     try {
       const { method, url, headers, body } = message.request;
@@ -274,7 +287,7 @@ function fromWireError(wire: WireError | undefined): Error {
 async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
   const controller = track(message.id);
   unsettled.set(message.invocationId, new Set());
-  await invocation.run(message.invocationId, async () => {
+  await context.run({ id: message.invocationId }, async () => {
     const result = await invoker!.run(message.handler, message.payload, {
       invocationId: message.invocationId,
       signal: controller.signal,

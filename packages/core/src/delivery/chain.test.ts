@@ -2,7 +2,16 @@ import { describe, expect, test } from "vitest";
 import { App } from "../app/app.ts";
 import { NimbusError } from "../errors/nimbus-error.ts";
 import { loopLimits } from "../limits.ts";
-import { deepestChain, deliveredChain, formatChain, isLoop, loopError, loopPath, parseChain } from "./chain.ts";
+import {
+  chainStartedBy,
+  deepestChain,
+  deliveredChain,
+  formatChain,
+  isLoop,
+  loopError,
+  loopPath,
+  parseChain,
+} from "./chain.ts";
 
 /** A function notified of its own bucket's writes, and two functions feeding each other through a queue and a bus. */
 function loops() {
@@ -38,6 +47,16 @@ describe("chains", () => {
     expect(fresh.depth).toBe(1);
     expect(fresh.id).toMatch(/^[0-9a-f]{8}$/);
     expect(deliveredChain(undefined).id).not.toBe(fresh.id);
+  });
+
+  test("chainStartedBy: named after the invocation when its id fits a chain's, so it travels and parses back", () => {
+    expect(chainStartedBy("3f9a01bc")).toEqual({ id: "3f9a01bc", depth: 1 });
+    expect(parseChain(formatChain(chainStartedBy("3f9a01bc")))).toEqual({ id: "3f9a01bc", depth: 1 });
+    for (const id of ["a;b", "has space", "x".repeat(65), ""]) {
+      const chain = chainStartedBy(id);
+      expect(chain.depth).toBe(1);
+      expect(chain.id).toMatch(/^[0-9a-f]{8}$/);
+    }
   });
 
   test("deepestChain: a batch runs in its deepest message's chain", () => {

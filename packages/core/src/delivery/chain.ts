@@ -39,6 +39,15 @@ export function newChainId(): string {
 }
 
 /**
+ * The chain an invocation that nothing of the app caused starts (a request, a tick):
+ * named after the invocation when its id can be a chain's, so a loop's error leads to
+ * where the loop began, and no id is drawn for every request.
+ */
+export function chainStartedBy(invocationId: string): Chain {
+  return { id: /^[\w.-]{1,64}$/.test(invocationId) ? invocationId : newChainId(), depth: 1 };
+}
+
+/**
  * The chain of the invocation a delivery starts: one deeper than the invocation that sent
  * what is delivered (`sent`), or a new chain at depth 1 when no invocation did.
  */
