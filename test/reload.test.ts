@@ -139,8 +139,12 @@ describe("esbuild's service at rest", () => {
     await eventually(async () => (await esbuildServices()) === 0, "the service to stop at rest");
 
     // What /instance answers: the version of the code serving it.
-    const serving = async (version: string) =>
-      ((await (await emu.fetch("/instance")).json()) as { version: string }).version === version;
+    const serving = async (version: string) => {
+      const response = await emu.fetch("/instance");
+      const text = await response.text();
+      if (response.status !== 200) throw new Error(`/instance answered ${response.status}: ${text}`);
+      return (JSON.parse(text) as { version: string }).version === version;
+    };
     await edit("src/hello.ts", 'const version = "v1";', 'const version = "rested";');
     await eventually(() => serving("rested"), "the reload after the rest");
     await eventually(async () => (await esbuildServices()) === 0, "the service to stop again");
