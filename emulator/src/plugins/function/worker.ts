@@ -43,7 +43,7 @@ const invocation = { getStore: () => context.getStore()?.id };
 const chain = () => context.getStore()?.chain;
 /**
  * Where the invoker keeps an invocation's chain: in the invocation's own entry, which
- * `running` already carries, rather than in a second async context per invocation.
+ * `context` already carries, rather than in a second async context per invocation.
  */
 const chains = {
   run<R>(entered: Chain, callback: () => R): R {
