@@ -186,6 +186,34 @@ export class FunctionHost {
     return { running: this.#limiter.active, waiting: this.#limiter.waiting };
   }
 
+  /**
+   * A concurrency slot and the worker to run in, for every kind of invocation; or why it
+   * cannot run. Without a wait when a slot and a ready worker are free, as under load they are.
+   */
+  async #admit(): Promise<
+    | { release: () => void; handle: WorkerHandle }
+    | { refused: { status: number; message: string; headers?: Record<string, string> } }
+  > {
+    if (this.#stopped) return { refused: { status: 503, message: `function "${this.name}" is stopping` } };
+    const release = this.#limiter.tryAcquire() ?? (await this.#limiter.acquire());
+    if (!release) {
+      const { limit, queueLimit } = this.#limiter;
+      return {
+        refused: {
+          status: 503,
+          message: `function "${this.name}" is at its concurrency limit (${limit} running, ${queueLimit} waiting); retry shortly or raise its concurrency`,
+          headers: { "retry-after": "1" },
+        },
+      };
+    }
+    const handle = this.#readyNow() ?? (await this.#readyWorker());
+    if (typeof handle === "string") {
+      release();
+      return { refused: { status: 500, message: handle } };
+    }
+    return { release, handle };
+  }
+
   /** The worker new invocations go to, when it is ready now. */
   #readyNow(): WorkerHandle | undefined {
     const handle = this.#current;
@@ -217,21 +245,12 @@ export class FunctionHost {
     params: Record<string, string> = {},
     overLimit?: () => Response | undefined,
   ): Promise<Response> {
-    if (this.#stopped) return this.#problem(503, `function "${this.name}" is stopping`);
-    const release = await this.#limiter.acquire();
-    if (!release) {
-      const { limit, queueLimit } = this.#limiter;
-      return this.#problem(
-        503,
-        `function "${this.name}" is at its concurrency limit (${limit} running, ${queueLimit} waiting); retry shortly or raise its concurrency`,
-        { "retry-after": "1" },
-      );
+    const admitted = await this.#admit();
+    if ("refused" in admitted) {
+      const { status, message, headers } = admitted.refused;
+      return this.#problem(status, message, headers);
     }
-    const handle = await this.#readyWorker();
-    if (typeof handle === "string") {
-      release();
-      return this.#problem(500, handle);
-    }
+    const { release, handle } = admitted;
     const { method, url, headers } = request;
     const path = new URL(url).pathname;
     let body: Body;
@@ -286,23 +305,12 @@ export class FunctionHost {
   ): Promise<void> {
     const method = incoming.method ?? "GET";
     const path = url.slice(url.indexOf("/", url.indexOf("//") + 2)).split("?")[0]!;
-    if (this.#stopped) return writeProblem(outgoing, 503, `function "${this.name}" is stopping`);
-    // Without a wait when a slot and the worker are free, as under load they are.
-    const release = this.#limiter.tryAcquire() ?? (await this.#limiter.acquire());
-    if (!release) {
-      const { limit, queueLimit } = this.#limiter;
-      return writeProblem(
-        outgoing,
-        503,
-        `function "${this.name}" is at its concurrency limit (${limit} running, ${queueLimit} waiting); retry shortly or raise its concurrency`,
-        { "retry-after": "1" },
-      );
+    const admitted = await this.#admit();
+    if ("refused" in admitted) {
+      const { status, message, headers } = admitted.refused;
+      return writeProblem(outgoing, status, message, headers);
     }
-    const handle = this.#readyNow() ?? (await this.#readyWorker());
-    if (typeof handle === "string") {
-      release();
-      return writeProblem(outgoing, 500, handle);
-    }
+    const { release, handle } = admitted;
     let body: Uint8Array | null = null;
     if (method !== "GET" && method !== "HEAD" && incoming.headers["content-length"] !== undefined) {
       try {
@@ -338,14 +346,9 @@ export class FunctionHost {
    */
   /** Runs a handler with a payload; `chain`: the delivery's (docs/semantics.md, "Recursive loops"). */
   async run(handler: RunHandler, payload: unknown, label: string, chain?: Chain): Promise<RunResult> {
-    if (this.#stopped) return { ok: false, error: `function "${this.name}" is stopping` };
-    const release = await this.#limiter.acquire();
-    if (!release) return { ok: false, error: `function "${this.name}" is at its concurrency limit` };
-    const handle = await this.#readyWorker();
-    if (typeof handle === "string") {
-      release();
-      return { ok: false, error: handle };
-    }
+    const admitted = await this.#admit();
+    if ("refused" in admitted) return { ok: false, error: admitted.refused.message };
+    const { release, handle } = admitted;
     const finished = Promise.withResolvers<void>();
     this.#options.track?.(finished.promise);
     return this.#invoke<RunResult>(

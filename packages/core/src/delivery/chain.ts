@@ -22,13 +22,18 @@ export function formatChain(chain: Chain): string {
   return `${chain.id};${chain.depth}`;
 }
 
+/** What a chain's id may be: in a new chain (`chainStartedBy`) and as `parseChain` reads one. */
+const chainId = String.raw`[\w.-]{1,64}`;
+const chainIdPattern = new RegExp(`^${chainId}$`);
+const chainPattern = new RegExp(`^(${chainId});(\\d{1,6})$`);
+
 /**
  * The chain written by `formatChain`, or undefined for anything else: a message stored
  * before chains were (or one from outside the app) belongs to no chain.
  */
 export function parseChain(text: string | null | undefined): Chain | undefined {
   if (!text) return undefined;
-  const match = /^([\w.-]{1,64});(\d{1,6})$/.exec(text);
+  const match = chainPattern.exec(text);
   if (!match) return undefined;
   return { id: match[1]!, depth: Number(match[2]) };
 }
@@ -44,7 +49,7 @@ export function newChainId(): string {
  * where the loop began, and no id is drawn for every request.
  */
 export function chainStartedBy(invocationId: string): Chain {
-  return { id: /^[\w.-]{1,64}$/.test(invocationId) ? invocationId : newChainId(), depth: 1 };
+  return { id: chainIdPattern.test(invocationId) ? invocationId : newChainId(), depth: 1 };
 }
 
 /**
