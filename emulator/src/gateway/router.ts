@@ -24,7 +24,8 @@ export interface RouteMatch {
   fn: string;
   /** Its host; undefined while the function is not running. */
   host: FunctionHost | undefined;
-  params: Record<string, string>;
+  /** Absent when the route has none. */
+  params: Record<string, string> | undefined;
 }
 
 /** A URL's path as the routes read it (percent-decoded as Hono decodes it). */
@@ -65,8 +66,9 @@ export function buildRouter(graph: Graph, hostOf: (fn: string) => FunctionHost |
     const first = found[0];
     if (!first) return undefined;
     const [fn, slots] = first;
-    const params: Record<string, string> = {};
+    let params: Record<string, string> | undefined;
     for (const key in slots) {
+      params ??= {};
       const raw = stash ? stash[slots[key] as number]! : (slots[key] as string);
       params[key] = raw.includes("%") ? tryDecodeURIComponent(raw) : raw;
     }

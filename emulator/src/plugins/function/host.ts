@@ -267,13 +267,7 @@ export class FunctionHost {
       handle,
       release,
       (id, invocationId) => ({
-        message: {
-          type: "fetch",
-          id,
-          invocationId,
-          params,
-          request: { method, url, headers: packHeaders(headers), body },
-        },
+        message: { type: "fetch", id, invocationId, params, method, url, headers: packHeaders(headers), body },
         transfer: transferables(body),
       }),
       {
@@ -301,7 +295,7 @@ export class FunctionHost {
     incoming: IncomingMessage,
     outgoing: ServerResponse,
     url: string,
-    params: Record<string, string>,
+    params: Record<string, string> | undefined,
   ): Promise<void> {
     const method = incoming.method ?? "GET";
     const path = url.slice(url.indexOf("/", url.indexOf("//") + 2)).split("?")[0]!;
@@ -326,7 +320,7 @@ export class FunctionHost {
       handle,
       release,
       (id, invocationId) => ({
-        message: { type: "fetch", id, invocationId, params, request: { method, url, headers, body } },
+        message: { type: "fetch", id, invocationId, params, method, url, headers, body },
         transfer: transferables(body),
       }),
       {
@@ -515,7 +509,7 @@ export class FunctionHost {
         return;
       case "response": {
         const invocation = handle.invocations.get(message.id);
-        invocation?.respond(message.response);
+        invocation?.respond(message);
         if (message.done) invocation?.finish();
         return;
       }

@@ -67,7 +67,12 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** Emulator → worker. */
 export type ToWorker =
-  | { type: "fetch"; id: number; invocationId: string; request: WireRequest; params: Record<string, string> }
+  /**
+   * The request's parts sit beside the message's own fields, not in an object of their
+   * own: each nested object costs both threads about a microsecond to copy across.
+   * `params`: the route's parameters; absent when it has none.
+   */
+  | ({ type: "fetch"; id: number; invocationId: string; params?: Record<string, string> } & WireRequest)
   | { type: "abort"; id: number }
   /** Runs the handler's `queue`, `event` or `scheduled` with an argument built from `payload`, in `chain`. */
   | {
@@ -85,8 +90,11 @@ export type ToWorker =
 export type FromWorker =
   | { type: "ready" }
   | { type: "load-error"; error: WireError }
-  /** `done` when the invocation had nothing left to wait for: saves the separate `done` message. */
-  | { type: "response"; id: number; response: WireResponse; done?: boolean }
+  /**
+   * A fetch's response, its parts beside the message's fields (as `fetch`'s are). `done`
+   * when the invocation had nothing left to wait for: saves the separate `done` message.
+   */
+  | ({ type: "response"; id: number; done?: boolean } & WireResponse)
   /** `value`: what a run reported before it failed (a queue batch's settled messages). */
   | { type: "error"; id: number; error: WireError; value?: unknown }
   /** A run's outcome; `done` as for `response`. */

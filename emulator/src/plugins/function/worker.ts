@@ -29,7 +29,6 @@ import {
   transferables,
   type WireError,
   type WireRequest,
-  type WireResponse,
   type WorkerData,
 } from "./protocol.ts";
 
@@ -248,25 +247,36 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
   await context.run({ id: message.invocationId }, async () => {
     let done: Promise<void> | undefined;
     try {
-      const { method, url, headers, body } = message.request;
+      const { method, url, headers, body } = message;
       const request = lazyRequest({ method, url, headers, body: body as RequestBody, signal: controller.signal });
       const result = await invoker!.fetch(request, {
         invocationId: message.invocationId,
-        params: message.params,
+        params: message.params ?? {},
         signal: controller.signal,
       });
       done = result.done;
       if ("error" in result) throw result.error;
       const packed = givenBody(result.response) ?? (await packBody(result.response.body));
       const { status, statusText, headers: responseHeaders } = result.response;
-      const wire: WireResponse = { status, statusText, headers: packHeaders(responseHeaders), body: packed };
-      if (!done && !busy(message.invocationId)) {
+      // Done now when nothing is left to wait for: the response then ends the invocation too.
+      const finished = !done && !busy(message.invocationId);
+      if (finished) {
         running.delete(message.id);
         unsettled.delete(message.invocationId);
-        post({ type: "response", id: message.id, response: wire, done: true }, transferables(packed));
-        return;
       }
-      post({ type: "response", id: message.id, response: wire }, transferables(packed));
+      post(
+        {
+          type: "response",
+          id: message.id,
+          done: finished,
+          status,
+          statusText,
+          headers: packHeaders(responseHeaders),
+          body: packed,
+        },
+        transferables(packed),
+      );
+      if (finished) return;
     } catch (error) {
       post({ type: "error", id: message.id, error: toWireError(error) });
     }
