@@ -109,6 +109,66 @@ describe("Response in a worker", () => {
     expect(givenBody(response)).toBeUndefined();
   });
 
+  it("reads as the platform's Response does, though it makes no stream until then", async () => {
+    const inits: (ResponseInit | undefined)[] = [
+      undefined,
+      { status: 201, statusText: "Made", headers: { "x-id": "7" } },
+      { headers: { "content-type": "application/json" } },
+      {
+        status: 404,
+        headers: [
+          ["set-cookie", "a=1"],
+          ["set-cookie", "b=2"],
+        ],
+      },
+    ];
+    const seen = async (response: Response) => [
+      response.status,
+      response.statusText,
+      response.ok,
+      [...response.headers],
+      response.bodyUsed,
+      await response.text(),
+      response.bodyUsed,
+    ];
+    for (const init of inits) {
+      expect(await seen(new Response('{"a":1}', init))).toEqual(await seen(new platform.Response('{"a":1}', init)));
+    }
+    const read = new Response("héllo", { headers: { "content-type": "text/x-greeting" } });
+    const blob = await read.clone().blob();
+    expect([blob.type, blob.size]).toEqual(["text/x-greeting", 6]);
+    expect(new TextDecoder().decode(await read.clone().arrayBuffer())).toBe("héllo");
+    expect(await new Response("[1,2]").json()).toEqual([1, 2]);
+    expect(new TextDecoder().decode(await new Response("ok").bytes())).toBe("ok");
+    expect(
+      (
+        await new Response("a=1&b=2", { headers: { "content-type": "application/x-www-form-urlencoded" } }).formData()
+      ).get("b"),
+    ).toBe("2");
+    // The body as a stream, read by hand: used afterwards, and nothing is left to give.
+    const streamed = new Response("chunked");
+    expect(await new platform.Response(streamed.body).text()).toBe("chunked");
+    expect(streamed.bodyUsed).toBe(true);
+    expect(givenBody(streamed)).toBeUndefined();
+    await expect(streamed.text()).rejects.toThrow(TypeError);
+  });
+
+  it("clones, and keeps headers set after it was made", async () => {
+    const response = new Response("twice", { status: 202 });
+    response.headers.set("x-later", "yes");
+    const copy = response.clone();
+    expect([copy.status, copy.headers.get("x-later"), await copy.text()]).toEqual([202, "yes", "twice"]);
+    expect(givenBody(response)).toBe("twice");
+    expect(await response.text()).toBe("twice");
+    expect(() => response.clone()).toThrow(TypeError);
+  });
+
+  it("refuses a body with a null-body status, as the platform does", () => {
+    expect(() => new Response("x", { status: 204 })).toThrow(TypeError);
+    expect(() => new Response("x", { status: 99 })).toThrow(RangeError);
+    expect(new Response(null, { status: 204 }).status).toBe(204);
+  });
+
   it("hands over no body it cannot vouch for: bytes, streams, the platform's own Responses", () => {
     expect(givenBody(new Response(new Uint8Array([104, 105])))).toBeUndefined();
     expect(givenBody(new Response(new Blob(["hi"]).stream()))).toBeUndefined();

@@ -13,7 +13,7 @@ import { headerPairs, type PackedHeaders } from "./protocol.ts";
  *   take it as they take a real one.
  * - `Response` is replaced by a subclass that keeps a string body as given, so a
  *   response the handler built from one (`c.text`, `c.json`, `new Response(text)`) is
- *   sent without reading its stream.
+ *   sent without making or reading a stream.
  *
  * `installLazyWeb` puts both in place; it runs in a function's worker before the
  * handler's module loads.
@@ -35,6 +35,7 @@ interface RequestParts {
 const parts = Symbol("nimbus.request.parts");
 const built = Symbol("nimbus.request.built");
 const given = Symbol("nimbus.response.body");
+const reader = Symbol("nimbus.response.reader");
 
 interface Lazy {
   [parts]: RequestParts;
@@ -72,13 +73,28 @@ class NimbusRequest extends BaseRequest {
   }
 }
 
-/** `Response`, keeping a string body as given (see `givenBody`); strings only, since bytes could change after. */
+/** Statuses whose responses have no body: a string given with one is the platform's TypeError. */
+const nullBodyStatuses = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * `Response`, keeping a string body as given (see `givenBody`). The body stream a
+ * WHATWG Response makes at once, which costs more than the rest of it, is made only if
+ * something reads the body: until then the string is held, and the members that read
+ * it (`body`, `text()`, `clone()`…) use a Response of the string made on first need.
+ */
 class NimbusResponse extends BaseResponse {
-  readonly [given]: string | undefined;
+  [given]: string | undefined;
+  [reader]: Response | undefined;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
-    super(body, init);
-    this[given] = typeof body === "string" ? body : undefined;
+    if (typeof body !== "string" || nullBodyStatuses.has(Number(init?.status ?? 200))) {
+      super(body, init);
+      return;
+    }
+    super(null, init);
+    this[given] = body;
+    // What the platform adds for a string body.
+    if (!this.headers.has("content-type")) this.headers.set("content-type", "text/plain;charset=UTF-8");
   }
 
   /** Also true of the platform's own Responses (`Response.json`, `fetch`'s). */
@@ -86,6 +102,57 @@ class NimbusResponse extends BaseResponse {
     return value instanceof BaseResponse;
   }
 }
+
+/**
+ * The Response that reads a held string body, made once: with the response's status
+ * and headers as they are then (a Blob's type is its content-type).
+ */
+function readerOf(response: NimbusResponse): Response {
+  let made = response[reader];
+  if (!made) {
+    const { status, statusText, headers } = response;
+    made = new BaseResponse(response[given], { status, statusText, headers });
+    response[reader] = made;
+  }
+  return made;
+}
+
+/** The Response whose body `response`'s body members read: itself, or the reader of the string it holds. */
+const bodyOf = (response: NimbusResponse) => (response[given] === undefined ? response : readerOf(response));
+
+for (const key of ["body", "text", "json", "arrayBuffer", "bytes", "blob", "formData"]) {
+  const { get, value } = Object.getOwnPropertyDescriptor(BaseResponse.prototype, key)!;
+  const forwarded: PropertyDescriptor = get
+    ? {
+        get(this: NimbusResponse) {
+          return get.call(bodyOf(this));
+        },
+      }
+    : {
+        value(this: NimbusResponse, ...args: unknown[]) {
+          return (value as (...args: unknown[]) => unknown).apply(bodyOf(this), args);
+        },
+      };
+  Object.defineProperty(NimbusResponse.prototype, key, forwarded);
+}
+const usedOf = Object.getOwnPropertyDescriptor(BaseResponse.prototype, "bodyUsed")!.get!;
+Object.defineProperties(NimbusResponse.prototype, {
+  // No reader yet: nothing has read the string.
+  bodyUsed: {
+    get(this: NimbusResponse) {
+      if (this[given] === undefined) return usedOf.call(this);
+      return this[reader] ? usedOf.call(this[reader]) : false;
+    },
+  },
+  clone: {
+    value(this: NimbusResponse): Response {
+      const body = this[given];
+      if (body === undefined) return BaseResponse.prototype.clone.call(this);
+      if (this[reader]) return this[reader].clone();
+      return new NimbusResponse(body, { status: this.status, statusText: this.statusText, headers: this.headers });
+    },
+  },
+});
 
 const lazyPrototype: object = Object.create(NimbusRequest.prototype);
 for (const key of Reflect.ownKeys(BaseRequest.prototype)) {
