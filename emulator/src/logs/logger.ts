@@ -35,21 +35,30 @@ export class Logger {
   }
 
   log(entry: Omit<LogEntry, "time"> & { time?: Date }): void {
-    const full: LogEntry = { time: entry.time ?? new Date(), ...entry };
+    const time = entry.time ?? new Date();
     if (this.#keep > 0) {
-      this.entries.push(full);
+      this.entries.push({ ...entry, time });
       // Trimmed in steps, not per entry: dropping the oldest of 10,000 on every request would cost more than serving it.
       if (this.entries.length > this.#keep * 1.25) this.entries.splice(0, this.entries.length - this.#keep);
     }
     if (this.#options.format === "silent") return;
-    const line = this.#options.format === "json" ? JSON.stringify(full) : this.#pretty(full);
+    const line =
+      this.#options.format === "json"
+        ? JSON.stringify({
+            time: isoTime(time),
+            fn: entry.fn,
+            invocationId: entry.invocationId,
+            level: entry.level,
+            message: entry.message,
+          })
+        : this.#pretty(entry, time);
     if (this.#options.write) {
-      this.#options.write(line, full.level);
+      this.#options.write(line, entry.level);
       return;
     }
     // Writes to a pipe are synchronous on Linux: one per request would dominate a busy
     // emulator, so lines are batched and written once per turn of the event loop.
-    const batch = full.level === "error" || full.level === "warn" ? this.#stderr : this.#stdout;
+    const batch = entry.level === "error" || entry.level === "warn" ? this.#stderr : this.#stdout;
     batch.push(line);
     this.#flushing ??= setImmediate(() => this.flush());
   }
@@ -79,13 +88,30 @@ export class Logger {
     this.log({ level: "error", message });
   }
 
-  #pretty(entry: LogEntry): string {
+  #pretty(entry: Omit<LogEntry, "time">, at: Date): string {
     const paint = (style: Parameters<typeof styleText>[0], text: string) =>
       this.#options.color ? styleText(style, text) : text;
-    const time = entry.time.toISOString().slice(11, 23);
+    const time = isoTime(at)?.slice(11, 23) ?? "--:--:--.---";
     const who = entry.fn ? `[${entry.fn}${entry.invocationId ? ` ${entry.invocationId}` : ""}]` : "[nimbus]";
     const message =
       entry.level === "info" || entry.level === "debug" ? entry.message : paint(levelStyle[entry.level], entry.message);
     return `${paint("gray", time)} ${paint("cyan", who)} ${message}`;
   }
+}
+
+let lastMs = Number.NaN;
+let lastIso = "";
+
+/**
+ * A line's time as JSON writes a Date (null if invalid), made once per millisecond: a
+ * Date's own conversion costs more than the rest of a busy emulator's request line.
+ */
+function isoTime(time: Date): string | null {
+  const ms = time.getTime();
+  if (!Number.isFinite(ms)) return null;
+  if (ms !== lastMs) {
+    lastIso = time.toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
 }
