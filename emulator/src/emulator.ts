@@ -392,18 +392,12 @@ class LocalEmulator implements Emulator {
     const found = this.#routes()?.match(method, pathOf(url));
     // No route (the 404 lists the routes), a function not running, a body over its limit: `#handle` answers those.
     if (!found?.host || declared > found.host.spec.maxBodySize) return false;
-    found.host.serveHttp(incoming, outgoing, url, found.params).catch((error: unknown) => {
-      this.#logger.error(`answering ${method} ${pathname} failed: ${(error as Error).stack ?? error}`);
-      if (!outgoing.headersSent) outgoing.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
-      outgoing.end();
-    });
+    found.host.serveHttp(incoming, outgoing, url, found.params);
     return true;
   }
 
   #routes(): Routes | undefined {
-    return this.#each()
-      .find((plugin) => plugin.routes)
-      ?.routes?.();
+    return this.#plugins?.function.routes();
   }
 
   #handle(request: Request): Response | Promise<Response> {

@@ -1,5 +1,4 @@
 import type { Graph } from "@nimbus/core";
-import type { Routes } from "../gateway/router.ts";
 
 /** A call a function's worker makes on a resource it links; `args` come from the worker, so the service checks them. */
 export interface ServiceCall {
@@ -36,8 +35,6 @@ export interface Plugin {
   close(): Promise<void>;
   /** What a linked function may call on a resource of this kind, by method. */
   readonly services?: Readonly<Record<string, Service>>;
-  /** The app's routes, when the kind serves any. */
-  routes?(): Routes;
   /** Entries of the state folder the kind keeps open (emptied in place by `reset`, not deleted). */
   readonly stateEntries?: readonly string[];
 }

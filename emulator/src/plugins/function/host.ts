@@ -63,20 +63,34 @@ interface Failure {
   value?: unknown;
 }
 
-/** An invocation in flight, whichever handler it calls: the worker's answers end it for its caller. */
-interface Invocation {
-  invocationId: string;
-  /** A fetch's response, as the worker sent it. */
-  respond: (response: WireResponse) => void;
-  /** A run's result. */
-  complete: (value: unknown) => void;
-  /** A throw, a timeout or a crash. */
-  fail: (failure: Failure) => void;
+/**
+ * An invocation in flight, whichever handler it calls: the worker's answers end it for
+ * its caller (`#respond`, `#complete`, `#fail`, then `#finish`). Plain data, no closures
+ * of its own: one is made per request.
+ */
+interface Invocation<T = unknown> {
+  readonly id: number;
+  readonly invocationId: string;
+  readonly handle: WorkerHandle;
+  /** What its log line starts with: `GET /path`, a run's label. */
+  readonly label: string;
+  readonly started: number;
+  readonly answers: Answers<T>;
+  /** Takes the caller's answer, once. */
+  deliver(result: T): void;
+  /** Frees the concurrency slot once the worker is done. */
+  release(): void;
+  timer: NodeJS.Timeout | undefined;
   /** Set once an answer went back to the caller. */
   answered: boolean;
   /** Timed out and did not stop in time: its worker is being recycled. */
   stuck: boolean;
-  finish: () => void;
+}
+
+/** A concurrency slot and the worker to run in. */
+interface Admitted {
+  release: () => void;
+  handle: WorkerHandle;
 }
 
 /** One worker thread running one build of the function. */
@@ -130,6 +144,13 @@ export class FunctionHost {
   readonly #handles = new Set<WorkerHandle>();
   #nextId = 0;
   #stopped = false;
+  /** How a request `serveHttp` serves is answered: the worker's response as it came. */
+  readonly #served: Answers<WireResponse> = {
+    response: (response) => response,
+    result: () => problemWire(500, `function "${this.name}" answered a request without a response`),
+    failure: ({ status, message }) => problemWire(status, message),
+    log: (response, ms, label) => ({ level: "info", message: `${label} ${response.status} ${ms}ms` }),
+  };
 
   constructor(options: FunctionHostOptions) {
     this.name = options.name;
@@ -191,9 +212,10 @@ export class FunctionHost {
    * cannot run. Without a wait when a slot and a ready worker are free, as under load they are.
    */
   async #admit(): Promise<
-    | { release: () => void; handle: WorkerHandle }
-    | { refused: { status: number; message: string; headers?: Record<string, string> } }
+    Admitted | { refused: { status: number; message: string; headers?: Record<string, string> } }
   > {
+    const now = this.#admitNow();
+    if (now) return now;
     if (this.#stopped) return { refused: { status: 503, message: `function "${this.name}" is stopping` } };
     const release = this.#limiter.tryAcquire() ?? (await this.#limiter.acquire());
     if (!release) {
@@ -212,6 +234,14 @@ export class FunctionHost {
       return { refused: { status: 500, message: handle } };
     }
     return { release, handle };
+  }
+
+  /** A slot and a ready worker when both are free now, as under load they are: no wait, no promise. */
+  #admitNow(): Admitted | undefined {
+    const handle = this.#stopped ? undefined : this.#readyNow();
+    if (!handle) return undefined;
+    const release = this.#limiter.tryAcquire();
+    return release ? { release, handle } : undefined;
   }
 
   /** The worker new invocations go to, when it is ready now. */
@@ -250,38 +280,36 @@ export class FunctionHost {
       const { status, message, headers } = admitted.refused;
       return this.#problem(status, message, headers);
     }
-    const { release, handle } = admitted;
     const { method, url, headers } = request;
     const path = new URL(url).pathname;
     let body: Body;
     try {
       body = await packBody(request.body);
     } catch (error) {
-      release();
+      admitted.release();
       const refused =
         overLimit?.() ?? this.#problem(400, `could not read the request body: ${(error as Error).message}`);
       this.#options.logger.log({ fn: this.name, level: "info", message: `${method} ${path} ${refused.status} 0ms` });
       return refused;
     }
-    return this.#invoke<Response>(
-      handle,
-      release,
-      (id, invocationId) => ({
-        message: { type: "fetch", id, invocationId, params, method, url, headers: packHeaders(headers), body },
-        transfer: transferables(body),
-      }),
-      {
-        response: (wire) => {
-          const response = toResponse(wire);
-          const refused = overLimit?.();
-          if (refused) void response.body?.cancel().catch(() => {});
-          return refused ?? response;
-        },
-        result: () => this.#problem(500, `function "${this.name}" answered a request without a response`),
-        failure: ({ status, message }) => overLimit?.() ?? this.#problem(status, message),
-        log: (response, ms) => ({ level: "info", message: `${method} ${path} ${response.status} ${ms}ms` }),
+    const answers: Answers<Response> = {
+      response: (wire) => {
+        const response = toResponse(wire);
+        const refused = overLimit?.();
+        if (refused) void response.body?.cancel().catch(() => {});
+        return refused ?? response;
       },
-    );
+      result: () => this.#problem(500, `function "${this.name}" answered a request without a response`),
+      failure: ({ status, message }) => overLimit?.() ?? this.#problem(status, message),
+      log: (response, ms, label) => ({ level: "info", message: `${label} ${response.status} ${ms}ms` }),
+    };
+    return new Promise((resolve) => {
+      const { id, invocationId, handle } = this.#start(admitted, `${method} ${path}`, answers, resolve);
+      handle.outbox.post(
+        { type: "fetch", id, invocationId, params, method, url, headers: packHeaders(headers), body },
+        transferables(body),
+      );
+    });
   }
 
   /**
@@ -289,126 +317,171 @@ export class FunctionHost {
    * Request or Response is made in this thread (the worker makes the Request its handler
    * gets), which halves the main thread's work per request. Only for requests without a
    * body or with a small one of known length (the caller checked it against maxBodySize);
-   * the others take `fetch`, which streams. Never rejects.
+   * the others take `fetch`, which streams. With a free slot, a ready worker and no body
+   * to read, as under load, nothing waits. Never throws or rejects: a failure to answer
+   * is logged, and the client gets a 500 if it got nothing yet.
    */
-  async serveHttp(
+  serveHttp(
+    incoming: IncomingMessage,
+    outgoing: ServerResponse,
+    url: string,
+    params: Record<string, string> | undefined,
+  ): void {
+    const admitted = this.#admitNow();
+    if (admitted && !hasBody(incoming)) this.#sendHttp(admitted, incoming, outgoing, url, params, null);
+    else void this.#serveHttpWaiting(admitted, incoming, outgoing, url, params);
+  }
+
+  /** `serveHttp` when it waits: for a slot, a worker, or the request's body. */
+  async #serveHttpWaiting(
+    admittedNow: Admitted | undefined,
     incoming: IncomingMessage,
     outgoing: ServerResponse,
     url: string,
     params: Record<string, string> | undefined,
   ): Promise<void> {
-    const method = incoming.method ?? "GET";
-    const path = url.slice(url.indexOf("/", url.indexOf("//") + 2)).split("?")[0]!;
-    const admitted = await this.#admit();
+    const admitted = admittedNow ?? (await this.#admit());
     if ("refused" in admitted) {
       const { status, message, headers } = admitted.refused;
-      return writeProblem(outgoing, status, message, headers);
+      return this.#writeAnswer(outgoing, problemWire(status, message, headers));
     }
-    const { release, handle } = admitted;
     let body: Uint8Array | null = null;
-    if (method !== "GET" && method !== "HEAD" && incoming.headers["content-length"] !== undefined) {
+    if (hasBody(incoming)) {
       try {
         body = await readAll(incoming);
       } catch (error) {
-        release();
-        this.#options.logger.log({ fn: this.name, level: "info", message: `${method} ${path} 400 0ms` });
-        return writeProblem(outgoing, 400, `could not read the request body: ${(error as Error).message}`);
+        admitted.release();
+        const label = `${incoming.method} ${pathOfUrl(url)}`;
+        this.#options.logger.log({ fn: this.name, level: "info", message: `${label} 400 0ms` });
+        const problem = problemWire(400, `could not read the request body: ${(error as Error).message}`);
+        return this.#writeAnswer(outgoing, problem);
       }
     }
+    this.#sendHttp(admitted, incoming, outgoing, url, params, body);
+  }
+
+  #sendHttp(
+    admitted: Admitted,
+    incoming: IncomingMessage,
+    outgoing: ServerResponse,
+    url: string,
+    params: Record<string, string> | undefined,
+    body: Uint8Array | null,
+  ): void {
+    const method = incoming.method ?? "GET";
     const headers = incoming.rawHeaders.join("\0");
-    const wire = await this.#invoke<WireResponse>(
-      handle,
-      release,
-      (id, invocationId) => ({
-        message: { type: "fetch", id, invocationId, params, method, url, headers, body },
-        transfer: transferables(body),
-      }),
-      {
-        response: (response) => response,
-        result: () => problemWire(500, `function "${this.name}" answered a request without a response`),
-        failure: ({ status, message }) => problemWire(status, message),
-        log: (response, ms) => ({ level: "info", message: `${method} ${path} ${response.status} ${ms}ms` }),
-      },
+    const { id, invocationId, handle } = this.#start(admitted, `${method} ${pathOfUrl(url)}`, this.#served, (wire) =>
+      this.#writeAnswer(outgoing, wire),
     );
-    await writeWire(outgoing, wire);
+    handle.outbox.post({ type: "fetch", id, invocationId, params, method, url, headers, body }, transferables(body));
+  }
+
+  /** Writes an answer on the server's response; what fails on the way is logged, and ends it. */
+  #writeAnswer(outgoing: ServerResponse, wire: WireResponse): void {
+    const failed = (error: unknown) => {
+      const { method, url } = outgoing.req;
+      this.#options.logger.error(`answering ${method} ${url} failed: ${(error as Error).stack ?? error}`);
+      if (!outgoing.headersSent) outgoing.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+      outgoing.end();
+    };
+    try {
+      writeWire(outgoing, wire)?.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   /**
    * Runs one of the handler's other methods (`queue`, `event`, `scheduled`) with a
    * payload the worker turns into its argument. Never rejects: a throw, a timeout or a
    * crash is `{ ok: false, error }`, with what the handler reported before it failed.
+   * `chain`: the delivery's (docs/semantics.md, "Recursive loops").
    */
-  /** Runs a handler with a payload; `chain`: the delivery's (docs/semantics.md, "Recursive loops"). */
   async run(handler: RunHandler, payload: unknown, label: string, chain?: Chain): Promise<RunResult> {
     const admitted = await this.#admit();
     if ("refused" in admitted) return { ok: false, error: admitted.refused.message };
-    const { release, handle } = admitted;
     const finished = Promise.withResolvers<void>();
     this.#options.track?.(finished.promise);
-    return this.#invoke<RunResult>(
-      handle,
-      () => {
-        release();
-        finished.resolve();
-      },
-      (id, invocationId) => ({ message: { type: "run", id, invocationId, handler, payload, chain } }),
-      {
-        response: () => ({ ok: false, error: `function "${this.name}" answered a ${handler} run with a response` }),
-        result: (value) => ({ ok: true, value }),
-        failure: ({ message, reason, value }) => ({ ok: false, error: reason ?? message, value }),
-        log: (result, ms) => ({
-          level: result.ok ? "info" : "error",
-          message: `${label} ${result.ok ? "ok" : `failed: ${result.error}`} ${ms}ms`,
-        }),
-      },
-    );
+    const answers: Answers<RunResult> = {
+      response: () => ({ ok: false, error: `function "${this.name}" answered a ${handler} run with a response` }),
+      result: (value) => ({ ok: true, value }),
+      failure: ({ message, reason, value }) => ({ ok: false, error: reason ?? message, value }),
+      log: (result, ms) => ({
+        level: result.ok ? "info" : "error",
+        message: `${label} ${result.ok ? "ok" : `failed: ${result.error}`} ${ms}ms`,
+      }),
+    };
+    const release = () => {
+      admitted.release();
+      finished.resolve();
+    };
+    return new Promise((resolve) => {
+      const { id, invocationId, handle } = this.#start({ release, handle: admitted.handle }, label, answers, resolve);
+      handle.outbox.post({ type: "run", id, invocationId, handler, payload, chain });
+    });
   }
 
   /**
-   * The one invocation path of fetches and runs: an id, the timeout, the message to the
-   * worker, and the answer back to the caller (logged once) when the worker responds,
-   * throws, times out or crashes. `release` frees the concurrency slot once the worker is done.
+   * The one invocation path of fetches and runs: an id, the timeout, and the answer back
+   * to the caller (logged once) when the worker responds, throws, times out or crashes.
+   * The caller then posts the message that starts it.
    */
-  #invoke<T>(
-    handle: WorkerHandle,
-    release: () => void,
-    message: (id: number, invocationId: string) => { message: ToWorker; transfer?: TransferListItem[] },
-    answers: Answers<T>,
-  ): Promise<T> {
-    const started = performance.now();
-    const id = this.#nextId++;
-    const invocationId = newInvocationId();
-    const { promise, resolve } = Promise.withResolvers<T>();
-    let timer: NodeJS.Timeout | undefined;
-    const answer = (result: T) => {
-      if (invocation.answered) return;
-      invocation.answered = true;
-      const { level, message: line } = answers.log(result, Math.round(performance.now() - started));
-      this.#options.logger.log({ fn: this.name, invocationId, level, message: line });
-      resolve(result);
-    };
-    const invocation: Invocation = {
-      invocationId,
+  #start<T>(admitted: Admitted, label: string, answers: Answers<T>, deliver: (result: T) => void): Invocation<T> {
+    const invocation: Invocation<T> = {
+      id: this.#nextId++,
+      invocationId: newInvocationId(),
+      handle: admitted.handle,
+      label,
+      started: performance.now(),
+      answers,
+      deliver,
+      release: admitted.release,
+      timer: undefined,
       answered: false,
       stuck: false,
-      respond: (response) => answer(answers.response(response)),
-      complete: (value) => answer(answers.result(value)),
-      fail: (failure) => answer(answers.failure(failure)),
-      finish: () => {
-        clearTimeout(timer);
-        handle.invocations.delete(id);
-        release();
-        this.#terminateIfIdle(handle);
-      },
     };
-    handle.invocations.set(id, invocation);
-    timer = setTimeout(() => this.#timeOut(handle, id, invocation), this.spec.timeout);
-    const outgoing = message(id, invocationId);
-    handle.outbox.post(outgoing.message, outgoing.transfer);
-    return promise;
+    admitted.handle.invocations.set(invocation.id, invocation as Invocation);
+    invocation.timer = setTimeout(() => this.#timeOut(invocation as Invocation), this.spec.timeout);
+    return invocation;
   }
 
-  #timeOut(handle: WorkerHandle, id: number, invocation: Invocation) {
+  #answer<T>(invocation: Invocation<T>, result: T): void {
+    if (invocation.answered) return;
+    invocation.answered = true;
+    const { level, message } = invocation.answers.log(
+      result,
+      Math.round(performance.now() - invocation.started),
+      invocation.label,
+    );
+    this.#options.logger.log({ fn: this.name, invocationId: invocation.invocationId, level, message });
+    invocation.deliver(result);
+  }
+
+  /** A fetch's response, as the worker sent it. */
+  #respond(invocation: Invocation, response: WireResponse): void {
+    this.#answer(invocation, invocation.answers.response(response));
+  }
+
+  /** A run's result. */
+  #complete(invocation: Invocation, value: unknown): void {
+    this.#answer(invocation, invocation.answers.result(value));
+  }
+
+  /** A throw, a timeout or a crash. */
+  #fail(invocation: Invocation, failure: Failure): void {
+    this.#answer(invocation, invocation.answers.failure(failure));
+  }
+
+  /** The worker is done with it: its slot is free, and a retired worker may stop. */
+  #finish(invocation: Invocation): void {
+    clearTimeout(invocation.timer);
+    invocation.handle.invocations.delete(invocation.id);
+    invocation.release();
+    this.#terminateIfIdle(invocation.handle);
+  }
+
+  #timeOut(invocation: Invocation) {
+    const { handle, id } = invocation;
     const limit = formatDuration(this.spec.timeout);
     this.#options.logger.log({
       fn: this.name,
@@ -416,7 +489,7 @@ export class FunctionHost {
       level: "error",
       message: `timed out after ${limit}; the run was cut off and the function recycled`,
     });
-    invocation.fail({
+    this.#fail(invocation, {
       status: 504,
       message: `function "${this.name}" timed out after ${limit}`,
       reason: `timed out after ${limit}`,
@@ -472,11 +545,11 @@ export class FunctionHost {
       reject(new NimbusError("NIMBUS_FUNCTION_LOAD", `its worker exited with code ${code} before it was ready`));
       const lost = [...handle.invocations.values()].filter((i) => !i.stuck);
       for (const invocation of handle.invocations.values()) {
-        invocation.fail({
+        this.#fail(invocation, {
           status: 500,
           message: `function "${this.name}" exited (code ${code}) while handling this request`,
         });
-        invocation.finish();
+        this.#finish(invocation);
       }
       if (!handle.retired && !this.#stopped) {
         this.#options.logger.log({
@@ -509,8 +582,9 @@ export class FunctionHost {
         return;
       case "response": {
         const invocation = handle.invocations.get(message.id);
-        invocation?.respond(message);
-        if (message.done) invocation?.finish();
+        if (!invocation) return;
+        this.#respond(invocation, message);
+        if (message.done) this.#finish(invocation);
         return;
       }
       case "error": {
@@ -521,7 +595,8 @@ export class FunctionHost {
           level: "error",
           message: describeError(message.error),
         });
-        invocation?.fail({
+        if (!invocation) return;
+        this.#fail(invocation, {
           status: 500,
           message: `function "${this.name}" threw: ${describeError(message.error)}`,
           reason: `${message.error.name}: ${message.error.message}`,
@@ -531,13 +606,16 @@ export class FunctionHost {
       }
       case "result": {
         const invocation = handle.invocations.get(message.id);
-        invocation?.complete(message.value);
-        if (message.done) invocation?.finish();
+        if (!invocation) return;
+        this.#complete(invocation, message.value);
+        if (message.done) this.#finish(invocation);
         return;
       }
-      case "done":
-        handle.invocations.get(message.id)?.finish();
+      case "done": {
+        const invocation = handle.invocations.get(message.id);
+        if (invocation) this.#finish(invocation);
         return;
+      }
       case "call":
         void this.#serveCall(handle, message);
         return;
@@ -629,7 +707,8 @@ interface Answers<T> {
   response(response: WireResponse): T;
   result(value: unknown): T;
   failure(failure: Failure): T;
-  log(result: T, ms: number): { level: "info" | "error"; message: string };
+  /** `label`: the invocation's (`GET /path`, a run's). */
+  log(result: T, ms: number, label: string): { level: "info" | "error"; message: string };
 }
 
 /** The handler methods besides `fetch`. */
@@ -645,28 +724,26 @@ function newInvocationId(): string {
     .padStart(8, "0");
 }
 
-/** One of the emulator's own plain-text answers, written on the server's response. */
-function writeProblem(
-  outgoing: ServerResponse,
-  status: number,
-  message: string,
-  headers: Record<string, string> = {},
-): Promise<void> {
-  return writeWire(outgoing, {
+/** One of the emulator's own plain-text answers, as a worker's response would come. */
+function problemWire(status: number, message: string, headers: Record<string, string> = {}): WireResponse {
+  return {
     status,
     statusText: "",
     headers: packHeaders([["content-type", "text/plain; charset=utf-8"], ...Object.entries(headers)]),
     body: `${message}\n`,
-  });
+  };
 }
 
-function problemWire(status: number, message: string): WireResponse {
-  return {
-    status,
-    statusText: "",
-    headers: packHeaders([["content-type", "text/plain; charset=utf-8"]]),
-    body: `${message}\n`,
-  };
+/** Whether a request off the server has a body to read first (of known length: the others take `fetch`). */
+function hasBody(incoming: IncomingMessage): boolean {
+  const { method } = incoming;
+  return method !== "GET" && method !== "HEAD" && incoming.headers["content-length"] !== undefined;
+}
+
+/** The path of an absolute URL, without its query. */
+function pathOfUrl(url: string): string {
+  const query = url.indexOf("?");
+  return url.slice(url.indexOf("/", url.indexOf("//") + 2), query === -1 ? undefined : query);
 }
 
 /** A small body of known length, whole, in a buffer of its own (so it moves to the worker without a copy). */
@@ -692,8 +769,12 @@ function readAll(incoming: IncomingMessage): Promise<Uint8Array> {
   });
 }
 
-/** Writes a worker's response on the server's response: bytes at once, a stream as it comes, heeding back-pressure. */
-async function writeWire(outgoing: ServerResponse, wire: WireResponse): Promise<void> {
+/**
+ * Writes a worker's response on the server's response: a whole body at once, and then
+ * returns nothing; a stream as it comes, heeding back-pressure, with a promise that
+ * settles when it ends.
+ */
+function writeWire(outgoing: ServerResponse, wire: WireResponse): Promise<void> | undefined {
   const headers = headerList(wire.headers);
   let length = false;
   for (let i = 0; i < headers.length; i += 2) {
@@ -709,8 +790,12 @@ async function writeWire(outgoing: ServerResponse, wire: WireResponse): Promise<
   if (!(body instanceof ReadableStream)) {
     if (body === null) outgoing.end();
     else outgoing.end(body);
-    return;
+    return undefined;
   }
+  return writeStream(outgoing, body);
+}
+
+async function writeStream(outgoing: ServerResponse, body: ReadableStream<Uint8Array>): Promise<void> {
   const reader = body.getReader();
   outgoing.once("close", () => {
     if (!outgoing.writableFinished) void reader.cancel().catch(() => {});
