@@ -81,36 +81,43 @@ export function handlerInvoker(
       `the handler module must \`export default defineHandler({ ... })\`; found ${describe(handler)} as its default export`,
     );
   }
+  // Bound once per method, not per invocation.
+  const bound = new Map<string, Method>();
   const method = (name: string): Method => {
+    const known = bound.get(name);
+    if (known) return known;
     const found = (handler as Record<string, unknown>)[name];
     if (typeof found !== "function") {
       throw new Error(`function "${options.name}" has no ${name} handler in its default export`);
     }
-    return (found as Method).bind(handler);
+    const made = (found as Method).bind(handler);
+    bound.set(name, made);
+    return made;
   };
   const within = <R>(invocationId: string, chain: Chain | undefined, callback: () => R): R =>
     options.chains ? options.chains.run(chain ?? chainStartedBy(invocationId), callback) : callback();
 
   return {
     async fetch(request, { invocationId, signal, params, chain }) {
-      const { ctx, lingering } = invocationContext(invocationId, signal ?? request.signal);
+      const { ctx, lingering } = invocationContext<FetchContext>(invocationId, signal ?? request.signal, params);
       try {
         const fetch = method("fetch");
-        const response = await within(invocationId, chain, () =>
-          fetch(request, env, { ...ctx, params } satisfies FetchContext),
-        );
+        const response = await within(invocationId, chain, () => fetch(request, env, ctx));
         if (!(response instanceof Response)) {
           throw new TypeError(
             `fetch must return a Response; function "${options.name}" returned ${describe(response)}`,
           );
         }
-        return { response, ...lingering() };
+        return { response, done: lingering() };
       } catch (error) {
-        return { error, ...lingering() };
+        return { error, done: lingering() };
       }
     },
     async run(name, payload, { invocationId, signal, chain }) {
-      const { ctx, lingering } = invocationContext(invocationId, signal ?? new AbortController().signal);
+      const { ctx, lingering } = invocationContext<InvocationContext>(
+        invocationId,
+        signal ?? new AbortController().signal,
+      );
       let report: () => unknown = () => undefined;
       try {
         const run = method(name);
@@ -121,27 +128,32 @@ export function handlerInvoker(
           report = outcomes;
         }
         await within(invocationId, chain, () => run(argument, env, ctx));
-        return { value: report(), ...lingering() };
+        return { value: report(), done: lingering() };
       } catch (error) {
-        return { error, value: report(), ...lingering() };
+        return { error, value: report(), done: lingering() };
       }
     },
   };
 }
 
-/** An invocation's `ctx`, and the wait for what it was given to `waitUntil`. */
-function invocationContext(invocationId: string, signal: AbortSignal) {
+/**
+ * An invocation's `ctx` (a fetch's with its `params`), and the wait for what it was
+ * given to `waitUntil`: undefined when it was given nothing.
+ */
+function invocationContext<C extends InvocationContext>(
+  invocationId: string,
+  signal: AbortSignal,
+  params?: Record<string, string>,
+) {
   const pending: Promise<unknown>[] = [];
-  const ctx: InvocationContext = {
-    signal,
-    invocationId,
-    waitUntil: (promise) => {
-      pending.push(
-        Promise.resolve(promise).catch((error: unknown) => console.error("waitUntil promise rejected:", error)),
-      );
-    },
+  const waitUntil = (promise: unknown) => {
+    pending.push(
+      Promise.resolve(promise).catch((error: unknown) => console.error("waitUntil promise rejected:", error)),
+    );
   };
-  const lingering = (): Lingering => (pending.length === 0 ? {} : { done: Promise.all(pending).then(() => {}) });
+  const ctx = (params ? { signal, invocationId, waitUntil, params } : { signal, invocationId, waitUntil }) as C;
+  const lingering = (): Promise<void> | undefined =>
+    pending.length === 0 ? undefined : Promise.all(pending).then(() => {});
   return { ctx, lingering };
 }
 
