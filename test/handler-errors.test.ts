@@ -46,6 +46,15 @@ describe("a handler's errors", () => {
     }
   });
 
+  it("a response the server cannot write is a logged 500 over real HTTP, and the emulator keeps serving", async () => {
+    const response = await fetch(`${emu.url}/odd-header`);
+    expect(response.status).toBe(500);
+    await response.arrayBuffer();
+    const logged = emu.logs.findLast((e) => e.level === "error" && e.message.startsWith("answering GET /odd-header"));
+    expect(logged?.message).toMatch(/failed: TypeError.*Invalid character in header content \["x-odd"\]/);
+    expect((await fetch(`${emu.url}/ok`)).status).toBe(200);
+  });
+
   /** A chunked upload of 100 KiB, 8 KiB a chunk, each chunk after `pace` (a slow client's body reaches the handler as a stream). */
   function upload(pace?: () => Promise<void>): ReadableStream<Uint8Array> {
     let sent = 0;

@@ -328,8 +328,15 @@ export class FunctionHost {
     params: Record<string, string> | undefined,
   ): void {
     const admitted = this.#admitNow();
-    if (admitted && !hasBody(incoming)) this.#sendHttp(admitted, incoming, outgoing, url, params, null);
-    else void this.#serveHttpWaiting(admitted, incoming, outgoing, url, params);
+    try {
+      if (admitted && !hasBody(incoming)) this.#sendHttp(admitted, incoming, outgoing, url, params, null);
+      else
+        this.#serveHttpWaiting(admitted, incoming, outgoing, url, params).catch((error) =>
+          this.#failed(outgoing, error),
+        );
+    } catch (error) {
+      this.#failed(outgoing, error);
+    }
   }
 
   /** `serveHttp` when it waits: for a slot, a worker, or the request's body. */
@@ -378,17 +385,19 @@ export class FunctionHost {
 
   /** Writes an answer on the server's response; what fails on the way is logged, and ends it. */
   #writeAnswer(outgoing: ServerResponse, wire: WireResponse): void {
-    const failed = (error: unknown) => {
-      const { method, url } = outgoing.req;
-      this.#options.logger.error(`answering ${method} ${url} failed: ${(error as Error).stack ?? error}`);
-      if (!outgoing.headersSent) outgoing.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
-      outgoing.end();
-    };
     try {
-      writeWire(outgoing, wire)?.catch(failed);
+      writeWire(outgoing, wire)?.catch((error) => this.#failed(outgoing, error));
     } catch (error) {
-      failed(error);
+      this.#failed(outgoing, error);
     }
+  }
+
+  /** A request `serveHttp` could not answer as it should: logged, and a 500 if the client got nothing yet. */
+  #failed(outgoing: ServerResponse, error: unknown): void {
+    const { method, url } = outgoing.req;
+    this.#options.logger.error(`answering ${method} ${url} failed: ${(error as Error).stack ?? error}`);
+    if (!outgoing.headersSent) outgoing.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+    outgoing.end();
   }
 
   /**
