@@ -392,7 +392,7 @@ class LocalEmulator implements Emulator {
     const found = this.#routes()?.match(method, pathOf(url));
     // No route (the 404 lists the routes), a function not running, a body over its limit: `#handle` answers those.
     if (!found?.host || declared > found.host.spec.maxBodySize) return false;
-    found.host.serveHttp(incoming, outgoing, url, found.params);
+    found.host.serveHttp(incoming, outgoing, { url, path: pathname }, found.params);
     return true;
   }
 

@@ -149,7 +149,7 @@ export class FunctionHost {
     response: (response) => response,
     result: () => problemWire(500, `function "${this.name}" answered a request without a response`),
     failure: ({ status, message }) => problemWire(status, message),
-    log: (response, ms, label) => ({ level: "info", message: `${label} ${response.status} ${ms}ms` }),
+    log: answeredLine,
   };
 
   constructor(options: FunctionHostOptions) {
@@ -301,7 +301,7 @@ export class FunctionHost {
       },
       result: () => this.#problem(500, `function "${this.name}" answered a request without a response`),
       failure: ({ status, message }) => overLimit?.() ?? this.#problem(status, message),
-      log: (response, ms, label) => ({ level: "info", message: `${label} ${response.status} ${ms}ms` }),
+      log: answeredLine,
     };
     return new Promise((resolve) => {
       const { id, invocationId, handle } = this.#start(admitted, `${method} ${path}`, answers, resolve);
@@ -324,14 +324,14 @@ export class FunctionHost {
   serveHttp(
     incoming: IncomingMessage,
     outgoing: ServerResponse,
-    url: string,
+    target: HttpTarget,
     params: Record<string, string> | undefined,
   ): void {
     const admitted = this.#admitNow();
     try {
-      if (admitted && !hasBody(incoming)) this.#sendHttp(admitted, incoming, outgoing, url, params, null);
+      if (admitted && !hasBody(incoming)) this.#sendHttp(admitted, incoming, outgoing, target, params, null);
       else
-        this.#serveHttpWaiting(admitted, incoming, outgoing, url, params).catch((error) =>
+        this.#serveHttpWaiting(admitted, incoming, outgoing, target, params).catch((error) =>
           this.#failed(outgoing, error),
         );
     } catch (error) {
@@ -344,7 +344,7 @@ export class FunctionHost {
     admittedNow: Admitted | undefined,
     incoming: IncomingMessage,
     outgoing: ServerResponse,
-    url: string,
+    target: HttpTarget,
     params: Record<string, string> | undefined,
   ): Promise<void> {
     const admitted = admittedNow ?? (await this.#admit());
@@ -358,26 +358,29 @@ export class FunctionHost {
         body = await readAll(incoming);
       } catch (error) {
         admitted.release();
-        const label = `${incoming.method} ${pathOfUrl(url)}`;
-        this.#options.logger.log({ fn: this.name, level: "info", message: `${label} 400 0ms` });
+        this.#options.logger.log({
+          fn: this.name,
+          level: "info",
+          message: `${incoming.method} ${target.path} 400 0ms`,
+        });
         const problem = problemWire(400, `could not read the request body: ${(error as Error).message}`);
         return this.#writeAnswer(outgoing, problem);
       }
     }
-    this.#sendHttp(admitted, incoming, outgoing, url, params, body);
+    this.#sendHttp(admitted, incoming, outgoing, target, params, body);
   }
 
   #sendHttp(
     admitted: Admitted,
     incoming: IncomingMessage,
     outgoing: ServerResponse,
-    url: string,
+    { url, path }: HttpTarget,
     params: Record<string, string> | undefined,
     body: Uint8Array | null,
   ): void {
     const method = incoming.method ?? "GET";
     const headers = incoming.rawHeaders.join("\0");
-    const { id, invocationId, handle } = this.#start(admitted, `${method} ${pathOfUrl(url)}`, this.#served, (wire) =>
+    const { id, invocationId, handle } = this.#start(admitted, `${method} ${path}`, this.#served, (wire) =>
       this.#writeAnswer(outgoing, wire),
     );
     handle.outbox.post({ type: "fetch", id, invocationId, params, method, url, headers, body }, transferables(body));
@@ -720,6 +723,17 @@ interface Answers<T> {
   log(result: T, ms: number, label: string): { level: "info" | "error"; message: string };
 }
 
+/** A fetch's log line: `GET /path 200 3ms`. */
+function answeredLine(response: { status: number }, ms: number, label: string) {
+  return { level: "info" as const, message: `${label} ${response.status} ${ms}ms` };
+}
+
+/** The request `serveHttp` answers: its absolute URL, and its path as the client sent it (no query). */
+export interface HttpTarget {
+  url: string;
+  path: string;
+}
+
 /** The handler methods besides `fetch`. */
 export type RunHandler = "queue" | "event" | "scheduled";
 
@@ -747,12 +761,6 @@ function problemWire(status: number, message: string, headers: Record<string, st
 function hasBody(incoming: IncomingMessage): boolean {
   const { method } = incoming;
   return method !== "GET" && method !== "HEAD" && incoming.headers["content-length"] !== undefined;
-}
-
-/** The path of an absolute URL, without its query. */
-function pathOfUrl(url: string): string {
-  const query = url.indexOf("?");
-  return url.slice(url.indexOf("/", url.indexOf("//") + 2), query === -1 ? undefined : query);
 }
 
 /** A small body of known length, whole, in a buffer of its own (so it moves to the worker without a copy). */
