@@ -225,9 +225,16 @@ export async function cleanup(runId: string, engine = new DockerEngine()): Promi
     removed.containers.push(container.Names[0]?.replace(/^\//, "") ?? container.Id);
   }
   const networks = await engine.call<{ Id: string; Name: string }[]>("GET", "/networks", { query: { filters } });
+  // A network the engine will not let go (an endpoint it kept after its container went)
+  // fails the teardown, but only once the volumes and images are gone too.
+  let stuck: unknown;
   for (const network of networks) {
-    await removeNetwork(engine, network.Id);
-    removed.networks.push(network.Name);
+    try {
+      await removeNetwork(engine, network.Id);
+      removed.networks.push(network.Name);
+    } catch (error) {
+      stuck ??= error;
+    }
   }
   const volumes = await engine.call<{ Volumes: { Name: string }[] | null }>("GET", "/volumes", { query: { filters } });
   for (const volume of volumes.Volumes ?? []) {
@@ -257,5 +264,6 @@ export async function cleanup(runId: string, engine = new DockerEngine()): Promi
     if (blocked.length === images.length) throw lastConflict;
     images = blocked;
   }
+  if (stuck) throw stuck;
   return removed;
 }
