@@ -15,10 +15,12 @@ export default defineConfig({
     maxWorkers: 2,
     // The JSON report lets .ci/run print one plain closing line of counts.
     // The summary reporter adds one line per conformance target: passed, failed, skipped and why.
+    // The failures reporter comes last, so a log read from its tail ends with what failed.
     reporters: [
       "default",
       ["json", { outputFile: "node_modules/.cache/vitest-report.json" }],
       "./test/conformance/summary-reporter.ts",
+      "./test/support/failures-reporter.ts",
     ],
     projects: [
       { extends: true, test: { name: "core", include: ["packages/core/src/**/*.test.ts"] } },
