@@ -44,7 +44,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { DockerEngine, runLabel } from "./engine.ts";
+import { DockerEngine, noteContainer, runLabel } from "./engine.ts";
 import { directoryEntries, type TarEntry, tarArchive } from "./tar.ts";
 
 type Inputs = Record<string, any>;
@@ -551,6 +551,7 @@ export class EngineMocks implements pulumi.runtime.Mocks {
     });
 
     const health = inputs.healthcheck as Inputs | undefined;
+    noteContainer(this.runId, containerName);
     const created = await this.engine.call<{ Id: string }>("POST", "/containers/create", {
       query: { name: containerName },
       json: {

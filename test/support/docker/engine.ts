@@ -175,13 +175,27 @@ export async function dockerAvailable(engine?: DockerEngine): Promise<string | u
   return reason;
 }
 
+/** The name of every container created for a run, kept for the teardown's `removeNetwork`. */
+const containerNames = new Map<string, Set<string>>();
+
+/** Notes a container created for a run: its name is the endpoint name it has on a network. */
+export function noteContainer(runId: string, name: string): void {
+  const names = containerNames.get(runId) ?? new Set<string>();
+  containerNames.set(runId, names.add(name));
+}
+
 /**
  * Removes a network of the run. One can still have endpoints although its containers are
- * gone: a container a test was starting or restarting as the teardown listed them, or the
- * engine releasing an endpoint after the container's removal returned. Those are
- * disconnected (force) and the removal tried again, for up to 5 s.
+ * gone: a container a test was starting or restarting as the teardown listed them, the
+ * engine releasing an endpoint after the container's removal returned, or an endpoint the
+ * engine kept for good after its container went (seen in CI runs: the network lists no
+ * container, yet "has active endpoints" until dockerd restarts). A listed container is
+ * disconnected by id; an endpoint without a container can only be named, and its name is
+ * the name of the container it was made for, so each name the run created is disconnected
+ * too (force: the engine then deletes the endpoint by name). Then the removal is tried
+ * again, for up to 5 s.
  */
-async function removeNetwork(engine: DockerEngine, id: string): Promise<void> {
+async function removeNetwork(engine: DockerEngine, id: string, names: Iterable<string>): Promise<void> {
   const deadline = Date.now() + 5_000;
   for (;;) {
     try {
@@ -192,7 +206,7 @@ async function removeNetwork(engine: DockerEngine, id: string): Promise<void> {
       if (!busy || Date.now() > deadline) throw error;
     }
     const { Containers } = await engine.call<{ Containers: Record<string, unknown> | null }>("GET", `/networks/${id}`);
-    for (const container of Object.keys(Containers ?? {})) {
+    for (const container of [...Object.keys(Containers ?? {}), ...names]) {
       await engine
         .call("POST", `/networks/${id}/disconnect`, { json: { Container: container, Force: true } })
         .catch(() => {});
@@ -230,7 +244,7 @@ export async function cleanup(runId: string, engine = new DockerEngine()): Promi
   let stuck: unknown;
   for (const network of networks) {
     try {
-      await removeNetwork(engine, network.Id);
+      await removeNetwork(engine, network.Id, containerNames.get(runId) ?? []);
       removed.networks.push(network.Name);
     } catch (error) {
       stuck ??= error;
@@ -265,5 +279,6 @@ export async function cleanup(runId: string, engine = new DockerEngine()): Promi
     images = blocked;
   }
   if (stuck) throw stuck;
+  containerNames.delete(runId);
   return removed;
 }
