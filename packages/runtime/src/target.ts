@@ -19,6 +19,7 @@ export { type BucketErrorCode, bucketError, showKey } from "./bucket-error.ts";
 export { type BusTransport, busClient } from "./bus.ts";
 export { readNatsVariables } from "./host/nats-variables.ts";
 export { type ConditionOutcome, checkConditions, etagHeader, unquoteEtag } from "./host/s3-conditions.ts";
+export { InFlight, InFlightMirror } from "./in-flight.ts";
 export {
   type ChainStorage,
   type FetchInvocationOptions,

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TransferListItem, Worker } from "node:worker_threads";
 import { type Chain, type FunctionSpec, formatDuration, type LinkSpec, NimbusError } from "@nimbus/core";
-import { Limiter } from "@nimbus/runtime/target";
+import { InFlight, Limiter } from "@nimbus/runtime/target";
 import type { Logger } from "../../logs/logger.ts";
 import { Batches, eachMessage } from "./batches.ts";
 import {
@@ -69,7 +69,8 @@ interface Failure {
  * of its own: one is made per request.
  */
 interface Invocation<T = unknown> {
-  readonly id: number;
+  /** Its id in its worker's table, set as it is added. */
+  id: number;
   readonly invocationId: string;
   readonly handle: WorkerHandle;
   /** What its log line starts with: `GET /path`, a run's label. */
@@ -101,7 +102,7 @@ class WorkerHandle {
   isReady = false;
   /** What goes to the worker, a batch per turn. */
   readonly outbox: Batches<ToWorker>;
-  readonly invocations = new Map<number, Invocation>();
+  readonly invocations = new InFlight<Invocation>();
   /** No new invocations; terminated once the running ones finish. */
   retired = false;
   exited = false;
@@ -142,7 +143,6 @@ export class FunctionHost {
   #current: WorkerHandle | undefined;
   readonly #limiter: Limiter;
   readonly #handles = new Set<WorkerHandle>();
-  #nextId = 0;
   #stopped = false;
   /** How a request `serveHttp` serves is answered: the worker's response as it came. */
   readonly #served: Answers<WireResponse> = {
@@ -440,7 +440,7 @@ export class FunctionHost {
    */
   #start<T>(admitted: Admitted, label: string, answers: Answers<T>, deliver: (result: T) => void): Invocation<T> {
     const invocation: Invocation<T> = {
-      id: this.#nextId++,
+      id: 0,
       invocationId: newInvocationId(),
       handle: admitted.handle,
       label,
@@ -452,7 +452,7 @@ export class FunctionHost {
       answered: false,
       stuck: false,
     };
-    admitted.handle.invocations.set(invocation.id, invocation as Invocation);
+    invocation.id = admitted.handle.invocations.add(invocation as Invocation);
     invocation.timer = setTimeout(() => this.#timeOut(invocation as Invocation), this.spec.timeout);
     return invocation;
   }

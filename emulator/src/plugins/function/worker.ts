@@ -8,7 +8,15 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
 import { parentPort, type TransferListItem, workerData } from "node:worker_threads";
 import { type Chain, type ErrorCode, formatChain, type LinkSpec, NimbusError } from "@nimbus/core";
-import { bucketClient, busClient, type HandlerInvoker, handlerInvoker, queueClient } from "@nimbus/runtime/target";
+import {
+  bucketClient,
+  busClient,
+  type HandlerInvoker,
+  handlerInvoker,
+  InFlight,
+  InFlightMirror,
+  queueClient,
+} from "@nimbus/runtime/target";
 import { BucketStore, bucketDir } from "@nimbus/store";
 import { sharedNow } from "../../clock/clock.ts";
 import { collectWhenIdle } from "../../memory/idle-collection.ts";
@@ -36,8 +44,21 @@ import {
 const data = (globalThis as { __nimbusWorkerData?: WorkerData }).__nimbusWorkerData ?? (workerData as WorkerData);
 const port = parentPort!;
 installLazyWeb();
-/** The running invocation: its id, and the chain its binding calls carry (docs/semantics.md, "Recursive loops"). */
-const context = new AsyncLocalStorage<{ id: string; chain?: Chain }>();
+/**
+ * The running invocation: its id, the chain its binding calls carry (docs/semantics.md,
+ * "Recursive loops"), and the binding operations it started that have not settled. Its
+ * worker reports an invocation done only after those, so one the handler did not await
+ * (a put before a throw) still ends before the emulator counts the invocation's work as
+ * over, and before a retired worker is stopped. What code starts once the invocation
+ * ended (a timer's send) is not held for: `unsettled` is then gone.
+ */
+interface Current {
+  id: string;
+  chain?: Chain;
+  /** Only while the invocation runs; made on its first binding operation. */
+  unsettled?: Set<Promise<unknown>> | null;
+}
+const context = new AsyncLocalStorage<Current>();
 const invocation = { getStore: () => context.getStore()?.id };
 const chain = () => context.getStore()?.chain;
 /**
@@ -47,7 +68,7 @@ const chain = () => context.getStore()?.chain;
 const chains = {
   run<R>(entered: Chain, callback: () => R): R {
     const current = context.getStore();
-    if (!current) return context.run({ id: "", chain: entered }, callback);
+    if (!current) return context.run({ id: "", chain: entered, unsettled: null }, callback);
     current.chain = entered;
     return callback();
   },
@@ -79,13 +100,12 @@ process.on("unhandledRejection", (reason) => {
 });
 
 // Binding calls go to the emulator, which checks them against the function's links.
-let nextCall = 0;
 type Reply = Extract<ToWorker, { type: "reply" }>;
-const calls = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+const calls = new InFlight<{ resolve: (r: Reply) => void; reject: (e: Error) => void }>();
 
 function call(message: { binding: string; method: string; request?: WireRequest; args?: unknown }): Promise<Reply> {
-  const id = nextCall++;
-  const reply = new Promise<Reply>((resolve, reject) => calls.set(id, { resolve, reject }));
+  const { promise: reply, resolve, reject } = Promise.withResolvers<Reply>();
+  const id = calls.add({ resolve, reject });
   post(
     { type: "call", id, invocationId: invocation.getStore(), ...message },
     transferables(message.request?.body ?? null),
@@ -93,35 +113,27 @@ function call(message: { binding: string; method: string; request?: WireRequest;
   return started(reply);
 }
 
-/**
- * The binding operations each running invocation started that have not settled: its
- * worker reports the invocation done only after them, so one the handler did not await
- * (a put before a throw) still ends before the emulator counts the invocation's work as
- * over, and before a retired worker is stopped. An entry lives while its invocation
- * runs; what code started after the end (a timer's send) is not held for.
- */
-const unsettled = new Map<string, Set<Promise<unknown>>>();
-
+/** `operation`, counted as one of the running invocation's (see `Current`). */
 function started<T>(operation: Promise<T>): Promise<T> {
-  const id = invocation.getStore();
-  const running = id === undefined ? undefined : unsettled.get(id);
-  if (!running) return operation;
+  const current = context.getStore();
+  if (!current || current.unsettled === null) return operation;
+  current.unsettled ??= new Set();
+  const unsettled = current.unsettled;
   const settled: Promise<unknown> = operation.then(
-    () => running.delete(settled),
-    () => running.delete(settled),
+    () => unsettled.delete(settled),
+    () => unsettled.delete(settled),
   );
-  running.add(settled);
+  unsettled.add(settled);
   return operation;
 }
 
-/** Whether `id` has binding operations that have not settled. */
-const busy = (id: string) => (unsettled.get(id)?.size ?? 0) > 0;
+/** Whether the invocation has binding operations that have not settled. */
+const busy = (current: Current) => (current.unsettled?.size ?? 0) > 0;
 
-/** Resolves once every binding operation `id` started has settled, those they started too. */
-async function allSettled(id: string): Promise<void> {
-  const running = unsettled.get(id);
-  while (running && running.size > 0) await Promise.all(running);
-  unsettled.delete(id);
+/** Resolves once every binding operation the invocation started has settled, those they started too; then it counts no more. */
+async function allSettled(current: Current): Promise<void> {
+  while (current.unsettled && current.unsettled.size > 0) await Promise.all(current.unsettled);
+  current.unsettled = null;
 }
 
 /** `target` with each method's promise counted as an operation of the invocation calling it. */
@@ -232,7 +244,8 @@ collectWhenIdle();
 
 let invoker: HandlerInvoker | undefined;
 const env = buildEnv();
-const running = new Map<number, AbortController>();
+/** Each running invocation's abort controller, by the emulator's id for it: an `abort` message fires it. */
+const running = new InFlightMirror<AbortController>();
 
 /** The invocation's abort controller, which an `abort` message from the emulator fires. */
 function track(id: number): AbortController {
@@ -243,8 +256,8 @@ function track(id: number): AbortController {
 
 async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promise<void> {
   const controller = track(message.id);
-  unsettled.set(message.invocationId, new Set());
-  await context.run({ id: message.invocationId }, async () => {
+  const current: Current = { id: message.invocationId };
+  await context.run(current, async () => {
     let done: Promise<void> | undefined;
     try {
       const { method, url, headers, body } = message;
@@ -259,10 +272,10 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
       const packed = givenBody(result.response) ?? (await packBody(result.response.body));
       const { status, statusText, headers: responseHeaders } = result.response;
       // Done now when nothing is left to wait for: the response then ends the invocation too.
-      const finished = !done && !busy(message.invocationId);
+      const finished = !done && !busy(current);
       if (finished) {
         running.delete(message.id);
-        unsettled.delete(message.invocationId);
+        current.unsettled = null;
       }
       post(
         {
@@ -281,7 +294,7 @@ async function serveFetch(message: Extract<ToWorker, { type: "fetch" }>): Promis
       post({ type: "error", id: message.id, error: toWireError(error) });
     }
     await done;
-    await allSettled(message.invocationId);
+    await allSettled(current);
     running.delete(message.id);
     post({ type: "done", id: message.id });
   });
@@ -296,8 +309,8 @@ function fromWireError(wire: WireError | undefined): Error {
 /** Runs `queue`, `event` or `scheduled`: the result is what the handler decided, reported also when it throws. */
 async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
   const controller = track(message.id);
-  unsettled.set(message.invocationId, new Set());
-  await context.run({ id: message.invocationId }, async () => {
+  const current: Current = { id: message.invocationId };
+  await context.run(current, async () => {
     const result = await invoker!.run(message.handler, message.payload, {
       invocationId: message.invocationId,
       signal: controller.signal,
@@ -306,10 +319,10 @@ async function serveRun(message: Extract<ToWorker, { type: "run" }>): Promise<vo
     if ("error" in result) {
       post({ type: "error", id: message.id, error: toWireError(result.error), value: result.value });
     } else {
-      post({ type: "result", id: message.id, value: result.value, done: !result.done && !busy(message.invocationId) });
+      post({ type: "result", id: message.id, value: result.value, done: !result.done && !busy(current) });
     }
     await result.done;
-    await allSettled(message.invocationId);
+    await allSettled(current);
     running.delete(message.id);
     post({ type: "done", id: message.id });
   });

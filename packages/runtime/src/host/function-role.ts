@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type Chain, formatDuration, natsInboxPrefix, type QueueSpec, resourcesOf } from "@nimbus/core";
+import { InFlight } from "../in-flight.ts";
 import { type HandlerInvoker, handlerInvoker, type RunHandlerName } from "../invoker.ts";
 import { Limiter } from "../limiter.ts";
 import type { MessageOutcome, QueueRunPayload } from "../message-batch.ts";
@@ -242,7 +243,7 @@ class Invocations {
   readonly #timeout: number;
   readonly #limiter: Limiter;
   readonly #logger: HostLogger;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #inFlight = new InFlight<Promise<unknown>>();
 
   constructor(fn: string, timeout: number, concurrency: number, logger: HostLogger) {
     this.#fn = fn;
@@ -353,7 +354,7 @@ class Invocations {
       const late = new Promise<"late">((resolve) => {
         timer = setTimeout(() => resolve("late"), left);
       });
-      const first = await Promise.race([Promise.allSettled([...this.#inFlight]), late]);
+      const first = await Promise.race([Promise.allSettled([...this.#inFlight.values()]), late]);
       clearTimeout(timer);
       if (first === "late") return false;
     }
@@ -362,8 +363,8 @@ class Invocations {
 
   #track(work: Promise<unknown>): void {
     const tracked = work.catch(() => {});
-    this.#inFlight.add(tracked);
-    void tracked.finally(() => this.#inFlight.delete(tracked));
+    const id = this.#inFlight.add(tracked);
+    void tracked.finally(() => this.#inFlight.delete(id));
   }
 
   /** The invocation's signal, aborted at the function's timeout (or when the client goes away). */
