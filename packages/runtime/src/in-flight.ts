@@ -12,12 +12,12 @@ const slotSpace = 2 ** 20;
  * does it), every rebuild allocates the next table there too, and each replaced table,
  * dead but old, keeps the young entries it held alive through every minor collection
  * until the next full one: the invocations in flight at each rebuild, with the request
- * and response each holds, all end up promoted. Measured with hello world under load
- * after such a pause: a third of what the emulator's thread allocated outlived the young
- * generation, a full collection ran every 120 ms, and it served 27k requests per second
- * where it serves 38k with this table (the emulator's figures, docs/emulator.md). Slots in a plain array are
- * emptied when their entry goes and taken again by the next: the array never churns,
- * and holds nothing that is gone.
+ * and response each holds, all end up promoted. Measured with the emulator's hello world
+ * under load after such a pause: a third of what its server thread allocated outlived
+ * the young generation, a full collection ran every 120 ms, and it served 27k requests
+ * per second where it serves 38k with this table (docs/emulator.md). Slots in a plain
+ * array are emptied when their entry goes and taken again by the next: the array never
+ * churns, and holds nothing that is gone.
  */
 class Slots<V> {
   protected readonly entries: (V | undefined)[] = [];
