@@ -289,7 +289,7 @@ export class FunctionHost {
       admitted.release();
       const refused =
         overLimit?.() ?? this.#problem(400, `could not read the request body: ${(error as Error).message}`);
-      this.#options.logger.log({ fn: this.name, level: "info", message: `${method} ${path} ${refused.status} 0ms` });
+      this.#options.logger.log({ fn: this.name, ...answeredLine(refused, 0, `${method} ${path}`) });
       return refused;
     }
     const answers: Answers<Response> = {
@@ -360,8 +360,7 @@ export class FunctionHost {
         admitted.release();
         this.#options.logger.log({
           fn: this.name,
-          level: "info",
-          message: `${incoming.method} ${target.path} 400 0ms`,
+          ...answeredLine({ status: 400 }, 0, `${incoming.method} ${target.path}`),
         });
         const problem = problemWire(400, `could not read the request body: ${(error as Error).message}`);
         return this.#writeAnswer(outgoing, problem);
